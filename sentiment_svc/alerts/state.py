@@ -1,0 +1,106 @@
+"""Per-call escalation state and the alerts it raises.
+
+`CallState.observe` takes each analysed utterance in call order. Customer utterances move the
+escalation score (see `data/policy.yaml`); the rules then decide whether to suggest an action.
+Pure: no clocks, no I/O; time is the utterance's own end time.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from sentiment_svc.alerts.policy import SEVERITY_RANK, Level, Policy, Rule
+from sentiment_svc.frames import Alert, Channel, UtteranceAnalysis
+
+EVIDENCE_WINDOW = 5  # recent customer utterances that may be quoted as evidence
+EVIDENCE_MAX = 3
+
+
+@dataclass
+class CallState:
+    policy: Policy
+    score: float = 0.0
+    level: Level = Level.CALM
+    categories_heard: Counter[str] = field(default_factory=Counter)
+    _recent: deque[tuple[UtteranceAnalysis, float]] = field(
+        default_factory=lambda: deque(maxlen=EVIDENCE_WINDOW)
+    )
+    _last_fired: dict[str, tuple[float, int]] = field(default_factory=dict)
+
+    def observe(self, utterance: UtteranceAnalysis) -> list[Alert]:
+        if utterance.channel is not Channel.CUSTOMER or not utterance.text:
+            return []
+        gain = self._gain(utterance)
+        self.score = max(0.0, self.score * self.policy.escalation.decay + gain)
+        previous = self.level
+        self.level = self._next_level()
+        self.categories_heard.update(set(utterance.categories))
+        self._recent.append((utterance, gain))
+        return [
+            self._fire(rule, utterance)
+            for rule in self.policy.rules
+            if self._matches(rule, utterance, previous) and self._cooled_down(rule, utterance.end)
+        ]
+
+    def _gain(self, utterance: UtteranceAnalysis) -> float:
+        escalation = self.policy.escalation
+        negative = max(0.0, utterance.sentiment.neg - escalation.negative_floor)
+        gain = escalation.negative_weight * negative / (1.0 - escalation.negative_floor)
+        for category in set(utterance.categories):
+            weight = escalation.category_weights.get(category, 0.0)  # type: ignore[call-overload]
+            if weight > 0 and self.categories_heard[category]:
+                weight *= escalation.repeat_multiplier
+            gain += weight
+        if utterance.raised_voice:
+            gain += escalation.raised_voice_weight
+        return gain
+
+    def _next_level(self) -> Level:
+        escalation = self.policy.escalation
+        level = self.level
+        while level < Level.CRITICAL and self.score >= escalation.band(Level(level + 1)).enter:
+            level = Level(level + 1)
+        while level > Level.CALM and self.score < escalation.band(level).leave:
+            level = Level(level - 1)
+        return level
+
+    def _matches(self, rule: Rule, utterance: UtteranceAnalysis, previous: Level) -> bool:
+        when = rule.when
+        categories = set(utterance.categories)
+        if when.categories_any and not categories & set(when.categories_any):
+            return False
+        if when.category_repeated and not any(
+            category in categories and self.categories_heard[category] >= 2
+            for category in when.category_repeated
+        ):
+            return False
+        if when.level_reached is not None:
+            target = Level[when.level_reached.upper()]
+            if not (self.level >= target > previous):
+                return False
+        if when.sentiment is not None:
+            sentiment = utterance.sentiment
+            if sentiment.label != when.sentiment:
+                return False
+            if getattr(sentiment, when.sentiment) < when.min_confidence:
+                return False
+        return True
+
+    def _cooled_down(self, rule: Rule, now: float) -> bool:
+        last = self._last_fired.get(rule.action)
+        if last is None:
+            return True
+        fired_at, rank = last
+        return now - fired_at >= self.policy.cooldown_s or SEVERITY_RANK[rule.severity] > rank
+
+    def _fire(self, rule: Rule, utterance: UtteranceAnalysis) -> Alert:
+        self._last_fired[rule.action] = (utterance.end, SEVERITY_RANK[rule.severity])
+        evidence = [past.text for past, gain in self._recent if gain > 0 or past is utterance]
+        return Alert(
+            t=utterance.end,
+            action=rule.action,
+            severity=rule.severity,
+            reason=rule.reason,
+            evidence=tuple(evidence[-EVIDENCE_MAX:]),
+        )

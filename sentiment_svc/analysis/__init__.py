@@ -1,0 +1,1 @@
+"""Text and voice analysis of one utterance: sentiment, complaint categories, raised voice."""

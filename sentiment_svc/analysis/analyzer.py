@@ -1,0 +1,50 @@
+"""Text and voice analysis of recognised utterances, batched across utterances and calls."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sentiment_svc.analysis.lexicon import ComplaintLexicon
+from sentiment_svc.analysis.prosody import LoudnessReading
+from sentiment_svc.analysis.sentiment import SentimentHead
+from sentiment_svc.analysis.text_encoder import E5Encoder
+from sentiment_svc.frames import Sentiment, Transcript, UtteranceAnalysis
+
+NEUTRAL = Sentiment(neg=0.0, neu=1.0, pos=0.0)
+
+
+@dataclass
+class UtteranceAnalyzer:
+    encoder: E5Encoder
+    head: SentimentHead
+    lexicon: ComplaintLexicon
+
+    def analyze(
+        self, transcripts: Sequence[Transcript], loudness: Sequence[LoudnessReading]
+    ) -> list[UtteranceAnalysis]:
+        """Blocking (runs the e5 encoder); call from a worker thread."""
+        spoken = [index for index, item in enumerate(transcripts) if item.text]
+        sentiments = [NEUTRAL] * len(transcripts)
+        if spoken:
+            embeddings = self.encoder.embed([transcripts[index].text for index in spoken])
+            for index, sentiment in zip(spoken, self.head.predict(embeddings), strict=True):
+                sentiments[index] = sentiment
+        return [
+            UtteranceAnalysis(
+                channel=transcript.segment.channel,
+                start=transcript.segment.start,
+                end=transcript.segment.end,
+                lang=transcript.lang,
+                text=transcript.text,
+                sentiment=sentiment,
+                categories=self.lexicon.categories(transcript.text, transcript.lang)
+                if transcript.text
+                else (),
+                loudness_db=reading.relative_db,
+                raised_voice=reading.raised_voice,
+            )
+            for transcript, sentiment, reading in zip(
+                transcripts, sentiments, loudness, strict=True
+            )
+        ]

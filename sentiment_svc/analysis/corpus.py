@@ -1,0 +1,74 @@
+"""The labelled utterance corpus: reading the TSV format and the fixed train/dev split.
+
+Format (header line, tab-separated): id, lang, text, sentiment (neg|neu|pos), complaint (0|1),
+categories (comma-separated or `-`), action (none|apology|bonus|supervisor|thank).
+The split is a pure function of the id, so it never changes as lines are added elsewhere.
+"""
+
+from __future__ import annotations
+
+import csv
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from sentiment_svc.alerts.policy import CATEGORIES
+
+COLUMNS = ("id", "lang", "text", "sentiment", "complaint", "categories", "action")
+SENTIMENTS = ("neg", "neu", "pos")
+ACTIONS = ("none", "apology", "bonus", "supervisor", "thank")
+DATA_DIR = Path(__file__).with_name("data")
+BUNDLED = (DATA_DIR / "corpus_ru.tsv", DATA_DIR / "corpus_uk.tsv")
+DEV_SHARE = 5  # one line in five is dev
+
+
+class CorpusError(ValueError):
+    """A corpus file is malformed; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class LabelledUtterance:
+    id: str
+    lang: str
+    text: str
+    sentiment: str
+    complaint: bool
+    categories: tuple[str, ...]
+    action: str
+
+    @property
+    def split(self) -> str:
+        return "dev" if zlib.crc32(self.id.encode()) % DEV_SHARE == 0 else "train"
+
+
+def read_corpus(path: Path) -> list[LabelledUtterance]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(reader, None)
+        if header is None or tuple(header) != COLUMNS:
+            raise CorpusError(f"{path}: the header must be {' '.join(COLUMNS)}")
+        return [_parse(path, number, row) for number, row in enumerate(reader, start=2) if row]
+
+
+def _parse(path: Path, number: int, row: list[str]) -> LabelledUtterance:
+    where = f"{path}:{number}"
+    if len(row) != len(COLUMNS):
+        raise CorpusError(f"{where}: expected {len(COLUMNS)} columns, found {len(row)}")
+    id_, lang, text, sentiment, complaint, categories, action = row
+    if sentiment not in SENTIMENTS:
+        raise CorpusError(f"{where}: sentiment {sentiment!r} is not one of {SENTIMENTS}")
+    if complaint not in ("0", "1"):
+        raise CorpusError(f"{where}: complaint must be 0 or 1, not {complaint!r}")
+    labels = () if categories.strip() in ("", "-") else tuple(
+        c.strip() for c in categories.split(",")
+    )
+    unknown = [c for c in labels if c not in CATEGORIES]
+    if unknown:
+        raise CorpusError(f"{where}: unknown categories {unknown}")
+    if action not in ACTIONS:
+        raise CorpusError(f"{where}: action {action!r} is not one of {ACTIONS}")
+    return LabelledUtterance(id_, lang, text, sentiment, complaint == "1", labels, action)
+
+
+def bundled_corpus() -> list[LabelledUtterance]:
+    return [item for path in BUNDLED for item in read_corpus(path)]

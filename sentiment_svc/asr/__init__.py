@@ -1,0 +1,1 @@
+"""Speech recognition: faster-whisper loaded from a local CTranslate2 directory."""

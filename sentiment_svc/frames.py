@@ -1,0 +1,76 @@
+"""Typed values that flow between the pipeline stages.
+
+Every arrow in the pipeline (audio -> vad -> asr -> analysis -> alerts) carries one of
+these. Times are seconds from the call start, as floats, everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+
+SAMPLE_RATE = 16_000
+"""Every stage after decoding works on 16 kHz mono float32 PCM."""
+
+
+class Channel(StrEnum):
+    CUSTOMER = "customer"
+    OPERATOR = "operator"
+
+
+@dataclass(frozen=True)
+class SpeechSegment:
+    """A stretch of one channel that the VAD judged to be speech."""
+
+    channel: Channel
+    start: float
+    end: float
+    pcm: np.ndarray  # float32, 16 kHz mono, [-1, 1]
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What the recogniser heard in one segment."""
+
+    segment: SpeechSegment
+    text: str
+    lang: str  # "ru" | "uk" | another ISO code Whisper detected
+    partial: bool = False
+
+
+@dataclass(frozen=True)
+class Sentiment:
+    neg: float
+    neu: float
+    pos: float
+
+    @property
+    def label(self) -> str:
+        scores = {"neg": self.neg, "neu": self.neu, "pos": self.pos}
+        return max(scores, key=scores.__getitem__)
+
+
+@dataclass(frozen=True)
+class UtteranceAnalysis:
+    """One recognised utterance with everything the analysis read from it."""
+
+    channel: Channel
+    start: float
+    end: float
+    lang: str
+    text: str
+    sentiment: Sentiment
+    categories: tuple[str, ...] = ()
+    loudness_db: float = 0.0  # relative to the speaker's own baseline so far
+    raised_voice: bool = False
+
+
+@dataclass(frozen=True)
+class Alert:
+    t: float  # when it would have fired live: the end of the triggering utterance
+    action: str  # apology | bonus | supervisor | thank
+    severity: str  # info | warning | critical
+    reason: str
+    evidence: tuple[str, ...] = field(default_factory=tuple)

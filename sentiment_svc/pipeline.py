@@ -1,0 +1,181 @@
+"""The analysis pipeline of one call: audio -> VAD -> Whisper -> analysis -> alerts.
+
+`Engines` holds the loaded models (once per process, shared by all calls). `CallPipeline`
+holds one call's state: a VAD segmenter and a loudness baseline per channel, and the
+escalation state. Feed it audio as it arrives; it returns the events the call produced.
+A recorded file (`analyze_file`) goes through exactly the same steps as a live call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sentiment_svc.alerts.policy import Policy
+from sentiment_svc.alerts.state import CallState
+from sentiment_svc.analysis.analyzer import UtteranceAnalyzer
+from sentiment_svc.analysis.prosody import SpeakerLoudness
+from sentiment_svc.asr.whisper import CALL_LANGUAGES, AsrConfig, WhisperRecognizer
+from sentiment_svc.audio.decode import CustomerChannel, load_call
+from sentiment_svc.audio.loudness import speech_level_db
+from sentiment_svc.config import Settings
+from sentiment_svc.frames import (
+    SAMPLE_RATE,
+    Alert,
+    Channel,
+    SpeechSegment,
+    Transcript,
+    UtteranceAnalysis,
+)
+from sentiment_svc.vad.silero import SpeechSegmenter, VadConfig
+
+CHUNK_S = 0.5  # how much audio a file is fed in at a time, as a live call would arrive
+
+
+@dataclass(frozen=True)
+class CallSummary:
+    duration: float
+    utterances: int
+    alerts: int
+    negative_share: float
+    csat_estimate: float
+
+
+Event = UtteranceAnalysis | Alert | CallSummary
+
+
+@dataclass
+class Engines:
+    """Everything loaded once per process."""
+
+    recognizer: WhisperRecognizer
+    analyzer: UtteranceAnalyzer
+    policy: Policy
+
+    @classmethod
+    def load(cls, settings: Settings) -> Engines:
+        from sentiment_svc.analysis.lexicon import ComplaintLexicon
+        from sentiment_svc.analysis.sentiment import SentimentHead
+        from sentiment_svc.analysis.text_encoder import E5Encoder
+
+        recognizer = WhisperRecognizer(
+            settings.whisper_dir, AsrConfig(cpu_threads=settings.asr_threads)
+        )
+        analyzer = UtteranceAnalyzer(
+            encoder=E5Encoder(settings.e5_dir),
+            head=SentimentHead.load(),
+            lexicon=ComplaintLexicon.load(settings.lexicon_file),
+        )
+        return cls(recognizer, analyzer, Policy.load(settings.policy_file))
+
+
+def languages_for(choice: str) -> tuple[str, ...]:
+    """`auto` lets Whisper choose between the call-centre languages per utterance."""
+    return CALL_LANGUAGES if choice == "auto" else (choice,)
+
+
+@dataclass
+class CallPipeline:
+    engines: Engines
+    languages: Sequence[str] = CALL_LANGUAGES
+    vad: VadConfig = field(default_factory=VadConfig)
+    state: CallState = field(init=False)
+    _segmenters: dict[Channel, SpeechSegmenter] = field(init=False, default_factory=dict)
+    _loudness: dict[Channel, SpeakerLoudness] = field(init=False, default_factory=dict)
+    _utterances: list[UtteranceAnalysis] = field(init=False, default_factory=list)
+    _alerts: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        self.state = CallState(self.engines.policy)
+
+    def feed(self, channel: Channel, pcm: np.ndarray) -> list[SpeechSegment]:
+        """Cheap (VAD only): the utterances on `channel` that ended in this audio."""
+        return self._segmenter(channel).feed(pcm)
+
+    def flush(self) -> list[SpeechSegment]:
+        segments = [s for segmenter in self._segmenters.values() for s in segmenter.flush()]
+        return sorted(segments, key=lambda segment: segment.end)
+
+    def transcribe(self, segment: SpeechSegment) -> Transcript:
+        """Blocking: Whisper on one utterance."""
+        return self.engines.recognizer.transcribe_segment(segment, self.languages)
+
+    def analyze(self, transcripts: Sequence[Transcript]) -> list[Event]:
+        """Blocking (e5): analyse finished transcripts in call order and update the state."""
+        readings = [
+            self._loudness.setdefault(t.segment.channel, SpeakerLoudness()).observe(
+                speech_level_db(t.segment.pcm)
+            )
+            for t in transcripts
+        ]
+        events: list[Event] = []
+        for utterance in self.engines.analyzer.analyze(transcripts, readings):
+            if not utterance.text:
+                continue
+            self._utterances.append(utterance)
+            alerts = self.state.observe(utterance)
+            self._alerts += len(alerts)
+            events.append(utterance)
+            events.extend(alerts)
+        return events
+
+    def process(self, segment: SpeechSegment) -> list[Event]:
+        return self.analyze([self.transcribe(segment)])
+
+    def summary(self, duration: float) -> CallSummary:
+        customer = [u for u in self._utterances if u.channel is Channel.CUSTOMER]
+        negative_share = (
+            sum(u.sentiment.label == "neg" for u in customer) / len(customer) if customer else 0.0
+        )
+        return CallSummary(
+            duration=round(duration, 3),
+            utterances=len(self._utterances),
+            alerts=self._alerts,
+            negative_share=round(negative_share, 3),
+            csat_estimate=self._csat(customer),
+        )
+
+    def _csat(self, customer: list[UtteranceAnalysis]) -> float:
+        """A rough 1..5 satisfaction guess: mean sentiment, pulled down by the peak escalation."""
+        if not customer:
+            return 3.0
+        balance = sum(u.sentiment.pos - u.sentiment.neg for u in customer) / len(customer)
+        estimate = 3.0 + 2.0 * balance - 0.5 * int(self.state.level)
+        return round(min(5.0, max(1.0, estimate)), 1)
+
+    def _segmenter(self, channel: Channel) -> SpeechSegmenter:
+        if channel not in self._segmenters:
+            self._segmenters[channel] = SpeechSegmenter(channel, self.vad)
+        return self._segmenters[channel]
+
+
+def analyze_file(
+    path: Path,
+    engines: Engines,
+    languages: Sequence[str] = CALL_LANGUAGES,
+    customer_channel: CustomerChannel = CustomerChannel.MONO,
+    on_progress: Callable[[float], None] | None = None,
+) -> Iterator[Event]:
+    """Play a recorded call through the pipeline as if it were live; yield events in order."""
+    call = load_call(path, customer_channel)
+    pipeline = CallPipeline(engines, languages)
+    channels = {Channel.CUSTOMER: call.customer}
+    if call.operator is not None:
+        channels[Channel.OPERATOR] = call.operator
+    step = int(CHUNK_S * SAMPLE_RATE)
+    for offset in range(0, len(call.customer), step):
+        ended = [
+            segment
+            for channel, pcm in channels.items()
+            for segment in pipeline.feed(channel, pcm[offset : offset + step])
+        ]
+        for segment in sorted(ended, key=lambda s: s.end):
+            yield from pipeline.process(segment)
+        if on_progress is not None:
+            on_progress(min(len(call.customer), offset + step) / SAMPLE_RATE)
+    for segment in pipeline.flush():
+        yield from pipeline.process(segment)
+    yield pipeline.summary(call.duration)

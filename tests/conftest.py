@@ -1,0 +1,41 @@
+"""Shared fixtures: the real bundled models, loaded once per test session."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_AUDIO = ROOT / "audio_samples" / "real"
+SCRIPTED_AUDIO = ROOT / "audio_samples" / "scripted"
+ANGRY_CALL = REAL_AUDIO / "tinkoff_voicekit_examples" / "negative_sample_8k.wav"
+CALM_CALL = REAL_AUDIO / "t-one_demo" / "audio_long.flac"
+
+
+def real_prompts(language: str) -> list[tuple[Path, str]]:
+    with (REAL_AUDIO / "manifest.tsv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    return [
+        (REAL_AUDIO / row["path"], row["transcript"])
+        for row in rows
+        if row["path"].startswith(f"asterisk_core_sounds_{language}/")
+    ]
+
+
+@pytest.fixture(scope="session")
+def settings():
+    from sentiment_svc.config import Settings
+
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def engines(settings):
+    from sentiment_svc.pipeline import Engines
+
+    return Engines.load(settings)

@@ -1,0 +1,252 @@
+"""The complaint-phrase lexicon: bundled patterns, negation, numbers, YAML validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import pymorphy3
+import pytest
+
+from sentiment_svc.alerts.policy import CATEGORIES
+from sentiment_svc.analysis import lexicon as lexicon_module
+from sentiment_svc.analysis.lexicon import CategoryMatch, ComplaintLexicon, LexiconError
+
+
+@pytest.fixture(scope="module")
+def lexicon() -> ComplaintLexicon:
+    return ComplaintLexicon.load()
+
+
+RU = [
+    # inflections, gaps and the negation that belongs to the pattern itself
+    ("мне не помогли", ("not_helped",)),
+    ("вы мне так и не помогли", ("not_helped",)),
+    ("МНЕ НЕ ПОМОГЛИ!!!", ("not_helped",)),
+    ("нет мне не помогли", ("not_helped",)),  # "нет" as an answer does not deny the complaint
+    ("нет, мне не помогли", ("not_helped",)),
+    # double negation: a denied claim of a complaint is no complaint
+    ("Не могу сказать, что мне не помогли.", ()),
+    ("не могу сказать что мне не помогли", ()),
+    ("нельзя сказать что мне не помогли", ()),
+    # trigger words in a neutral context
+    ("мне помогли в прошлый раз, хочу ещё спросить", ()),
+    ("не могли бы вы мне помочь", ()),
+    ("у меня суд завтра, можно перенести платёж?", ()),
+    ("менеджер дал мне неправильную информацию", ()),
+    ("интернет постоянно отключается", ()),
+    ("хочу похудеть к лету", ()),
+    ("стою как дурак в очереди", ()),
+    ("а сколько стоит перевод на карту", ()),
+    # word order and numbers written any way
+    ("звоню уже третий раз", ("repeat_contact",)),
+    ("третий раз звоню", ("repeat_contact",)),
+    ("я вам в 5 раз звоню", ("repeat_contact",)),
+    ("в 3-й раз обращаюсь по этому вопросу", ("repeat_contact",)),
+    ("уже раз пять звонил и толку ноль", ("not_helped", "repeat_contact")),
+    ("первый раз звоню, подскажите тариф", ()),
+    ("жду уже 40 минут", ("waiting",)),
+    ("подождите минуту", ()),
+    # Whisper without punctuation
+    ("сколько можно ждать я уже час на линии вишу", ("waiting",)),
+    ("сколько можно достали вы меня это безобразие", ("rudeness", "waiting")),
+    ("верните деньги", ("money",)),
+    ("деньги мне так и не вернули", ("money",)),  # money is not negatable
+    ("я отключусь и перейду к другому оператору", ("churn_threat",)),
+    ("я не хочу расторгать договор", ()),
+    ("если не решите вопрос я расторгну договор", ("churn_threat",)),  # "не" belongs to "решите"
+    ("позовите руководителя", ("escalation_request",)),
+    ("подам на вас в суд и пожалуюсь в роспотребнадзор", ("legal_threat",)),
+    ("я вовсе не собираюсь подавать в суд", ()),
+    ("спасибо большое вы мне очень помогли", ("gratitude",)),
+    ("спасибо за ничего", ()),
+    ("ни спасибо ни извините", ()),
+    ("Спасибо, конечно, но проблему так и не решили.", ("not_helped",)),
+    ("не хамите мне", ("rudeness",)),  # a command: the rudeness is happening
+    ("я не хамлю я просто устал", ()),
+    ("да пошли вы нахуй", ("profanity", "rudeness")),
+    ("ну блин опять", ("profanity",)),
+]
+
+UK = [
+    ("мені не допомогли", ("not_helped",)),
+    ("ви мені так і не допомогли", ("not_helped",)),
+    ("не скажу що мені не допомогли", ()),
+    ("не скажу, що мені не допомогли", ()),
+    ("ні, все добре", ()),
+    ("ні мені не допомогли", ("not_helped",)),
+    ("мені вже допомогли, дякую", ("gratitude",)),
+    ("скільки коштує доставка до Львова", ()),
+    ("дзвоню вже втретє", ("repeat_contact",)),
+    ("дзвоню вже третій раз", ("repeat_contact",)),
+    ("третій раз дзвоню", ("repeat_contact",)),
+    ("5 разів дзвонила", ("repeat_contact",)),
+    ("дзвоню вдруге бо забула спитати про відсотки", ()),  # own follow-up
+    ("скільки можна чекати", ("waiting",)),
+    ("чекаю вже годину на лінії", ("waiting",)),
+    ("я вже тиждень чекаю на доставку", ("waiting",)),
+    ("ви знущаєтесь", ("rudeness",)),
+    ("не хамте мені", ("rudeness",)),
+    ("поверніть гроші", ("money",)),
+    ("повернiть гроші", ("money",)),  # a Latin "i" inside the word
+    ("я відключусь і піду до іншого провайдера", ("churn_threat",)),
+    ("я не збираюся розривати договір", ()),
+    ("якщо не вирішите я розірву договір", ("churn_threat",)),
+    ("хочу перенести свій номер до вас", ()),  # porting in is no churn
+    ("покличте керівника", ("escalation_request",)),
+    ("з’єднайте мене зі старшим", ("escalation_request",)),  # typographic apostrophe
+    ("подам до суду і поскаржуся в нбу", ("legal_threat",)),
+    ("мій адвокат з вами зв'яжеться", ("legal_threat",)),
+    ("дякую ви мені дуже допомогли", ("gratitude",)),
+    ("дякую, що нарешті відповіли через годину", ()),
+    ("дякую за нічого", ()),
+    ("курва мать", ("profanity",)),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), RU)
+def test_russian(lexicon: ComplaintLexicon, text: str, expected: tuple[str, ...]) -> None:
+    assert lexicon.categories(text, "ru") == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), UK)
+def test_ukrainian(lexicon: ComplaintLexicon, text: str, expected: tuple[str, ...]) -> None:
+    assert lexicon.categories(text, "uk") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "expected"),
+    [
+        ("мне не помогли", "bg", ("not_helped",)),  # Whisper guessed another language
+        ("скільки можна чекати", "pl", ("waiting",)),
+        ("thank you", "en", ()),
+    ],
+)
+def test_other_language_tries_both(
+    lexicon: ComplaintLexicon, text: str, lang: str, expected: tuple[str, ...]
+) -> None:
+    assert lexicon.categories(text, lang) == expected
+
+
+def test_match_reports_negated_matches_with_spans(lexicon: ComplaintLexicon) -> None:
+    [found] = lexicon.match("я не хочу расторгать договор", "ru")
+    assert found.category == "churn_threat" and found.negated and found.span == (3, 5)
+    [found] = lexicon.match("ну мне не помогли", "ru")
+    assert found == CategoryMatch("not_helped", found.pattern, (2, 4), False)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        found.negated = True  # type: ignore[misc]
+
+
+def test_empty_and_wordless_text(lexicon: ComplaintLexicon) -> None:
+    assert lexicon.match("", "ru") == [] and lexicon.categories("... ?!", "uk") == ()
+
+
+def test_every_bundled_category_has_patterns_in_both_languages(lexicon: ComplaintLexicon) -> None:
+    for lang in ("ru", "uk"):
+        assert {rule.category for rule in lexicon._rules[lang]} == set(CATEGORIES)
+        assert len(lexicon._rules[lang]) >= 15 * len(CATEGORIES)
+
+
+def test_every_bundled_pattern_matches_its_own_wording(lexicon: ComplaintLexicon) -> None:
+    """Catches patterns whose words lemmatise differently from the text they should find."""
+    silent = []
+    for lang, rules in lexicon._rules.items():
+        for rule in rules:
+            pieces = [piece.split("|") for piece in rule.text.split() if piece != "..."]
+            for choice in range(max(len(alternatives) for alternatives in pieces)):
+                words = [alts[min(choice, len(alts) - 1)].lstrip("=") for alts in pieces]
+                found = [m for m in lexicon.match(" ".join(words), lang) if m.pattern == rule.text]
+                if not found or found[0].negated:
+                    silent.append((lang, rule.category, " ".join(words)))
+    assert silent == []
+
+
+def test_custom_file_extends_the_bundled_lexicon(tmp_path: Path) -> None:
+    custom = tmp_path / "centre.yaml"
+    custom.write_text(
+        "extends: builtin\n"
+        "categories:\n"
+        "  not_helped:\n"
+        "    ru: [netbox не работать, =турбонет ... не грузить]\n"
+        "    uk: [netbox не працювати]\n",
+        encoding="utf-8",
+    )
+    lexicon = ComplaintLexicon.load(custom)
+    assert lexicon.categories("мой NetBox опять не работает", "ru") == ("not_helped",)
+    assert lexicon.categories("Турбонет вообще ничего не грузит", "ru") == ("not_helped",)
+    assert lexicon.categories("мій netbox знову не працює", "uk") == ("not_helped",)
+    assert lexicon.categories("верните деньги", "ru") == ("money",)  # the bundled patterns too
+
+
+def test_custom_file_without_extends_replaces_the_bundled_lexicon(tmp_path: Path) -> None:
+    custom = tmp_path / "only.yaml"
+    custom.write_text(
+        "categories:\n  money:\n    negatable: true\n    ru:\n      - pattern: тариф турбо\n"
+        "        ordered: true\n",
+        encoding="utf-8",
+    )
+    lexicon = ComplaintLexicon.load(custom)
+    assert lexicon.categories("опять подняли тариф турбо", "ru") == ("money",)
+    assert lexicon.categories("турбо тариф", "ru") == ()
+    assert lexicon.categories("не тариф турбо", "ru") == ()
+    assert lexicon.categories("мне не помогли", "ru") == ()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("categories:\n  complaints:\n    ru: [не помочь]\n", "unknown category 'complaints'"),
+        ("categories:\n  money:\n    ru: [деньги, '... вернуть']\n", "pattern #2 '... вернуть'"),
+        ("categories:\n  money:\n    ru: [верните * деньги]\n", "category 'money', ru"),
+        ("categories:\n  money:\n    ru:\n      - pattern: x\n        windo: 3\n", "windo"),
+        ("categories:\n  money:\n    negatable: maybe\n", "category 'money', negatable"),
+        (
+            "categories:\n  money:\n    uk:\n      - {pattern: гроші повернути, window: 1}\n",
+            "pattern 'гроші повернути': window 1",
+        ),
+        ("categories:\n  money:\n    ru: [вернуть|вернуть-то деньги]\n", "single word"),
+        ("categories: [not, a, mapping\n", "not valid YAML"),
+        ("", "top level"),
+    ],
+)
+def test_invalid_file_names_the_place(tmp_path: Path, content: str, expected: str) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(content, encoding="utf-8")
+    with pytest.raises(LexiconError) as raised:
+        ComplaintLexicon.load(bad)
+    assert str(bad) in str(raised.value) and expected in str(raised.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(LexiconError, match="cannot read"):
+        ComplaintLexicon.load(tmp_path / "absent.yaml")
+
+
+def test_ukrainian_without_its_dictionary_falls_back_to_stems(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = pymorphy3.MorphAnalyzer
+
+    def analyzer(lang: str = "ru", **kwargs: object) -> pymorphy3.MorphAnalyzer:
+        if lang == "uk":
+            raise ValueError("pymorphy3-dicts-uk is not installed")
+        return real(lang=lang, **kwargs)
+
+    monkeypatch.setattr(lexicon_module.pymorphy3, "MorphAnalyzer", analyzer)
+    lexicon_module._analyzer.cache_clear()
+    lexicon_module._analyse.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger=lexicon_module.__name__):
+            fallback = ComplaintLexicon.load()
+            assert fallback.categories("мені не допомогли", "uk") == ("not_helped",)
+            assert fallback.categories("скільки можна чекати", "uk") == ("waiting",)
+            assert fallback.categories("поверніть гроші", "uk") == ("money",)
+            assert fallback.categories("ні, все добре", "uk") == ()
+            assert fallback.categories("мне не помогли", "ru") == ("not_helped",)
+            ComplaintLexicon.load()
+        warnings = [r for r in caplog.records if "Ukrainian dictionary" in r.getMessage()]
+        assert len(warnings) == 1
+    finally:
+        lexicon_module._analyzer.cache_clear()
+        lexicon_module._analyse.cache_clear()
