@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE := audio_samples/real/tinkoff_voicekit_examples/negative_sample_8k.wav
 
-.PHONY: install run test lint clean-models
+.PHONY: install run demo analyze-sample test lint clean-models
 
 install: $(VENV)/.installed models/whisper-base/model.bin models/e5-small/model.safetensors
 
@@ -20,6 +20,12 @@ models/whisper-base/model.bin models/e5-small/model.safetensors: $(VENV)/.instal
 	touch models/whisper-base/model.bin models/e5-small/model.safetensors
 
 run: install
+	$(BIN)/sentiment-svc serve
+
+demo: install
+	$(BIN)/sentiment-svc demo
+
+analyze-sample: install
 	$(BIN)/sentiment-svc analyze $(SAMPLE)
 
 test: install

@@ -69,5 +69,138 @@ def analyze(file: Path, lang: str, customer_channel: str, model: Path | None) ->
             bar.close()
 
 
+DEMO_CALL = (
+    Path(__file__).resolve().parents[1]
+    / "audio_samples" / "real" / "tinkoff_voicekit_examples" / "negative_sample_8k.wav"
+)
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8000).")
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Where the database and recordings live (default ./data).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="YAML file with access tokens.")
+def serve(host: str | None, port: int | None, data_dir: Path | None,
+          config_file: Path | None) -> None:
+    """Run the real-time service (websocket ingest, feeds, REST API)."""
+    import logging
+
+    import uvicorn
+
+    from sentiment_svc.asr.whisper import ModelNotFoundError, check_model_dir
+    from sentiment_svc.config import Settings
+    from sentiment_svc.web.app import create_app
+    from sentiment_svc.web.auth import TokenRegistry
+
+    overrides = {key: value for key, value in {
+        "host": host, "port": port, "data_dir": data_dir, "config_file": config_file,
+    }.items() if value is not None}
+    settings = Settings(**overrides)
+    try:
+        check_model_dir(settings.whisper_dir)
+        if not (settings.e5_dir / "model.safetensors").is_file():
+            raise ModelNotFoundError(f"e5 model missing in {settings.e5_dir}; run `make install`")
+        tokens = TokenRegistry.load(settings.config_file)
+    except (ModelNotFoundError, OSError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    if tokens.is_open:
+        if settings.host not in LOOPBACK:
+            raise click.ClickException(
+                f"refusing to listen on {settings.host} without access tokens;"
+                " configure tokens with --config, or bind 127.0.0.1"
+            )
+        click.echo("warning: no access tokens configured; serving open on loopback only",
+                   err=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(create_app(settings, tokens), host=settings.host, port=settings.port,
+                log_level="info", ws_max_size=1 << 20)
+
+
+def _print_event(source: str, event: dict) -> None:
+    click.echo(json.dumps({"source": source, **event}, ensure_ascii=False))
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--url", default="ws://127.0.0.1:8000", show_default=True)
+@click.option("--token", default=None, help="Bearer token (ingest; operator/supervisor to"
+              " also follow the feed).")
+@click.option("--protocol", type=click.Choice(["native", "twilio", "audiohook", "audio_fork"]),
+              default="native", show_default=True)
+@click.option("--speed", type=click.FloatRange(0.1, 50), default=1.0, show_default=True)
+@click.option("--customer-channel", type=click.Choice([c.value for c in CustomerChannel]),
+              default="mono", show_default=True)
+@click.option("--lang", type=click.Choice(["ru", "uk", "auto"]), default="auto")
+@click.option("--operator-id", default="demo-operator", show_default=True)
+@click.option("--call-id", default=None, help="Default: a new random id.")
+def stream(file: Path, url: str, token: str | None, protocol: str, speed: float,
+           customer_channel: str, lang: str, operator_id: str, call_id: str | None) -> None:
+    """Play a recorded call to the service in real time; print the events that come back."""
+    import asyncio
+
+    from sentiment_svc.client import load_client_call, new_call_id, stream_call
+
+    try:
+        call = load_client_call(file, CustomerChannel(customer_channel),
+                                call_id or new_call_id(), operator_id, lang)
+        result = asyncio.run(stream_call(call, url, protocol, token, speed, _print_event))
+    except AudioDecodeError as error:
+        raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(f"cannot reach the service at {url}: {error}") from None
+    if result.close_code not in (None, 1000):
+        raise click.ClickException(
+            f"the service closed the stream: {result.close_code} {result.close_reason}"
+        )
+
+
+@main.command()
+@click.argument("call_id")
+@click.option("--url", default="ws://127.0.0.1:8000", show_default=True)
+@click.option("--token", default=None, help="A qa, supervisor or operator token.")
+@click.option("--speed", type=click.FloatRange(1, 8), default=1.0, show_default=True)
+def replay(call_id: str, url: str, token: str | None, speed: float) -> None:
+    """Replay a stored call through the live pipeline; print the events as they come."""
+    import asyncio
+    from urllib.parse import quote
+
+    import websockets
+
+    query = f"?speed={speed}" + (f"&token={quote(token)}" if token else "")
+    target = f"{url.rstrip('/')}/v1/calls/{quote(call_id)}/replay{query}"
+
+    async def run() -> tuple[int | None, str]:
+        async with websockets.connect(target, max_size=2**22) as socket:
+            try:
+                async for message in socket:
+                    click.echo(message)
+            except websockets.ConnectionClosed:
+                pass
+            return socket.close_code, socket.close_reason or ""
+
+    try:
+        code, reason = asyncio.run(run())
+    except OSError as error:
+        raise click.ClickException(f"cannot reach the service at {url}: {error}") from None
+    if code not in (None, 1000):
+        raise click.ClickException(f"replay refused: {code} {reason}")
+
+
+@main.command()
+@click.option("--url", default="ws://127.0.0.1:8000", show_default=True)
+@click.option("--token", default=None)
+@click.pass_context
+def demo(ctx: click.Context, url: str, token: str | None) -> None:
+    """Stream a bundled angry customer call to a running service and show the alerts."""
+    ctx.invoke(stream, file=DEMO_CALL, url=url, token=token, protocol="native", speed=1.0,
+               customer_channel="mono", lang="auto", operator_id="demo-operator", call_id=None)
+
+
 if __name__ == "__main__":
     main()

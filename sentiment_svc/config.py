@@ -24,7 +24,12 @@ class Settings(BaseSettings):
     e5_model: Path | None = None  # a local transformers multilingual-e5 directory
     policy_file: Path = DEFAULT_POLICY
     lexicon_file: Path | None = None  # None: the bundled lexicon
-    asr_threads: int = 0  # 0: let CTranslate2 choose
+    asr_threads: int = 0  # threads per ASR worker; 0: let CTranslate2 choose
+    asr_workers: int = 1  # utterances recognised at the same time
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data")  # SQLite database and recordings
+    config_file: Path | None = None  # YAML with access tokens
 
     @property
     def whisper_dir(self) -> Path:

@@ -11,6 +11,7 @@ with repetition guards, because temperature fallback loops on telephone noise.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,9 +32,14 @@ class ModelNotFoundError(FileNotFoundError):
 @dataclass(frozen=True)
 class AsrConfig:
     compute_type: str = "int8"
-    cpu_threads: int = 0  # 0: CTranslate2 picks
+    cpu_threads: int = 0  # per worker; 0: CTranslate2 picks
+    workers: int = 1  # utterances decoded at the same time (one per calling thread)
     device: str = "cpu"
-    window_s: float = 30.0  # encoder window; Whisper was trained on 30 s
+    # Encoder window: Whisper was trained on 30 s, but CTranslate2 encodes shorter windows
+    # too, and the encoder's cost grows with the window. Each utterance gets the smallest
+    # window that holds it, at least `min_window_s` (shorter windows cost accuracy).
+    min_window_s: float = 10.0
+    max_window_s: float = 30.0
     no_repeat_ngram_size: int = 3
     repetition_penalty: float = 1.1
     # An utterance whose decoding is this unsure and that the model itself calls
@@ -75,6 +81,7 @@ class WhisperRecognizer:
             device=self.config.device,
             compute_type=self.config.compute_type,
             cpu_threads=self.config.cpu_threads,
+            num_workers=self.config.workers,
             local_files_only=True,
         )
         self._tokenizers: dict[str, object] = {}
@@ -85,8 +92,9 @@ class WhisperRecognizer:
         from faster_whisper.transcribe import get_ctranslate2_storage
 
         model = self._model
-        window_frames = int(self.config.window_s * 100)
-        max_samples = int(self.config.window_s * SAMPLE_RATE)
+        window_s = self.window_for(len(pcm) / SAMPLE_RATE)
+        window_frames = int(window_s * 100)
+        max_samples = int(window_s * SAMPLE_RATE)
         features = model.feature_extractor(pcm[:max_samples])[:, :window_frames]
         if features.shape[1] < window_frames:
             features = np.pad(features, ((0, 0), (0, window_frames - features.shape[1])))
@@ -117,6 +125,11 @@ class WhisperRecognizer:
         ):
             text = ""
         return Recognition(text, lang, float(avg_log_prob), float(result.no_speech_prob))
+
+    def window_for(self, duration_s: float) -> float:
+        config = self.config
+        fitted = math.ceil(duration_s + 0.5)
+        return float(min(config.max_window_s, max(config.min_window_s, fitted)))
 
     def transcribe_segment(
         self, segment: SpeechSegment, languages: Sequence[str] = CALL_LANGUAGES

@@ -1,0 +1,210 @@
+"""One live call: audio in, events out, through the same `CallPipeline` as a recorded file.
+
+Two tasks per call keep the stages apart: the VAD task turns arriving audio into utterances
+(resampling, endpointing and recording in a worker thread), the recognition task takes them
+in order through the shared ASR scheduler and the text analysis and publishes the results.
+Audio keeps flowing while an utterance is being recognised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import soxr
+
+from sentiment_svc.events import event_to_dict
+from sentiment_svc.frames import SAMPLE_RATE, Alert, Channel, SpeechSegment, UtteranceAnalysis
+from sentiment_svc.pipeline import CallPipeline, CallSummary, languages_for
+from sentiment_svc.protocols.base import AudioChunk, CallStart
+
+if TYPE_CHECKING:
+    from sentiment_svc.live.service import Service
+
+log = logging.getLogger(__name__)
+AUDIO_QUEUE = 500  # chunks; a full queue makes the ingest socket wait (back-pressure)
+
+
+@dataclass
+class CallInfo:
+    call_id: str
+    operator_id: str
+    customer_id: str | None
+    protocol: str
+    started_at: float
+    language: str
+
+
+class LiveCall:
+    def __init__(
+        self,
+        start: CallStart,
+        protocol: str,
+        service: Service,
+        send_alert: Callable[[dict[str, Any]], None] | None = None,
+        sink: Callable[[dict[str, Any]], None] | None = None,
+        persist: bool = True,
+    ) -> None:
+        """`sink` receives every event (default: the service's bus); a replay passes its own
+        and `persist=False`, so it neither stores nor shows up on the live feeds."""
+        self.start = start
+        self.info = CallInfo(
+            start.call_id, start.operator_id, start.customer_id, protocol, time.time(),
+            start.language,
+        )
+        self._service = service
+        self._send_alert = send_alert
+        self._sink = sink or service.bus.publish
+        self._persist = persist
+        self.pipeline = CallPipeline(service.engines, languages_for(start.language))
+        self._resamplers: dict[Channel, soxr.ResampleStream] = {}
+        self._audio: asyncio.Queue[AudioChunk | None] = asyncio.Queue(AUDIO_QUEUE)
+        self._segments: asyncio.Queue[SpeechSegment | None] = asyncio.Queue()
+        self._t0: float | None = None  # wall time at which audio second 0 arrived
+        self.received_s = 0.0
+        self.last_alert: dict[str, Any] | None = None
+        self.sentiment_trend: list[float] = []
+        self.finished = asyncio.Event()
+        self._tasks = [
+            asyncio.create_task(self._vad_loop(), name=f"vad-{start.call_id}"),
+            asyncio.create_task(self._recognition_loop(), name=f"asr-{start.call_id}"),
+        ]
+
+    async def push(self, chunk: AudioChunk) -> None:
+        if self._t0 is None:
+            self._t0 = time.time() - self.received_s
+        frames = chunk.pcm.shape[0]
+        if chunk.channel is None or chunk.channel is Channel.CUSTOMER:
+            self.received_s += frames / self.start.sample_rate
+        await self._audio.put(chunk)
+
+    async def finish(self) -> CallSummary:
+        """Process what is left, write the summary; returns once everything is published."""
+        await self._audio.put(None)
+        await asyncio.gather(*self._tasks)
+        summary = self.pipeline.summary(self.received_s)
+        self.finished.set()
+        return summary
+
+    def abort(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    # -- VAD stage -------------------------------------------------------------------
+    async def _vad_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        ended = False
+        while not ended:
+            chunks = [await self._audio.get()]
+            while not self._audio.empty():
+                chunks.append(self._audio.get_nowait())
+            ended = chunks[-1] is None
+            audio = [chunk for chunk in chunks if chunk is not None]
+            segments = await loop.run_in_executor(
+                self._service.audio_executor, self._segment, audio, ended
+            )
+            for segment in segments:
+                self._segments.put_nowait(segment)
+        self._segments.put_nowait(None)
+
+    def _segment(self, chunks: list[AudioChunk], ended: bool) -> list[SpeechSegment]:
+        """Worker thread: record, resample, endpoint."""
+        per_channel: dict[Channel, list[np.ndarray]] = {}
+        for chunk in chunks:
+            if self._persist:
+                self._service.record(self.start.call_id, chunk)
+            for channel, pcm in self._split(chunk):
+                per_channel.setdefault(channel, []).append(pcm)
+        segments: list[SpeechSegment] = []
+        for channel, parts in per_channel.items():
+            pcm = np.concatenate(parts).astype(np.float32) / 32768.0
+            resampled = self._resampler(channel).resample_chunk(pcm, last=False)
+            segments.extend(self.pipeline.feed(channel, resampled))
+        if ended:
+            segments.extend(self.pipeline.flush())
+        return sorted(segments, key=lambda segment: segment.end)
+
+    def _split(self, chunk: AudioChunk) -> list[tuple[Channel, np.ndarray]]:
+        if chunk.channel is not None:
+            return [(chunk.channel, chunk.pcm[:, 0])]
+        return [
+            (channel, chunk.pcm[:, index])
+            for index, channel in self.start.channel_map.items()
+            if index < chunk.pcm.shape[1]
+        ]
+
+    def _resampler(self, channel: Channel) -> soxr.ResampleStream:
+        if channel not in self._resamplers:
+            self._resamplers[channel] = soxr.ResampleStream(
+                self.start.sample_rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ"
+            )
+        return self._resamplers[channel]
+
+    # -- recognition and analysis stage -------------------------------------------------
+    async def _recognition_loop(self) -> None:
+        service = self._service
+        loop = asyncio.get_running_loop()
+        while (segment := await self._segments.get()) is not None:
+            try:
+                transcript = await service.scheduler.transcribe(segment, self.pipeline.languages)
+                events = await loop.run_in_executor(
+                    service.analysis_executor, self.pipeline.analyze, [transcript]
+                )
+            except Exception:
+                log.exception("call %s: utterance %.1f-%.1f s failed", self.info.call_id,
+                              segment.start, segment.end)
+                continue
+            for event in events:
+                await self._publish(event)
+
+    async def _publish(self, event: UtteranceAnalysis | Alert | CallSummary) -> None:
+        service = self._service
+        message = {
+            **event_to_dict(event),
+            "call_id": self.info.call_id,
+            "operator_id": self.info.operator_id,
+        }
+        if isinstance(event, UtteranceAnalysis):
+            if self._persist:
+                message["seq"] = await service.store_call(
+                    "add_utterance", self.info.call_id, event_to_dict(event)
+                )
+            if event.channel is Channel.CUSTOMER:
+                self.sentiment_trend.append(round(event.sentiment.pos - event.sentiment.neg, 3))
+            service.metrics.utterance_latency.observe(self._latency(event.end))
+        elif isinstance(event, Alert):
+            if self._persist:
+                message["alert_id"] = await service.store_call(
+                    "add_alert", self.info.call_id, event_to_dict(event)
+                )
+            self.last_alert = message
+            service.metrics.alerts_total.labels(event.action, event.severity).inc()
+            service.metrics.alert_latency.observe(self._latency(event.t))
+            if self._send_alert is not None:
+                self._send_alert(message)
+        self._sink(message)
+
+    def _latency(self, audio_time: float) -> float:
+        if self._t0 is None:
+            return 0.0
+        return max(0.0, time.time() - (self._t0 + audio_time))
+
+    def state_message(self) -> dict[str, Any]:
+        """What the supervisor wall shows for this call."""
+        return {
+            "type": "call_state",
+            "call_id": self.info.call_id,
+            "operator_id": self.info.operator_id,
+            "protocol": self.info.protocol,
+            "started_at": self.info.started_at,
+            "duration": round(self.received_s, 1),
+            "level": self.pipeline.state.level.name.lower(),
+            "score": round(self.pipeline.state.score, 2),
+            "sentiment_trend": self.sentiment_trend[-20:],
+            "last_alert": self.last_alert,
+        }

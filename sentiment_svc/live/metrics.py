@@ -1,0 +1,50 @@
+"""Prometheus metrics of the live service (one registry per service instance)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.active_calls = Gauge("sentiment_active_calls", "Calls being ingested", registry=r)
+        self.calls_total = Counter(
+            "sentiment_calls", "Calls started, by protocol", ["protocol"], registry=r
+        )
+        self.utterance_latency = Histogram(
+            "sentiment_utterance_latency_seconds",
+            "End of an utterance in the audio to its final transcript being published",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.alert_latency = Histogram(
+            "sentiment_alert_latency_seconds",
+            "End of the triggering utterance in the audio to the alert being published",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.asr_queue_depth = Gauge(
+            "sentiment_asr_queue_depth", "Utterances waiting for recognition", registry=r
+        )
+        self.asr_audio_seconds = Counter(
+            "sentiment_asr_audio_seconds", "Seconds of speech recognised", registry=r
+        )
+        self.asr_busy_seconds = Counter(
+            "sentiment_asr_busy_seconds", "Worker seconds spent recognising", registry=r
+        )
+        self.alerts_total = Counter(
+            "sentiment_alerts", "Alerts raised", ["action", "severity"], registry=r
+        )
+        self.feed_dropped = Counter(
+            "sentiment_feed_dropped_events", "Events dropped for slow feed readers", registry=r
+        )
+        self.protocol_errors = Counter(
+            "sentiment_protocol_errors", "Ingest connections closed for bad input",
+            ["protocol", "code"], registry=r,
+        )
+
+    def asr_done(self, audio_seconds: float, busy_seconds: float) -> None:
+        self.asr_audio_seconds.inc(audio_seconds)
+        self.asr_busy_seconds.inc(busy_seconds)

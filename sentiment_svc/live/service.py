@@ -1,0 +1,211 @@
+"""The running service: models and workers shared by all calls, the live-call registry,
+storage and the event bus. The web layer (`sentiment_svc.web`) is a thin shell around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import soundfile
+
+from sentiment_svc.asr.scheduler import AsrScheduler
+from sentiment_svc.config import Settings
+from sentiment_svc.events import event_to_dict
+from sentiment_svc.frames import Channel
+from sentiment_svc.live.bus import EventBus
+from sentiment_svc.live.call import LiveCall
+from sentiment_svc.live.metrics import Metrics
+from sentiment_svc.pipeline import Engines
+from sentiment_svc.protocols.base import AudioChunk, CallStart
+from sentiment_svc.storage.db import CallRecord, CallStore
+from sentiment_svc.storage.recordings import RecordingWriter
+
+log = logging.getLogger(__name__)
+REPLAY_CHUNK_S = 0.1
+
+
+class CallRejected(Exception):
+    """A call cannot start (duplicate id, service not ready); the message says why."""
+
+
+class _Recording:
+    """Writes a call's audio as customer (+ operator) channels at the call's own rate."""
+
+    def __init__(self, writer: RecordingWriter, layout: list[Channel]) -> None:
+        self.writer = writer
+        self.layout = layout
+        self.pending = {channel: np.zeros(0, dtype=np.int16) for channel in layout}
+
+    def add(self, parts: list[tuple[Channel, np.ndarray]]) -> None:
+        for channel, pcm in parts:
+            if channel in self.pending:
+                self.pending[channel] = np.concatenate([self.pending[channel], pcm])
+        ready = min(len(buffer) for buffer in self.pending.values())
+        if ready:
+            self._write(ready)
+
+    def close(self) -> None:
+        longest = max(len(buffer) for buffer in self.pending.values())
+        for channel, buffer in self.pending.items():
+            self.pending[channel] = np.pad(buffer, (0, longest - len(buffer)))
+        if longest:
+            self._write(longest)
+        self.writer.close()
+
+    def _write(self, frames: int) -> None:
+        block = np.stack([self.pending[channel][:frames] for channel in self.layout], axis=1)
+        for channel in self.layout:
+            self.pending[channel] = self.pending[channel][frames:]
+        self.writer.write(block)
+        self.writer.flush()
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.bus = EventBus(on_drop=self.metrics.feed_dropped.inc)
+        self.store = CallStore(settings.data_dir)
+        self.calls: dict[str, LiveCall] = {}
+        self._recordings: dict[str, _Recording] = {}
+        cores = os.cpu_count() or 2
+        self.audio_executor = ThreadPoolExecutor(max(2, cores // 2), thread_name_prefix="audio")
+        self.analysis_executor = ThreadPoolExecutor(1, thread_name_prefix="text")
+        self.store_executor = ThreadPoolExecutor(1, thread_name_prefix="store")
+        self.engines: Engines | None = None
+        self.scheduler: AsrScheduler | None = None
+        interrupted = self.store.mark_unfinished_interrupted(time.time())
+        if interrupted:
+            log.warning("marked %d calls interrupted by an earlier stop", len(interrupted))
+
+    @property
+    def ready(self) -> bool:
+        return self.engines is not None
+
+    async def load_models(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.engines = await loop.run_in_executor(None, Engines.load, self.settings)
+        self.scheduler = AsrScheduler(
+            self.engines.recognizer, self.settings.asr_workers, self.metrics.asr_done
+        )
+
+    async def store_call(self, method: str, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.store_executor, getattr(self.store, method), *args)
+
+    async def open_call(
+        self, start: CallStart, protocol: str, send_alert=None
+    ) -> LiveCall:
+        if not self.ready:
+            raise CallRejected("the service is still loading its models; retry shortly")
+        if start.call_id in self.calls:
+            raise CallRejected(f"call {start.call_id} is already live")
+        record = CallRecord(
+            call_id=start.call_id, operator_id=start.operator_id, customer_id=start.customer_id,
+            language=start.language, protocol=protocol, started_at=time.time(),
+            sample_rate=start.sample_rate, channels=len(self._layout(start)),
+        )
+        try:
+            await self.store_call("start_call", record)
+        except Exception as error:
+            raise CallRejected(str(error)) from None
+        layout = self._layout(start)
+        writer = RecordingWriter(self.store.recording_path(start.call_id), start.sample_rate,
+                                 len(layout))
+        self._recordings[start.call_id] = _Recording(writer, layout)
+        call = LiveCall(start, protocol, self, send_alert)
+        self.calls[start.call_id] = call
+        self.metrics.active_calls.inc()
+        self.metrics.calls_total.labels(protocol).inc()
+        self.bus.publish({**call.state_message(), "type": "call_started"})
+        return call
+
+    async def close_call(self, call: LiveCall, status: str = "completed") -> None:
+        """Finalise: remaining audio processed, summary stored and published."""
+        call_id = call.info.call_id
+        try:
+            summary = await call.finish()
+            summary_dict = event_to_dict(summary)
+        except Exception:
+            log.exception("call %s failed while finishing", call_id)
+            summary_dict, status = None, "failed"
+        recording = self._recordings.pop(call_id, None)
+        if recording is not None:
+            await asyncio.get_running_loop().run_in_executor(
+                self.audio_executor, recording.close
+            )
+        await self.store_call("end_call", call_id, status, summary_dict, time.time())
+        self.calls.pop(call_id, None)
+        self.metrics.active_calls.dec()
+        message = {**call.state_message(), "type": "call_ended", "status": status}
+        if summary_dict is not None:
+            message["summary"] = summary_dict
+        self.bus.publish(message)
+
+    async def replay(
+        self, call_id: str, speed: float, sink: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any]:
+        """Play a stored call's recording through the live pipeline again, at `speed` times
+        real time; events go to `sink` only. Returns the replay's summary."""
+        if not self.ready:
+            raise CallRejected("the service is still loading its models; retry shortly")
+        detail = await self.store_call("get_call", call_id)
+        path = self.store.recording_path(call_id)
+        if detail is None or not path.is_file():
+            raise CallRejected(f"call {call_id} has no stored recording")
+        samples, rate = await asyncio.get_running_loop().run_in_executor(
+            self.audio_executor, lambda: soundfile.read(path, dtype="int16", always_2d=True)
+        )
+        layout = {0: Channel.CUSTOMER, 1: Channel.OPERATOR}
+        start = CallStart(
+            call_id=call_id, operator_id=detail["operator_id"],
+            customer_id=detail.get("customer_id"), language=detail.get("language") or "auto",
+            sample_rate=int(rate), encoding="pcm16", channels=samples.shape[1],
+            channel_map={i: layout[i] for i in range(samples.shape[1])},
+        )
+        call = LiveCall(start, "replay", self, sink=sink, persist=False)
+        sink({**call.state_message(), "type": "replay_started", "speed": speed})
+        step = int(rate * REPLAY_CHUNK_S)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        for offset in range(0, len(samples), step):
+            delay = began + offset / rate / speed - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await call.push(AudioChunk(pcm=samples[offset : offset + step]))
+        summary = event_to_dict(await call.finish())
+        sink({"type": "replay_ended", "call_id": call_id, "summary": summary})
+        return summary
+
+    def record(self, call_id: str, chunk: AudioChunk) -> None:
+        """Worker thread (the call's audio stage): append the chunk to the recording."""
+        recording = self._recordings.get(call_id)
+        call = self.calls.get(call_id)
+        if recording is not None and call is not None:
+            recording.add(call._split(chunk))
+
+    @staticmethod
+    def _layout(start: CallStart) -> list[Channel]:
+        speakers = set(start.channel_map.values())
+        if len(start.extra.get("tracks", ())) > 1:
+            speakers = {Channel.CUSTOMER, Channel.OPERATOR}
+        return [c for c in (Channel.CUSTOMER, Channel.OPERATOR) if c in speakers] or [
+            Channel.CUSTOMER
+        ]
+
+    async def shutdown(self) -> None:
+        for call in list(self.calls.values()):
+            await self.close_call(call, "interrupted")
+        if self.scheduler is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.scheduler.close)
+        for executor in (self.audio_executor, self.analysis_executor):
+            executor.shutdown(wait=True)
+        self.store_executor.submit(self.store.close).result()
+        self.store_executor.shutdown(wait=True)

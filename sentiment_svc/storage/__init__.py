@@ -1,0 +1,1 @@
+"""Persistence: the SQLite call store and the per-call WAV recordings."""

@@ -1,0 +1,352 @@
+"""`CallStore`: calls, utterances, alerts, acks and summaries in one SQLite file.
+
+Layout: ``<data_dir>/calls.sqlite3`` (WAL mode, ``synchronous=NORMAL``, foreign keys on,
+``secure_delete`` on) and ``<data_dir>/recordings/<call_id>.wav``. The API is synchronous:
+one connection guarded by a lock, meant to be driven from one worker thread (async code
+wraps each call in ``run_in_threadpool``). Events are the dicts of `sentiment_svc.events`;
+wall-clock times are UTC epoch seconds, in-call times are seconds from the call start.
+The schema lives in `.schema`, row shaping and list filters in `.rows`, search folding in
+`.text`, the errors in `.errors` (re-exported here).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sentiment_svc.storage.errors import (
+    CallExistsError,
+    CallLiveError,
+    CallNotLiveError,
+    StoreError,
+    UnknownAlertError,
+    UnknownCallError,
+)
+from sentiment_svc.storage.recordings import repair_wav
+from sentiment_svc.storage.rows import CALL_SELECT, alert_dict, call_filters, utterance_dict
+from sentiment_svc.storage.schema import ACK_OUTCOMES, CALL_STATUSES, ensure_schema
+from sentiment_svc.storage.text import fold_text
+
+__all__ = [
+    "CallExistsError", "CallLiveError", "CallNotLiveError", "CallRecord", "CallStore", "StoreError",
+    "UnknownAlertError", "UnknownCallError",
+]
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "calls.sqlite3"
+RECORDINGS_DIR = "recordings"
+_SAFE_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """What is known when a call starts."""
+
+    call_id: str
+    operator_id: str
+    customer_id: str | None
+    language: str
+    protocol: str  # native | twilio | audiohook | audio_fork | replay | ...
+    started_at: float  # UTC epoch seconds
+    sample_rate: int
+    channels: int
+
+
+
+class CallStore:
+    def __init__(self, data_dir: Path, *, fts: bool = True) -> None:
+        """Open (creating if needed) the store under `data_dir`. ``fts=False`` forces the
+        ``LIKE`` search fallback, which is also used when SQLite lacks FTS5."""
+        self.data_dir = Path(data_dir)
+        self.recordings_dir = self.data_dir / RECORDINGS_DIR
+        self.recordings_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(
+            self.data_dir / DB_NAME, isolation_level=None, check_same_thread=False, timeout=10
+        )
+        self._conn.row_factory = sqlite3.Row
+        for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "foreign_keys = ON",
+                       "secure_delete = ON", "busy_timeout = 10000"):
+            self._conn.execute(f"PRAGMA {pragma}")
+        self.fts = ensure_schema(self._conn, fts=fts)
+        self._fts_index = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'utterances_fts'"
+        ).fetchone() is not None
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextlib.contextmanager
+    def _tx(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute(f"BEGIN {mode}")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    # -- writing -----------------------------------------------------------------------
+
+    def start_call(self, call: CallRecord) -> None:
+        """Store a new live call; `CallExistsError` if the id is taken."""
+        with self._tx() as db:
+            try:
+                db.execute(
+                    "INSERT INTO calls (call_id, operator_id, customer_id, language, protocol,"
+                    " sample_rate, channels, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (call.call_id, call.operator_id, call.customer_id, call.language,
+                     call.protocol, call.sample_rate, call.channels, call.started_at),
+                )
+            except sqlite3.IntegrityError as exc:
+                if _exists(db, call.call_id):
+                    raise CallExistsError(call.call_id) from exc
+                raise
+
+    def add_utterance(self, call_id: str, event: dict[str, Any]) -> int:
+        """Store an utterance event; return its sequence number in the call (0, 1, ...)."""
+        with _event_fields("utterance"):
+            sentiment = event["sentiment"]
+            categories = [str(c) for c in event.get("categories", ())]
+            text = str(event["text"])
+            values = (
+                str(event["channel"]), float(event["start"]), float(event["end"]),
+                str(event["lang"]), text, fold_text(text), float(sentiment["neg"]),
+                float(sentiment["neu"]), float(sentiment["pos"]),
+                json.dumps(categories, ensure_ascii=False),
+                float(event.get("loudness_db", 0.0)),
+            )
+        with self._tx() as db:
+            _require_call(db, call_id)
+            (seq,) = db.execute(
+                "SELECT COALESCE(MAX(seq) + 1, 0) FROM utterances WHERE call_id = ?", (call_id,)
+            ).fetchone()
+            db.execute(
+                'INSERT INTO utterances (call_id, seq, channel, "start", "end", lang, text,'
+                " text_folded, neg, neu, pos, categories, loudness_db)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (call_id, seq, *values),
+            )
+            _add_categories(db, call_id, categories)
+        return int(seq)
+
+    def add_alert(
+        self, call_id: str, event: dict[str, Any], *, created_at: float | None = None
+    ) -> str:
+        """Store an alert event; return its new alert id. `created_at` defaults to now."""
+        alert_id = uuid.uuid4().hex[:12]
+        with _event_fields("alert"):
+            categories = [str(c) for c in event.get("categories", ())]
+            values = (
+                float(event["t"]), str(event["action"]), str(event["severity"]),
+                str(event["reason"]),
+                json.dumps([str(e) for e in event.get("evidence", ())], ensure_ascii=False),
+                json.dumps(categories, ensure_ascii=False),
+                time.time() if created_at is None else created_at,
+            )
+        with self._tx() as db:
+            _require_call(db, call_id)
+            db.execute(
+                "INSERT INTO alerts (alert_id, call_id, t, action, severity, reason, evidence,"
+                " categories, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (alert_id, call_id, *values),
+            )
+            _add_categories(db, call_id, categories)
+        return alert_id
+
+    def add_ack(
+        self, call_id: str, alert_id: str, operator_id: str, outcome: str, at: float,
+        seconds_to_ack: float,
+    ) -> None:
+        """Record the operator's answer to an alert; `at` is UTC epoch seconds."""
+        if outcome not in ACK_OUTCOMES:
+            raise ValueError(f"outcome must be one of {', '.join(ACK_OUTCOMES)}, not {outcome!r}")
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT 1 FROM alerts WHERE alert_id = ? AND call_id = ?", (alert_id, call_id)
+            ).fetchone()
+            if row is None:
+                raise UnknownAlertError(call_id, alert_id)
+            db.execute(
+                "INSERT INTO acks (alert_id, operator_id, outcome, at, seconds_to_ack)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (alert_id, operator_id, outcome, at, seconds_to_ack),
+            )
+
+    def end_call(
+        self, call_id: str, status: str, summary: dict[str, Any] | None, ended_at: float
+    ) -> None:
+        """Close a live call; `CallNotLiveError` if it already ended."""
+        if status not in CALL_STATUSES[1:]:
+            raise ValueError(f"status must be one of {', '.join(CALL_STATUSES[1:])}")
+        summary_json = None if summary is None else json.dumps(summary, ensure_ascii=False)
+        with self._tx() as db:
+            current = _require_call(db, call_id)
+            if current != "live":
+                raise CallNotLiveError(call_id, current)
+            db.execute(
+                "UPDATE calls SET status = ?, summary = ?, ended_at = ? WHERE call_id = ?",
+                (status, summary_json, ended_at, call_id),
+            )
+
+    def mark_unfinished_interrupted(self, now: float) -> list[str]:
+        """At start-up after a crash: every call still live becomes interrupted (ended at
+        `now`) and its recording's WAV header is repaired. Returns those call ids."""
+        with self._tx() as db:
+            ids = [r[0] for r in db.execute("SELECT call_id FROM calls WHERE status = 'live'")]
+            db.execute(
+                "UPDATE calls SET status = 'interrupted', ended_at = ? WHERE status = 'live'",
+                (now,),
+            )
+        for call_id in ids:
+            path = self.recording_path(call_id)
+            if path.exists():
+                try:
+                    repair_wav(path)
+                except (OSError, ValueError) as exc:
+                    log.warning("cannot repair the recording of call %s: %s", call_id, exc)
+        return ids
+
+    # -- erasure -------------------------------------------------------------------------
+
+    def delete_call(self, call_id: str) -> bool:
+        """Erase a call (rows, search index entries, recording); False if there was none.
+
+        `CallLiveError` for a live call (its ingest is still writing it): erase it once ended.
+        """
+        return self._erase("call_id = ?", (call_id,)) > 0
+
+    def delete_customer(self, customer_id: str) -> int:
+        """Erase every call of a customer; return how many calls were erased.
+
+        All or nothing: `CallLiveError` (and nothing erased) while one of them is live.
+        """
+        return self._erase("customer_id = ?", (customer_id,))
+
+    def _erase(self, where: str, params: tuple[Any, ...]) -> int:
+        with self._tx() as db:
+            rows = db.execute(f"SELECT call_id, status FROM calls WHERE {where}", params)
+            ids = []
+            for call_id, status in rows.fetchall():
+                if status == "live":
+                    raise CallLiveError(call_id)
+                ids.append(call_id)
+            db.execute(f"DELETE FROM calls WHERE {where}", params)  # cascades
+            if ids and self._fts_index:  # rewrite the index: no erased token stays in it
+                db.execute("INSERT INTO utterances_fts (utterances_fts) VALUES ('optimize')")
+        for call_id in ids:
+            self.recording_path(call_id).unlink(missing_ok=True)
+        if ids:  # secure_delete zeroed the freed pages; move them out of the WAL as well
+            with self._lock:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return len(ids)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def recording_path(self, call_id: str) -> Path:
+        """Where the call's WAV lives; call ids unsafe as file names are hashed."""
+        if _SAFE_FILE_NAME.fullmatch(call_id) and ".." not in call_id:
+            name = call_id
+        else:  # "_" cannot start a safe name, so a hashed name never collides with one
+            name = "_" + hashlib.sha256(call_id.encode()).hexdigest()[:40]
+        return self.recordings_dir / f"{name}.wav"
+
+    def get_call(self, call_id: str) -> dict[str, Any] | None:
+        """The call with its utterances, alerts (each with ``acks``) and summary."""
+        with self._tx("DEFERRED") as db:
+            row = db.execute(f"{CALL_SELECT} WHERE c.call_id = ?", (call_id,)).fetchone()
+            if row is None:
+                return None
+            utterances = db.execute(
+                'SELECT seq, channel, "start", "end", lang, text, neg, neu, pos, categories,'
+                " loudness_db FROM utterances WHERE call_id = ? ORDER BY seq",
+                (call_id,),
+            ).fetchall()
+            alerts = db.execute(
+                "SELECT * FROM alerts WHERE call_id = ? ORDER BY t, created_at", (call_id,)
+            ).fetchall()
+            acks = db.execute(
+                "SELECT k.alert_id, k.operator_id, k.outcome, k.at, k.seconds_to_ack"
+                " FROM acks k JOIN alerts a USING (alert_id) WHERE a.call_id = ? ORDER BY k.id",
+                (call_id,),
+            ).fetchall()
+        call = self._call_dict(row)
+        call["utterances"] = [utterance_dict(u) for u in utterances]
+        call["alerts"] = [alert_dict(a, acks) for a in alerts]
+        return call
+
+    def list_calls(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        operator_id: str | None = None,
+        has_alert: bool | None = None,
+        category: str | None = None,
+        text: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Calls, newest first. `since` inclusive, `until` exclusive (on ``started_at``);
+        `text`: every word starts a word of one utterance (case-insensitive, any script)."""
+        if limit < 0 or offset < 0:
+            raise ValueError("limit and offset must not be negative")
+        clause, params = call_filters(
+            since=since, until=until, operator_id=operator_id, has_alert=has_alert,
+            category=category, text=text, fts=self.fts,
+        )
+        sql = CALL_SELECT + clause + " ORDER BY c.started_at DESC, c.call_id LIMIT ? OFFSET ?"
+        with self._tx("DEFERRED") as db:
+            rows = db.execute(sql, (*params, limit, offset)).fetchall()
+        return [self._call_dict(row) for row in rows]
+
+    def _call_dict(self, row: sqlite3.Row) -> dict[str, Any]:
+        call = dict(row)
+        call["summary"] = None if call["summary"] is None else json.loads(call["summary"])
+        call["categories"] = sorted(json.loads(call["categories"] or "[]"))
+        call["recording"] = self.recording_path(call["call_id"]).exists()
+        return call
+
+
+@contextlib.contextmanager
+def _event_fields(kind: str) -> Iterator[None]:
+    """Turn a missing or mistyped field of an event dict into one clear `ValueError`."""
+    try:
+        yield
+    except KeyError as exc:
+        raise ValueError(f"not an {kind} event: no {exc.args[0]!r} field") from exc
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"not an {kind} event: {exc}") from exc
+
+
+def _exists(db: sqlite3.Connection, call_id: str) -> bool:
+    return db.execute("SELECT 1 FROM calls WHERE call_id = ?", (call_id,)).fetchone() is not None
+
+
+def _require_call(db: sqlite3.Connection, call_id: str) -> str:
+    """The call's status; `UnknownCallError` if there is no such call."""
+    row = db.execute("SELECT status FROM calls WHERE call_id = ?", (call_id,)).fetchone()
+    if row is None:
+        raise UnknownCallError(call_id)
+    return str(row[0])
+
+
+def _add_categories(db: sqlite3.Connection, call_id: str, categories: list[str]) -> None:
+    db.executemany(
+        "INSERT OR IGNORE INTO call_categories (call_id, category) VALUES (?, ?)",
+        [(call_id, category) for category in categories],
+    )

@@ -1,0 +1,1 @@
+"""The HTTP/WebSocket shell: authentication, the REST API, ingest and live feeds."""

@@ -1,0 +1,71 @@
+"""The ASGI application: routes, start-up and shutdown around one `Service`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from sentiment_svc import __version__
+from sentiment_svc.config import Settings
+from sentiment_svc.live.service import Service
+from sentiment_svc.web import feeds, ingest, rest
+from sentiment_svc.web.auth import TokenRegistry
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, tokens: TokenRegistry) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = Service(settings)
+        app.state.service = service
+        app.state.store = service.store
+        loading = asyncio.create_task(service.load_models())
+        loading.add_done_callback(_report_loading)
+        try:
+            yield
+        finally:
+            loading.cancel()
+            await service.shutdown()
+
+    app = FastAPI(
+        title="sentiment-svc",
+        version=__version__,
+        summary="Real-time call sentiment monitoring for ru/uk contact centres",
+        lifespan=lifespan,
+    )
+    app.state.tokens = tokens
+    app.include_router(ingest.router)
+    app.include_router(feeds.router)
+    app.include_router(rest.router)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> JSONResponse:
+        service: Service = app.state.service
+        if not service.ready:
+            return JSONResponse({"status": "loading models"}, status_code=503)
+        return JSONResponse({"status": "ready", "live_calls": len(service.calls)})
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics() -> Response:
+        service: Service = app.state.service
+        if service.scheduler is not None:
+            service.metrics.asr_queue_depth.set(service.scheduler.depth)
+        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _report_loading(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("models failed to load: %s", task.exception())

@@ -1,0 +1,183 @@
+"""Live feeds for the consoles: one operator's calls, and the supervisor's wall of all calls.
+
+Each feed is a bus subscription with its own bounded queue (see `live.bus`): a console that
+stops reading loses its oldest events, and nobody else notices.
+
+Operator feed: that operator's call_started / utterance / alert / call_state / call_ended
+events. The console acknowledges an alert with
+`{"type": "ack", "call_id": ..., "alert_id": ..., "outcome": "apologised"}`.
+Supervisor feed: every call's call_started / alert / call_ended, and a `call_state` for each
+live call every second; `{"type": "watch", "call_id": ...}` adds that call's transcript.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from sentiment_svc.live.bus import Message, Subscription
+from sentiment_svc.live.service import CallRejected, Service
+from sentiment_svc.web.auth import Role, websocket_principal
+
+router = APIRouter()
+OUTCOMES = {"apologised", "offered_bonus", "called_supervisor", "dismissed"}
+STATE_INTERVAL_S = 1.0
+SUPERVISOR_EVENTS = {"call_started", "call_ended", "alert", "alert_acked"}
+
+
+async def _pump(websocket: WebSocket, subscription: Subscription) -> None:
+    while True:
+        message = await subscription.get()
+        await websocket.send_text(json.dumps(message, ensure_ascii=False))
+
+
+async def _state_ticker(websocket: WebSocket, service: Service, operator_id: str | None) -> None:
+    while True:
+        for call in list(service.calls.values()):
+            if operator_id is None or call.info.operator_id == operator_id:
+                message = call.state_message()
+                await websocket.send_text(json.dumps(message, ensure_ascii=False))
+        await asyncio.sleep(STATE_INTERVAL_S)
+
+
+async def _serve(
+    websocket: WebSocket,
+    subscription: Subscription,
+    on_message,
+    operator_id: str | None,
+) -> None:
+    service: Service = websocket.app.state.service
+    tasks = [
+        asyncio.create_task(_pump(websocket, subscription)),
+        asyncio.create_task(_state_ticker(websocket, service, operator_id)),
+    ]
+    try:
+        while True:
+            text = await websocket.receive_text()
+            try:
+                message = json.loads(text)
+                if not isinstance(message, dict):
+                    raise ValueError("a feed message is a JSON object")
+                reply = await on_message(message)
+            except (ValueError, KeyError) as error:
+                reply = {"type": "error", "code": "bad_request", "message": str(error)}
+            if reply is not None:
+                await websocket.send_text(json.dumps(reply, ensure_ascii=False))
+    except WebSocketDisconnect:
+        pass
+    finally:
+        service.bus.unsubscribe(subscription)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+
+
+@router.websocket("/v1/operators/{operator_id}/feed")
+async def operator_feed(websocket: WebSocket, operator_id: str) -> None:
+    principal = await websocket_principal(
+        websocket, websocket.app.state.tokens, {Role.OPERATOR, Role.SUPERVISOR}
+    )
+    await websocket.accept()
+    if principal.role is Role.OPERATOR and principal.operator_id != operator_id:
+        await websocket.close(4403, "an operator may only follow their own calls")
+        return
+    service: Service = websocket.app.state.service
+    subscription = service.bus.subscribe(lambda m: m.get("operator_id") == operator_id)
+
+    async def on_message(message: dict[str, Any]) -> Message | None:
+        if message.get("type") != "ack":
+            raise ValueError(f"unknown message type {message.get('type')!r}")
+        outcome = message.get("outcome")
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {sorted(OUTCOMES)}")
+        call_id, alert_id = str(message["call_id"]), str(message["alert_id"])
+        detail = await service.store_call("get_call", call_id)
+        if detail is None or detail.get("operator_id") != operator_id:
+            raise ValueError(f"unknown call {call_id}")
+        alert = next((a for a in detail["alerts"] if a["alert_id"] == alert_id), None)
+        if alert is None:
+            raise ValueError(f"unknown alert {alert_id}")
+        now = time.time()
+        fired_at = float(alert.get("created_at") or now)
+        await service.store_call(
+            "add_ack", call_id, alert_id, operator_id, outcome, now, max(0.0, now - fired_at)
+        )
+        acked = {"type": "alert_acked", "call_id": call_id, "alert_id": alert_id,
+                 "operator_id": operator_id, "outcome": outcome}
+        service.bus.publish(acked)
+        return None
+
+    await _serve(websocket, subscription, on_message, operator_id)
+
+
+@router.websocket("/v1/supervisor/feed")
+async def supervisor_feed(websocket: WebSocket) -> None:
+    await websocket_principal(websocket, websocket.app.state.tokens, {Role.SUPERVISOR})
+    await websocket.accept()
+    service: Service = websocket.app.state.service
+    watched: set[str] = set()
+    subscription = service.bus.subscribe(
+        lambda m: m.get("type") in SUPERVISOR_EVENTS or m.get("call_id") in watched
+    )
+
+    async def on_message(message: dict[str, Any]) -> Message | None:
+        kind = message.get("type")
+        call_id = str(message.get("call_id", ""))
+        if kind == "watch":
+            watched.add(call_id)
+            call = service.calls.get(call_id)
+            return call.state_message() if call else {"type": "error", "code": "not_live",
+                                                      "message": f"call {call_id} is not live"}
+        if kind == "unwatch":
+            watched.discard(call_id)
+            return None
+        raise ValueError(f"unknown message type {kind!r}")
+
+    await _serve(websocket, subscription, on_message, None)
+
+
+@router.websocket("/v1/calls/{call_id}/replay")
+async def replay(websocket: WebSocket, call_id: str) -> None:
+    """QA replay: a stored call through the live pipeline again, at 1-8x real time."""
+    principal = await websocket_principal(
+        websocket, websocket.app.state.tokens, {Role.QA, Role.SUPERVISOR, Role.OPERATOR}
+    )
+    await websocket.accept()
+    service: Service = websocket.app.state.service
+    try:
+        speed = float(websocket.query_params.get("speed", "1"))
+    except ValueError:
+        speed = 0.0
+    if not 1.0 <= speed <= 8.0:
+        await websocket.close(4400, "speed must be between 1 and 8")
+        return
+    detail = await service.store_call("get_call", call_id)
+    if detail is None or (
+        principal.role is Role.OPERATOR and detail.get("operator_id") != principal.operator_id
+    ):
+        await websocket.close(4404, f"no call {call_id}")
+        return
+    outgoing: asyncio.Queue[Message | None] = asyncio.Queue()
+
+    async def send() -> None:
+        while (message := await outgoing.get()) is not None:
+            await websocket.send_text(json.dumps(message, ensure_ascii=False))
+
+    sender = asyncio.create_task(send())
+    try:
+        await service.replay(call_id, speed, outgoing.put_nowait)
+        outgoing.put_nowait(None)
+        await sender
+        await websocket.close(1000, "replay finished")
+    except CallRejected as error:
+        sender.cancel()
+        await websocket.close(4404, str(error)[:120])
+    except WebSocketDisconnect:
+        sender.cancel()

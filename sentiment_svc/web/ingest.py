@@ -1,0 +1,132 @@
+"""Websocket ingest: one endpoint per telephony protocol, all driving the same live call.
+
+The protocol logic lives in the sans-I/O adapters (`sentiment_svc.protocols`); this module
+only moves their bytes and replies over the socket and hands the typed events to the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from sentiment_svc.live.call import LiveCall
+from sentiment_svc.live.service import CallRejected, Service
+from sentiment_svc.protocols.audio_fork import AudioForkAdapter
+from sentiment_svc.protocols.audiohook import AudioHookAdapter
+from sentiment_svc.protocols.base import (
+    AudioChunk,
+    CallStart,
+    CallStop,
+    ProtocolAdapter,
+    ProtocolError,
+    Reply,
+)
+from sentiment_svc.protocols.native import NativeAdapter
+from sentiment_svc.protocols.twilio import TwilioAdapter
+from sentiment_svc.web.auth import Role, websocket_principal
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+IDLE_TIMEOUT_S = 30.0  # a connection that sends nothing for this long is closed
+PROTOCOLS: dict[str, tuple[str, Callable[[], ProtocolAdapter]]] = {
+    "/v1/ingest": ("native", NativeAdapter),
+    "/v1/twilio": ("twilio", TwilioAdapter),
+    "/v1/audiohook": ("audiohook", AudioHookAdapter),
+    "/v1/audio-fork": ("audio_fork", AudioForkAdapter),
+}
+
+
+async def run_ingest(websocket: WebSocket, protocol: str, adapter: ProtocolAdapter) -> None:
+    service: Service = websocket.app.state.service
+    await websocket_principal(websocket, websocket.app.state.tokens, {Role.INGEST})
+    await websocket.accept()
+    outgoing: asyncio.Queue[Reply | None] = asyncio.Queue()
+    sender = asyncio.create_task(_send_replies(websocket, outgoing))
+    call: LiveCall | None = None
+    status = "completed"
+    close_code, close_reason = 1000, "call ended"
+
+    def send_alert(message: dict[str, Any]) -> None:
+        reply = adapter.alert_message(message)
+        if reply is not None:
+            outgoing.put_nowait(reply)
+
+    try:
+        while True:
+            try:
+                message = await asyncio.wait_for(websocket.receive(), IDLE_TIMEOUT_S)
+            except TimeoutError:
+                close_code, close_reason = 1008, f"no data for {IDLE_TIMEOUT_S:.0f} s"
+                break
+            if message["type"] == "websocket.disconnect":
+                events = adapter.connection_closed()
+                close_code = 0
+            elif message.get("bytes") is not None:
+                events = adapter.receive_bytes(message["bytes"])
+            else:
+                events = adapter.receive_text(message.get("text") or "")
+            for reply in adapter.replies():
+                outgoing.put_nowait(reply)
+            stop = False
+            for event in events:
+                if isinstance(event, CallStart):
+                    call = await service.open_call(event, protocol, send_alert)
+                elif isinstance(event, AudioChunk) and call is not None:
+                    await call.push(event)
+                elif isinstance(event, CallStop):
+                    stop = True
+            if stop or close_code == 0:
+                break
+    except ProtocolError as error:
+        status = "failed"
+        service.metrics.protocol_errors.labels(protocol, error.code).inc()
+        reply = adapter.error_message(error)
+        if reply is not None:
+            outgoing.put_nowait(reply)
+        close_code, close_reason = error.close_code, error.message[:120]
+    except CallRejected as error:
+        status = "failed"
+        close_code, close_reason = 1013, str(error)[:120]
+    except WebSocketDisconnect:
+        close_code = 0
+    finally:
+        if call is not None:
+            await service.close_call(call, status)
+        if close_code:
+            for reply in adapter.close(close_reason):
+                outgoing.put_nowait(reply)
+        outgoing.put_nowait(None)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(sender, 5)
+        if close_code:
+            with contextlib.suppress(Exception):
+                await websocket.close(close_code, close_reason)
+
+
+async def _send_replies(websocket: WebSocket, outgoing: asyncio.Queue[Reply | None]) -> None:
+    while (reply := await outgoing.get()) is not None:
+        try:
+            if reply.data is not None:
+                await websocket.send_bytes(reply.data)
+            else:
+                await websocket.send_text(reply.text or "")
+        except Exception:  # the peer went away; drain so nobody waits on us
+            log.debug("could not send a reply; the peer is gone")
+
+
+def _endpoint(protocol: str, factory: Callable[[], ProtocolAdapter]):
+    async def endpoint(websocket: WebSocket) -> None:
+        await run_ingest(websocket, protocol, factory())
+
+    endpoint.__name__ = f"ingest_{protocol}"
+    return endpoint
+
+
+for _path, (_protocol, _factory) in PROTOCOLS.items():
+    router.add_api_websocket_route(_path, _endpoint(_protocol, _factory))

@@ -1,0 +1,73 @@
+"""A real service on a loopback port, in a background thread, for the live tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from sentiment_svc.config import Settings
+from sentiment_svc.web.app import create_app
+from sentiment_svc.web.auth import TokenRegistry
+
+
+@dataclass
+class LiveServer:
+    server: uvicorn.Server
+    thread: threading.Thread
+    port: int
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=60)
+
+
+def start_server(data_dir: Path, tokens: TokenRegistry | None = None) -> LiveServer:
+    settings = Settings(data_dir=data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings, tokens or TokenRegistry.load(None))
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                            ws_max_size=1 << 20)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not (server.started and server.servers):
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the service did not start")
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    live = LiveServer(server, thread, port)
+    deadline = time.monotonic() + 180
+    while True:  # models load in the background; /readyz says when
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{live.http}/readyz", timeout=5).status_code == 200:
+                return live
+        if time.monotonic() > deadline:
+            live.stop()
+            raise RuntimeError("the service did not become ready")
+        time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def running(data_dir: Path, tokens: TokenRegistry | None = None) -> Iterator[LiveServer]:
+    live = start_server(data_dir, tokens)
+    try:
+        yield live
+    finally:
+        live.stop()

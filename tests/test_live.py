@@ -1,0 +1,142 @@
+"""The live service end to end: real sockets on loopback, real models, real recorded calls."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from sentiment_svc.audio.decode import CustomerChannel
+from sentiment_svc.client import load_client_call, stream_call
+from sentiment_svc.protocols.clients import ClientCall
+from tests.conftest import ANGRY_CALL, SCRIPTED_AUDIO
+from tests.live_server import running, start_server
+
+TRAILING_SILENCE_S = 4.0  # the call goes on after the outburst: the alert must come meanwhile
+NEGATIVE_ACTIONS = {"apology", "bonus", "supervisor"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    live = start_server(tmp_path_factory.mktemp("live-data"))
+    yield live
+    live.stop()
+
+
+def angry_call(call_id: str, operator_id: str) -> ClientCall:
+    call = load_client_call(ANGRY_CALL, CustomerChannel.MONO, call_id, operator_id, "auto")
+    silence = np.zeros(int(TRAILING_SILENCE_S * call.sample_rate), dtype=np.float32)
+    return ClientCall(call.call_id, call.operator_id, np.concatenate([call.customer, silence]),
+                      None, call.sample_rate)
+
+
+def timed_stream(call: ClientCall, url: str, protocol: str, speed: float = 1.0):
+    arrivals: list[tuple[float, str, dict]] = []
+
+    def on_event(source: str, event: dict) -> None:
+        arrivals.append((time.monotonic(), source, event))
+
+    result = asyncio.run(stream_call(call, url, protocol, speed=speed, on_event=on_event))
+    return result, arrivals, result.first_sent_at
+
+
+@pytest.mark.parametrize("protocol", ["native", "twilio", "audiohook", "audio_fork"])
+def test_alert_reaches_the_operator_feed_while_the_call_streams(server, protocol):
+    call = angry_call(f"angry-{protocol}", f"op-{protocol}")
+    result, arrivals, started = timed_stream(call, server.ws, protocol)
+    audio_seconds = len(call.customer) / call.sample_rate
+    feed_alerts = [(t, e) for t, source, e in arrivals
+                   if source == "feed" and e["type"] == "alert"]
+    assert feed_alerts, f"no alert on the feed; feed got {[e['type'] for e in result.feed]}"
+    first_at, alert = feed_alerts[0]
+    assert alert["action"] in NEGATIVE_ACTIONS and alert["evidence"]
+    assert alert["call_id"] == call.call_id and alert["operator_id"] == call.operator_id
+    assert first_at - started < audio_seconds, "the alert came only after the call ended"
+    # The utterance ended at ~7.4 s of audio; the alert followed within seconds. (The
+    # sub-second latency target is measured by the benchmark, not asserted here.)
+    assert first_at - started - alert["t"] < 5.0
+    types = [e["type"] for e in result.feed]
+    assert types[0] == "call_started" and types[-1] == "call_ended"
+    assert "utterance" in types
+    if protocol == "native":
+        assert result.ingest[0]["type"] == "started"
+        assert any(e["type"] == "ack" for e in result.ingest)
+        assert any(e["type"] == "alert" for e in result.ingest)  # back-channel to the client
+
+
+def test_two_operators_each_see_only_their_own_call(server):
+    calm = load_client_call(SCRIPTED_AUDIO / "calm_ru.wav", CustomerChannel.MONO,
+                            "calm-two", "op-calm", "ru")
+    angry = angry_call("angry-two", "op-angry")
+
+    async def both():
+        return await asyncio.gather(
+            stream_call(calm, server.ws, "native", speed=2.0),
+            stream_call(angry, server.ws, "native", speed=1.0),
+        )
+
+    calm_result, angry_result = asyncio.run(both())
+    assert {e["call_id"] for e in calm_result.feed} == {"calm-two"}
+    assert {e["call_id"] for e in angry_result.feed} == {"angry-two"}
+    assert any(e["type"] == "alert" for e in angry_result.feed)
+    assert not any(e["type"] == "alert" and e["action"] != "thank" for e in calm_result.feed)
+    assert sum(e["type"] == "utterance" for e in calm_result.feed) >= 3
+
+
+def test_stored_calls_survive_a_restart(tmp_path):
+    with running(tmp_path) as live:
+        result, _, _ = timed_stream(angry_call("persist-1", "op-p"), live.ws, "native")
+        live_alerts = [e for e in result.feed if e["type"] == "alert"]
+        assert live_alerts
+    with running(tmp_path) as live:
+        detail = httpx.get(f"{live.http}/v1/calls/persist-1", timeout=10).json()
+        assert detail["status"] == "completed"
+        assert [u["text"] for u in detail["utterances"]] == [
+            e["text"] for e in result.feed if e["type"] == "utterance"
+        ]
+        assert [a["alert_id"] for a in detail["alerts"]] == [a["alert_id"] for a in live_alerts]
+        recording = httpx.get(f"{live.http}/v1/calls/persist-1/recording", timeout=10)
+        assert recording.status_code == 200 and recording.content[:4] == b"RIFF"
+        assert len(recording.content) > 8000 * 2 * 10  # > 10 s of 8 kHz 16-bit audio
+
+
+def test_health_readiness_and_metrics(server):
+    assert httpx.get(f"{server.http}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{server.http}/readyz").status_code == 200
+    metrics = httpx.get(f"{server.http}/metrics").text
+    for name in ("sentiment_active_calls", "sentiment_alert_latency_seconds_bucket",
+                 "sentiment_utterance_latency_seconds_bucket", "sentiment_asr_queue_depth",
+                 "sentiment_asr_busy_seconds_total"):
+        assert name in metrics
+
+
+def test_replay_of_a_stored_call_yields_the_same_alerts(server):
+    live, _, _ = timed_stream(angry_call("replay-src", "op-r"), server.ws, "native")
+    live_alerts = [(e["action"], e["severity"], round(e["t"], 1))
+                   for e in live.feed if e["type"] == "alert"]
+    assert live_alerts
+
+    async def replay() -> list[dict]:
+        import json
+
+        import websockets
+
+        url = f"{server.ws}/v1/calls/replay-src/replay?speed=4"
+        async with websockets.connect(url) as socket:
+            return [json.loads(message) async for message in socket]
+
+    started = time.monotonic()
+    events = asyncio.run(replay())
+    elapsed = time.monotonic() - started
+    replay_alerts = [(e["action"], e["severity"], round(e["t"], 1))
+                     for e in events if e["type"] == "alert"]
+    assert replay_alerts == live_alerts
+    assert events[0]["type"] == "replay_started" and events[-1]["type"] == "replay_ended"
+    assert elapsed < 11.2 / 2  # 4x speed: well under real time
+    # A replay is not a new call: it is neither stored nor shown on the live feeds.
+    listing = httpx.get(f"{server.http}/v1/calls", params={"operator_id": "op-r"}).json()
+    calls = listing["calls"] if isinstance(listing, dict) else listing
+    assert len(calls) == 1
