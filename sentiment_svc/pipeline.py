@@ -95,6 +95,15 @@ class CallPipeline:
         """Cheap (VAD only): the utterances on `channel` that ended in this audio."""
         return self._segmenter(channel).feed(pcm)
 
+    def open_utterances(self, min_duration: float = 0.0) -> list[SpeechSegment]:
+        """Utterances still being spoken, so far, that already last `min_duration` s."""
+        return [
+            segment
+            for segmenter in self._segmenters.values()
+            if segmenter.open_duration >= min_duration
+            and (segment := segmenter.open_utterance()) is not None
+        ]
+
     def flush(self) -> list[SpeechSegment]:
         segments = [s for segmenter in self._segmenters.values() for s in segmenter.flush()]
         return sorted(segments, key=lambda segment: segment.end)

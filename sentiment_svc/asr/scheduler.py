@@ -55,10 +55,13 @@ class AsrScheduler:
     def depth(self) -> int:
         return self._queue.qsize()
 
-    async def transcribe(self, segment: SpeechSegment, languages: Sequence[str]) -> Transcript:
+    async def transcribe(
+        self, segment: SpeechSegment, languages: Sequence[str], partial: bool = False
+    ) -> Transcript:
+        """Final utterances of customers first, then operators', then interim (partial) ones."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Transcript] = loop.create_future()
-        rank = 0 if segment.channel is Channel.CUSTOMER else 1
+        rank = 2 if partial else 0 if segment.channel is Channel.CUSTOMER else 1
         self._queue.put(
             _Job((rank, segment.end), next(self._counter), segment, languages, loop, future)
         )

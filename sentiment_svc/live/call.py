@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 AUDIO_QUEUE = 500  # chunks; a full queue makes the ingest socket wait (back-pressure)
+PARTIAL_AFTER_S = 3.0  # an utterance this long gets interim transcripts ...
+PARTIAL_EVERY_S = 2.0  # ... this often, while the recogniser has nothing more urgent
 
 
 @dataclass
@@ -70,6 +72,8 @@ class LiveCall:
         self.last_alert: dict[str, Any] | None = None
         self.sentiment_trend: list[float] = []
         self.finished = asyncio.Event()
+        self._partial_at: dict[Channel, float] = {}  # channel -> utterance end of last partial
+        self._partials: set[asyncio.Task[None]] = set()
         self._tasks = [
             asyncio.create_task(self._vad_loop(), name=f"vad-{start.call_id}"),
             asyncio.create_task(self._recognition_loop(), name=f"asr-{start.call_id}"),
@@ -87,6 +91,8 @@ class LiveCall:
         """Process what is left, write the summary; returns once everything is published."""
         await self._audio.put(None)
         await asyncio.gather(*self._tasks)
+        for task in list(self._partials):
+            task.cancel()
         summary = self.pipeline.summary(self.received_s)
         self.finished.set()
         return summary
@@ -105,15 +111,46 @@ class LiveCall:
                 chunks.append(self._audio.get_nowait())
             ended = chunks[-1] is None
             audio = [chunk for chunk in chunks if chunk is not None]
-            segments = await loop.run_in_executor(
+            segments, open_utterances = await loop.run_in_executor(
                 self._service.audio_executor, self._segment, audio, ended
             )
             for segment in segments:
+                self._partial_at.pop(segment.channel, None)
                 self._segments.put_nowait(segment)
+            for utterance in open_utterances:
+                self._start_partial(utterance)
         self._segments.put_nowait(None)
 
-    def _segment(self, chunks: list[AudioChunk], ended: bool) -> list[SpeechSegment]:
-        """Worker thread: record, resample, endpoint."""
+    def _start_partial(self, utterance: SpeechSegment) -> None:
+        """Interim transcript of a long utterance. Only asked for while the recogniser has
+        no queue: under load partials thin out first, finals are never dropped."""
+        self._partial_at[utterance.channel] = utterance.end
+        task = asyncio.create_task(self._publish_partial(utterance))
+        self._partials.add(task)
+        task.add_done_callback(self._partials.discard)
+
+    async def _publish_partial(self, utterance: SpeechSegment) -> None:
+        service = self._service
+        try:
+            transcript = await service.scheduler.transcribe(
+                utterance, self.pipeline.languages, partial=True
+            )
+        except Exception:
+            log.exception("call %s: partial transcript failed", self.info.call_id)
+            return
+        if transcript.text and self._partial_at.get(utterance.channel) == utterance.end:
+            self._sink({
+                "type": "partial", "call_id": self.info.call_id,
+                "operator_id": self.info.operator_id, "channel": utterance.channel.value,
+                "start": round(utterance.start, 2), "end": round(utterance.end, 2),
+                "lang": transcript.lang, "text": transcript.text,
+            })
+
+    def _segment(
+        self, chunks: list[AudioChunk], ended: bool
+    ) -> tuple[list[SpeechSegment], list[SpeechSegment]]:
+        """Worker thread: record, resample, endpoint. Returns the finished utterances and
+        those still open."""
         per_channel: dict[Channel, list[np.ndarray]] = {}
         for chunk in chunks:
             if self._persist:
@@ -127,7 +164,17 @@ class LiveCall:
             segments.extend(self.pipeline.feed(channel, resampled))
         if ended:
             segments.extend(self.pipeline.flush())
-        return sorted(segments, key=lambda segment: segment.end)
+            return sorted(segments, key=lambda segment: segment.end), []
+        wanted = [] if self._service.scheduler.depth else self._partials_due()
+        return sorted(segments, key=lambda segment: segment.end), wanted
+
+    def _partials_due(self) -> list[SpeechSegment]:
+        return [
+            utterance
+            for utterance in self.pipeline.open_utterances(PARTIAL_AFTER_S)
+            if utterance.end - self._partial_at.get(utterance.channel, utterance.start)
+            >= PARTIAL_EVERY_S
+        ]
 
     def _split(self, chunk: AudioChunk) -> list[tuple[Channel, np.ndarray]]:
         if chunk.channel is not None:

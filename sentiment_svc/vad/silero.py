@@ -123,6 +123,21 @@ class SpeechSegmenter:
         self._trim_buffer()
         return segments
 
+    @property
+    def open_duration(self) -> float:
+        """Seconds of the utterance in progress (0 when silent)."""
+        if self._speech_start is None:
+            return 0.0
+        return (self._position - self._speech_start) / SAMPLE_RATE
+
+    def open_utterance(self) -> SpeechSegment | None:
+        """The utterance still being spoken, so far (for interim transcripts)."""
+        if self._speech_start is None:
+            return None
+        first = max(self._speech_start - self._pad, self._buffer_start)
+        pcm = self._buffer[first - self._buffer_start :].copy()
+        return SpeechSegment(self.channel, first / SAMPLE_RATE, self._position / SAMPLE_RATE, pcm)
+
     def flush(self) -> list[SpeechSegment]:
         """End of the call: close an utterance still open."""
         if self._speech_start is None:

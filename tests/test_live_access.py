@@ -1,0 +1,133 @@
+"""Tokens and roles on the live sockets, acknowledgements, and the supervisor wall."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+
+import httpx
+import pytest
+import websockets
+
+from sentiment_svc.client import stream_call
+from sentiment_svc.web.auth import TokenRegistry
+from tests.live_server import start_server
+from tests.test_live import angry_call
+
+TOKENS = {
+    "ingest": "ingest-token-0123456789",
+    "op1": "operator-one-token-0123",
+    "op2": "operator-two-token-0123",
+    "supervisor": "supervisor-token-01234",
+    "qa": "qa-token-0123456789abc",
+}
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory):
+    registry = TokenRegistry.from_entries([
+        {"role": "ingest", "token": TOKENS["ingest"]},
+        {"role": "operator", "operator_id": "op-1", "token": TOKENS["op1"]},
+        {"role": "operator", "operator_id": "op-2", "token": TOKENS["op2"]},
+        {"role": "supervisor", "token": TOKENS["supervisor"]},
+        {"role": "qa", "token": TOKENS["qa"]},
+    ])
+    live = start_server(tmp_path_factory.mktemp("secured"), registry)
+    yield live
+    live.stop()
+
+
+async def close_code(url: str, headers: dict | None = None) -> int | None:
+    async with websockets.connect(url, additional_headers=headers or {}) as socket:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await asyncio.wait_for(socket.recv(), 5)
+        return socket.close_code
+
+
+@pytest.mark.parametrize(
+    "path,token,expected",
+    [
+        ("/v1/ingest", None, 4401),
+        ("/v1/ingest", "not-a-real-token-at-all", 4401),
+        ("/v1/ingest", TOKENS["op1"], 4403),
+        ("/v1/supervisor/feed", TOKENS["ingest"], 4403),
+        ("/v1/supervisor/feed", TOKENS["op1"], 4403),
+        ("/v1/operators/op-1/feed", TOKENS["ingest"], 4403),
+        ("/v1/operators/op-1/feed", TOKENS["op2"], 4403),
+        ("/v1/operators/op-1/feed", None, 4401),
+        ("/v1/twilio", TOKENS["qa"], 4403),
+        ("/v1/calls/x/replay", TOKENS["ingest"], 4403),
+    ],
+)
+def test_websocket_roles(secured, path, token, expected):
+    url = secured.ws + path + (f"?token={token}" if token else "")
+    assert asyncio.run(close_code(url)) == expected
+
+
+def test_bearer_header_works_on_websockets(secured):
+    headers = {"Authorization": f"Bearer {TOKENS['op2']}"}
+    url = secured.ws + "/v1/operators/op-1/feed"
+    assert asyncio.run(close_code(url, headers)) == 4403
+
+
+def test_operator_acknowledges_an_alert_and_the_supervisor_sees_it(secured):
+    call = angry_call("ack-call", "op-1")
+
+    async def scenario():
+        supervisor = await websockets.connect(
+            f"{secured.ws}/v1/supervisor/feed?token={TOKENS['supervisor']}"
+        )
+        result = await stream_call(call, secured.ws, "native", token=TOKENS["ingest"],
+                                   follow_feed=False)
+        operator = await websockets.connect(
+            f"{secured.ws}/v1/operators/op-1/feed?token={TOKENS['op1']}"
+        )
+        wall: list[dict] = []
+        alert = None
+        while alert is None:
+            message = json.loads(await asyncio.wait_for(supervisor.recv(), 30))
+            wall.append(message)
+            if message["type"] == "alert":
+                alert = message
+        await operator.send(json.dumps({"type": "ack", "call_id": "ack-call",
+                                        "alert_id": alert["alert_id"], "outcome": "apologised"}))
+        while True:
+            message = json.loads(await asyncio.wait_for(supervisor.recv(), 30))
+            wall.append(message)
+            if message["type"] == "alert_acked":
+                break
+        await operator.send(json.dumps({"type": "ack", "call_id": "ack-call",
+                                        "alert_id": "nope", "outcome": "apologised"}))
+        error = {"type": None}
+        while error["type"] != "error":  # the operator's feed also carries its own ack
+            error = json.loads(await asyncio.wait_for(operator.recv(), 10))
+        await operator.close()
+        await supervisor.close()
+        return result, wall, error
+
+    result, wall, error = asyncio.run(scenario())
+    assert result.close_code == 1000
+    assert any(m["type"] == "call_started" and m["call_id"] == "ack-call" for m in wall)
+    assert any(m["type"] == "call_state" and m["call_id"] == "ack-call" for m in wall)
+    assert not any(m["type"] == "utterance" for m in wall)  # detail only on `watch`
+    assert error["type"] == "error" and "unknown alert" in error["message"]
+    detail = httpx.get(f"{secured.http}/v1/calls/ack-call",
+                       headers={"Authorization": f"Bearer {TOKENS['qa']}"}).json()
+    acks = [ack for alert in detail["alerts"] for ack in alert["acks"]]
+    assert [(a["operator_id"], a["outcome"]) for a in acks] == [("op-1", "apologised")]
+    assert acks[0]["seconds_to_ack"] >= 0
+    assert httpx.get(f"{secured.http}/v1/calls/ack-call",
+                     headers={"Authorization": f"Bearer {TOKENS['op2']}"}).status_code == 404
+
+
+def test_serve_refuses_a_public_address_without_tokens(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "sentiment_svc.cli", "serve", "--host", "0.0.0.0",
+         "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "without access tokens" in result.stderr
