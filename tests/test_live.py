@@ -111,7 +111,7 @@ def test_health_readiness_and_metrics(server):
     metrics = httpx.get(f"{server.http}/metrics").text
     for name in ("sentiment_active_calls", "sentiment_alert_latency_seconds_bucket",
                  "sentiment_utterance_latency_seconds_bucket", "sentiment_asr_queue_depth",
-                 "sentiment_asr_busy_seconds_total"):
+                 "sentiment_asr_busy_seconds_total", "sentiment_asr_real_time_factor"):
         assert name in metrics
 
 
@@ -142,3 +142,26 @@ def test_replay_of_a_stored_call_yields_the_same_alerts(server):
     listing = httpx.get(f"{server.http}/v1/calls", params={"operator_id": "op-r"}).json()
     calls = listing["calls"] if isinstance(listing, dict) else listing
     assert len(calls) == 1
+
+
+def test_stream_and_replay_commands(server):
+    import json
+    import subprocess
+    import sys
+
+    def run(*args: str) -> list[dict]:
+        result = subprocess.run([sys.executable, "-m", "sentiment_svc.cli", *args],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+    streamed = run("stream", str(ANGRY_CALL), "--url", server.ws, "--call-id", "cli-call",
+                   "--operator-id", "op-cli", "--speed", "2")
+    sources = {(event["source"], event["type"]) for event in streamed}
+    assert ("ingest", "started") in sources and ("ingest", "alert") in sources
+    assert ("feed", "utterance") in sources and ("feed", "call_ended") in sources
+    replayed = run("replay", "cli-call", "--url", server.ws, "--speed", "8")
+    assert replayed[0]["type"] == "replay_started" and replayed[-1]["type"] == "replay_ended"
+    assert [e["action"] for e in replayed if e["type"] == "alert"] == [
+        e["action"] for e in streamed if e["source"] == "feed" and e["type"] == "alert"
+    ]

@@ -9,6 +9,8 @@ LATENCY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
 class Metrics:
     def __init__(self) -> None:
+        self._audio_total = 0.0
+        self._busy_total = 0.0
         self.registry = CollectorRegistry()
         r = self.registry
         self.active_calls = Gauge("sentiment_active_calls", "Calls being ingested", registry=r)
@@ -34,6 +36,10 @@ class Metrics:
         self.asr_busy_seconds = Counter(
             "sentiment_asr_busy_seconds", "Worker seconds spent recognising", registry=r
         )
+        self.asr_real_time_factor = Gauge(
+            "sentiment_asr_real_time_factor",
+            "Worker seconds per second of speech recognised, since start", registry=r,
+        )
         self.alerts_total = Counter(
             "sentiment_alerts", "Alerts raised", ["action", "severity"], registry=r
         )
@@ -48,3 +54,7 @@ class Metrics:
     def asr_done(self, audio_seconds: float, busy_seconds: float) -> None:
         self.asr_audio_seconds.inc(audio_seconds)
         self.asr_busy_seconds.inc(busy_seconds)
+        self._audio_total += audio_seconds
+        self._busy_total += busy_seconds
+        if self._audio_total > 0:
+            self.asr_real_time_factor.set(self._busy_total / self._audio_total)
