@@ -38,12 +38,14 @@ class AsrScheduler:
         recognizer: WhisperRecognizer,
         workers: int = 1,
         on_done: Callable[[float, float], None] | None = None,
+        max_batch: int = 4,
     ) -> None:
         """`on_done(audio_seconds, busy_seconds)` is called from the worker after each job."""
         self._recognizer = recognizer
         self._queue: queue.PriorityQueue[_Job] = queue.PriorityQueue()
         self._counter = itertools.count()
         self._on_done = on_done
+        self._max_batch = max_batch
         self._threads = [
             threading.Thread(target=self._work, name=f"asr-{n}", daemon=True)
             for n in range(workers)
@@ -76,21 +78,48 @@ class AsrScheduler:
     def _work(self) -> None:
         import time
 
-        while (job := self._queue.get()).segment is not None:
-            assert job.future is not None and job.loop is not None
-            if job.future.cancelled():
-                continue
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
             started = time.perf_counter()
             try:
-                result: Transcript | BaseException = self._recognizer.transcribe_segment(
-                    job.segment, job.languages
+                recognitions: list | BaseException = self._recognizer.recognize_batch(
+                    [job.segment.pcm for job in batch],  # type: ignore[union-attr]
+                    [job.languages for job in batch],
                 )
             except Exception as error:  # a bad utterance must not kill the worker
                 log.exception("recognition failed")
-                result = error
-            if self._on_done is not None:
-                self._on_done(job.segment.end - job.segment.start, time.perf_counter() - started)
-            job.loop.call_soon_threadsafe(_resolve, job.future, result)
+                recognitions = error
+            busy = time.perf_counter() - started
+            for index, job in enumerate(batch):
+                assert job.segment is not None and job.loop is not None
+                if isinstance(recognitions, BaseException):
+                    result: Transcript | BaseException = recognitions
+                else:
+                    recognition = recognitions[index]
+                    result = Transcript(job.segment, recognition.text, recognition.lang)
+                if self._on_done is not None:
+                    self._on_done(job.segment.end - job.segment.start, busy / len(batch))
+                job.loop.call_soon_threadsafe(_resolve, job.future, result)
+
+    def _next_batch(self) -> list[_Job] | None:
+        """Block for one job, then take whatever else is already waiting (up to max_batch):
+        one encoder pass over several utterances costs less than one each."""
+        batch: list[_Job] = []
+        while len(batch) < self._max_batch:
+            try:
+                job = self._queue.get() if not batch else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job.segment is None:
+                if batch:
+                    self._queue.put(job)  # stop after this batch
+                    break
+                return None
+            if job.future is not None and not job.future.cancelled():
+                batch.append(job)
+        return batch
 
 
 def _resolve(future: asyncio.Future[Transcript], result: Transcript | BaseException) -> None:

@@ -89,32 +89,52 @@ class WhisperRecognizer:
 
     def recognize(self, pcm: np.ndarray, languages: Sequence[str] = CALL_LANGUAGES) -> Recognition:
         """Transcribe one utterance (16 kHz float32). `languages`: one code, or candidates."""
+        return self.recognize_batch([pcm], [languages])[0]
+
+    def recognize_batch(
+        self, pcms: Sequence[np.ndarray], languages: Sequence[Sequence[str]]
+    ) -> list[Recognition]:
+        """Several utterances in one encoder and one decoder pass (one window for all: the
+        longest one needs)."""
         from faster_whisper.transcribe import get_ctranslate2_storage
 
         model = self._model
-        window_s = self.window_for(len(pcm) / SAMPLE_RATE)
+        window_s = max(self.window_for(len(pcm) / SAMPLE_RATE) for pcm in pcms)
         window_frames = int(window_s * 100)
         max_samples = int(window_s * SAMPLE_RATE)
-        features = model.feature_extractor(pcm[:max_samples])[:, :window_frames]
-        if features.shape[1] < window_frames:
-            features = np.pad(features, ((0, 0), (0, window_frames - features.shape[1])))
-        encoder_output = model.model.encode(get_ctranslate2_storage(features[None]))
-        lang = languages[0] if len(languages) == 1 else self._detect(encoder_output, languages)
-        tokenizer = self._tokenizer(lang)
-        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
-        result = model.model.generate(
+        batch = np.zeros((len(pcms), 80, window_frames), dtype=np.float32)
+        for index, pcm in enumerate(pcms):
+            features = model.feature_extractor(pcm[:max_samples])[:, :window_frames]
+            batch[index, :, : features.shape[1]] = features
+        encoder_output = model.model.encode(get_ctranslate2_storage(batch))
+        langs = [candidates[0] for candidates in languages]
+        undecided = [i for i, candidates in enumerate(languages) if len(candidates) > 1]
+        if undecided:
+            detected = model.model.detect_language(encoder_output)
+            for index in undecided:
+                probabilities = {token[2:-2]: p for token, p in detected[index]}
+                langs[index] = max(languages[index], key=lambda c: probabilities.get(c, 0.0))
+        tokenizers = [self._tokenizer(lang) for lang in langs]
+        longest = max(len(pcm) for pcm in pcms) / SAMPLE_RATE
+        results = model.model.generate(
             encoder_output,
-            [prompt],
+            [[*tokenizer.sot_sequence, tokenizer.no_timestamps] for tokenizer in tokenizers],
             beam_size=1,
             sampling_temperature=0.0,
             repetition_penalty=self.config.repetition_penalty,
             no_repeat_ngram_size=self.config.no_repeat_ngram_size,
-            max_length=min(224, 30 + int(len(pcm) / SAMPLE_RATE * 12)),
+            max_length=min(224, 30 + int(longest * 12)),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
-            suppress_tokens=self._suppressed(tokenizer),
-        )[0]
+            suppress_tokens=self._suppressed(tokenizers[0]),
+        )
+        return [
+            self._recognition(result, tokenizer, lang)
+            for result, tokenizer, lang in zip(results, tokenizers, langs, strict=True)
+        ]
+
+    def _recognition(self, result, tokenizer, lang: str) -> Recognition:
         tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
         length = max(1, len(result.sequences_ids[0]))
         avg_log_prob = result.scores[0] * length / (length + 1)  # as faster-whisper does
@@ -136,11 +156,6 @@ class WhisperRecognizer:
     ) -> Transcript:
         recognition = self.recognize(segment.pcm, languages)
         return Transcript(segment=segment, text=recognition.text, lang=recognition.lang)
-
-    def _detect(self, encoder_output: object, languages: Sequence[str]) -> str:
-        results = self._model.model.detect_language(encoder_output)[0]
-        probabilities = {token[2:-2]: probability for token, probability in results}
-        return max(languages, key=lambda code: probabilities.get(code, 0.0))
 
     def _tokenizer(self, lang: str):  # -> faster_whisper.tokenizer.Tokenizer
         from faster_whisper.tokenizer import Tokenizer

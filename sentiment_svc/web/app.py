@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sentiment_svc import __version__
 from sentiment_svc.config import Settings
 from sentiment_svc.live.service import Service
-from sentiment_svc.web import feeds, ingest, rest
+from sentiment_svc.web import feeds, ingest, pages, rest
 from sentiment_svc.web.auth import TokenRegistry
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ def create_app(settings: Settings, tokens: TokenRegistry) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(feeds.router)
     app.include_router(rest.router)
+    app.include_router(pages.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -1,0 +1,238 @@
+"""Benchmark: many live calls against a real service process over loopback.
+
+    python -m sentiment_svc.bench [--calls 1,2,4,8,12] [--skip-reference]
+
+Starts `sentiment-svc serve` as a child process, streams N concurrent calls in real time
+(real and scripted recordings, native protocol) and reads every operator feed. Prints per N:
+alert latency p50/p95 (end of the triggering utterance in the audio -> alert frame on the
+operator feed), final-transcript latency p50/p95, service CPU seconds per second of speech
+and peak RSS. Then the largest N whose alert p95 stays <= 2 s, and a comparison of our
+recogniser with faster-whisper's own `transcribe()` on the bundled prompts (WER, speed).
+The last line is a JSON object. Linux only (reads /proc for the child's CPU and memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from sentiment_svc.audio.decode import CustomerChannel
+from sentiment_svc.client import load_client_call, stream_call
+from sentiment_svc.protocols.clients import ClientCall
+
+ROOT = Path(__file__).resolve().parents[1]
+CALLS = [  # (file, customer channel, trailing silence s)
+    (ROOT / "audio_samples/real/tinkoff_voicekit_examples/negative_sample_8k.wav", "mono", 4.0),
+    (ROOT / "audio_samples/scripted/escalating_ru.wav", "mono", 2.0),
+    (ROOT / "audio_samples/scripted/stereo_ru.wav", "left", 1.0),
+    (ROOT / "audio_samples/real/t-one_demo/audio_long.flac", "mono", 1.0),
+    (ROOT / "audio_samples/scripted/sarcasm_ru.wav", "mono", 2.0),
+    (ROOT / "audio_samples/scripted/escalating_uk.wav", "mono", 2.0),
+]
+ALERT_P95_TARGET_S = 2.0
+
+
+@dataclass
+class RunResult:
+    calls: int
+    alert_latencies: list[float] = field(default_factory=list)
+    final_latencies: list[float] = field(default_factory=list)
+    speech_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    errors: int = 0
+
+    def percentile(self, values: list[float], q: float) -> float | None:
+        return round(float(np.percentile(values, q)), 3) if values else None
+
+    def row(self) -> dict:
+        return {
+            "calls": self.calls,
+            "alerts": len(self.alert_latencies),
+            "alert_p50_s": self.percentile(self.alert_latencies, 50),
+            "alert_p95_s": self.percentile(self.alert_latencies, 95),
+            "final_p50_s": self.percentile(self.final_latencies, 50),
+            "final_p95_s": self.percentile(self.final_latencies, 95),
+            "speech_s": round(self.speech_seconds, 1),
+            "cpu_per_speech_s": round(self.cpu_seconds / self.speech_seconds, 3)
+            if self.speech_seconds else None,
+            "errors": self.errors,
+        }
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _load_calls() -> list[ClientCall]:
+    calls = []
+    for path, channel, silence in CALLS:
+        call = load_client_call(path, CustomerChannel(channel), "x", "x", "auto")
+        pad = np.zeros(int(silence * call.sample_rate), dtype=np.float32)
+        operator = None if call.operator is None else np.concatenate([call.operator, pad])
+        calls.append(ClientCall("x", "x", np.concatenate([call.customer, pad]), operator,
+                                call.sample_rate))
+    return calls
+
+
+async def _run(url: str, templates: list[ClientCall], n: int, pid: int) -> RunResult:
+    result = RunResult(n)
+    cpu_before = _proc_cpu_seconds(pid)
+
+    async def one(index: int) -> None:
+        template = templates[index % len(templates)]
+        call = ClientCall(f"bench-{n}-{index}-{time.time_ns()}", f"bench-op-{index}",
+                          template.customer, template.operator, template.sample_rate)
+        arrivals: list[tuple[float, dict]] = []
+        outcome = await stream_call(call, url, "native",
+                                    on_event=lambda source, e: arrivals.append(
+                                        (time.monotonic(), e)) if source == "feed" else None)
+        if outcome.close_code != 1000 or outcome.first_sent_at is None:
+            result.errors += 1
+            return
+        for arrived, event in arrivals:
+            if event["type"] == "alert":
+                result.alert_latencies.append(arrived - outcome.first_sent_at - event["t"])
+            elif event["type"] == "utterance":
+                result.final_latencies.append(arrived - outcome.first_sent_at - event["end"])
+                result.speech_seconds += event["end"] - event["start"]
+
+    await asyncio.gather(*(one(index) for index in range(n)))
+    result.cpu_seconds = _proc_cpu_seconds(pid) - cpu_before
+    return result
+
+
+def _prompts() -> list[tuple[Path, str, str]]:
+    """The bundled telephone prompts with their transcripts: (path, text, language)."""
+    import csv
+
+    folder = ROOT / "audio_samples" / "real"
+    with (folder / "manifest.tsv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    return [(folder / row["path"], row["transcript"], row["language"]) for row in rows
+            if row["path"].startswith("asterisk_core_sounds_")]
+
+
+def reference_comparison() -> dict:
+    """Our recogniser vs faster-whisper's transcribe() on the bundled ru and uk prompts."""
+    import re
+
+    import jiwer
+    from faster_whisper import WhisperModel
+
+    from sentiment_svc.asr.whisper import WhisperRecognizer
+    from sentiment_svc.audio.decode import load_call
+    from sentiment_svc.config import Settings
+
+    def normalise(text: str) -> str:
+        return " ".join(re.findall(r"[\w']+", text.lower().replace("ё", "е")))
+
+    settings = Settings()
+    ours = WhisperRecognizer(settings.whisper_dir)
+    reference = WhisperModel(str(settings.whisper_dir), device="cpu", compute_type="int8",
+                             local_files_only=True)
+    prompts = _prompts()
+    audio = [(load_call(path).customer, normalise(text), lang) for path, text, lang in prompts]
+    refs = [text for _, text, _ in audio]
+    started = time.perf_counter()
+    hyps_ours = [normalise(ours.recognize(pcm, (lang,)).text) for pcm, _, lang in audio]
+    ours_s = time.perf_counter() - started
+    started = time.perf_counter()
+    hyps_ref = [
+        normalise(" ".join(s.text for s in reference.transcribe(pcm, language=lang)[0]))
+        for pcm, _, lang in audio
+    ]
+    ref_s = time.perf_counter() - started
+    return {
+        "utterances": len(audio),
+        "speech_s": round(sum(len(pcm) for pcm, _, _ in audio) / 16000, 1),
+        "wer": round(jiwer.wer(refs, hyps_ours), 3),
+        "wer_reference": round(jiwer.wer(refs, hyps_ref), 3),
+        "seconds": round(ours_s, 1),
+        "seconds_reference": round(ref_s, 1),
+        "speedup": round(ref_s / ours_s, 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", default="1,2,4,8,12")
+    parser.add_argument("--skip-reference", action="store_true")
+    args = parser.parse_args(argv)
+    levels = [int(n) for n in args.calls.split(",")]
+    port = _free_port()
+    data_dir = Path(tempfile.mkdtemp(prefix="sentiment-bench-"))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sentiment_svc.cli", "serve", "--port", str(port),
+         "--data-dir", str(data_dir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    rows = []
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("the service did not become ready")
+            time.sleep(0.5)
+        templates = _load_calls()
+        for n in levels:
+            row = asyncio.run(_run(f"ws://127.0.0.1:{port}", templates, n, server.pid)).row()
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        peak_rss = _proc_peak_rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    passing = [r["calls"] for r in rows
+               if r["alert_p95_s"] is not None and r["alert_p95_s"] <= ALERT_P95_TARGET_S
+               and not r["errors"]]
+    single = next((r for r in rows if r["calls"] == 1), rows[0])
+    print(f"peak RSS {peak_rss:.0f} MB; largest N with alert p95 <= {ALERT_P95_TARGET_S} s:"
+          f" {max(passing) if passing else 0}", flush=True)
+    reference = {} if args.skip_reference else reference_comparison()
+    if reference:
+        print(json.dumps({"reference": reference}), flush=True)
+    cpu = [r["cpu_per_speech_s"] for r in rows if r["cpu_per_speech_s"] is not None]
+    print(json.dumps({
+        "max_calls": max(passing) if passing else 0,
+        "alert_p50_s": single["alert_p50_s"],
+        "alert_p95_s": single["alert_p95_s"],
+        "cpu_per_speech_s": max(cpu) if cpu else None,
+        "wer": reference.get("wer"),
+        "wer_reference": reference.get("wer_reference"),
+        "rss_mb": round(peak_rss),
+    }))
+
+
+if __name__ == "__main__":
+    main()
