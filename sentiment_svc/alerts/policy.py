@@ -87,6 +87,7 @@ class Condition(_Strict):
     categories_any: tuple[Category, ...] = ()
     category_repeated: tuple[Category, ...] = ()
     level_reached: Literal["tense", "escalated", "critical"] | None = None
+    level_below: Literal["tense", "escalated", "critical"] | None = None
     sentiment: Literal["neg", "neu", "pos"] | None = None
     min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
 

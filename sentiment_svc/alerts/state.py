@@ -15,6 +15,7 @@ from sentiment_svc.frames import Alert, Channel, UtteranceAnalysis
 
 EVIDENCE_WINDOW = 5  # recent customer utterances that may be quoted as evidence
 EVIDENCE_MAX = 3
+EVIDENCE_MIN_GAIN = 0.25  # an utterance must have moved the score this much to be quoted
 
 
 @dataclass
@@ -79,6 +80,8 @@ class CallState:
             target = Level[when.level_reached.upper()]
             if not (self.level >= target > previous):
                 return False
+        if when.level_below is not None and self.level >= Level[when.level_below.upper()]:
+            return False
         if when.sentiment is not None:
             sentiment = utterance.sentiment
             if sentiment.label != when.sentiment:
@@ -96,7 +99,10 @@ class CallState:
 
     def _fire(self, rule: Rule, utterance: UtteranceAnalysis) -> Alert:
         self._last_fired[rule.action] = (utterance.end, SEVERITY_RANK[rule.severity])
-        evidence = [past.text for past, gain in self._recent if gain > 0 or past is utterance]
+        evidence = [
+            past.text for past, gain in self._recent
+            if gain >= EVIDENCE_MIN_GAIN or past is utterance
+        ]
         return Alert(
             t=utterance.end,
             action=rule.action,

@@ -24,6 +24,7 @@ import yaml
 
 KINDS = ("card", "phone", "passport", "inn", "snils", "email")
 _ORDER = ("card", "phone", "snils", "inn")  # tried in this order unless a keyword says otherwise
+_WEAK = ("snils", "inn")  # with no keyword before them, only masked where all the run is PII
 _CONTEXT_WORDS = 5  # ordinary words looked back for a keyword
 _MAX_DIGITS = 19
 Style = Literal["label", "stars"]
@@ -103,8 +104,9 @@ class _Lang:
 
 
 _APOSTROPHES = str.maketrans({"’": "'", "ʼ": "'", "`": "'", "ё": "е"})
-_TOKEN = re.compile(r"(?P<num>[0-9]+)|(?P<word>[^\W\d_]+(?:['’ʼ`][^\W\d_]+)*)|(?P<plus>\+)"
-                    r"|(?P<sep>[\s\-‐–—(),№]+)|(?P<other>.)", re.S)
+_TOKEN = re.compile(  # mask: a placeholder left by an earlier masking, kept as an opaque group
+    r"(?P<mask>\[[^\W\d_]+\]|\*+)|(?P<num>[0-9]+)|(?P<word>[^\W\d_]+(?:['’ʼ`][^\W\d_]+)*)"
+    r"|(?P<plus>\+)|(?P<sep>[\s\-‐–—(),№]+)|(?P<other>.)", re.S)
 _LETTERS = re.compile(r"[а-яіїєґ]{2}", re.I)  # series of a Ukrainian passport booklet
 _WRITTEN_WORD = r"[^\W_][\w+-]*(?:\.[\w+-]+)*"
 
@@ -189,7 +191,7 @@ _CHECKS = {
 
 @dataclass(slots=True)
 class _Group:
-    digits: str
+    digits: str  # "" for an earlier placeholder: no match may include it
     start: int
     end: int
     soft: bool = False  # a soft word ("номер") stands before it
@@ -251,42 +253,41 @@ class PiiMasker:
         return MaskResult("".join(parts) + text[last:], found)
 
     def find(self, text: str) -> tuple[PiiMatch, ...]:
-        emails = self._emails(text) if "email" in self.config.kinds else []
-        found = list(emails)
-        for run in self._runs(text, emails):
+        found = self._emails(text) if "email" in self.config.kinds else []
+        for run in self._runs(text, list(found)):
             found += self._match_run(run)
         return tuple(sorted(found, key=lambda m: m.start))
 
     def _emails(self, text: str) -> list[PiiMatch]:
-        lowered = _norm(text)
-        if "@" not in text and not any(w in lowered for w in self._lang.at):
+        if "@" not in text and not any(w in _norm(text) for w in self._lang.at):
             return []
         found = []
         for m in self._lang.email.finditer(text):
-            domain, base, pos, pieces = m.group("domain"), m.start("domain"), 0, []
+            domain, pos, pieces = m.group("domain"), 0, []
             for dot in self._lang.dot.finditer(domain):
                 pieces.append((pos, dot.start()))
                 pos = dot.end()
-            pieces.append((pos, len(domain)))
-            for start, end in reversed(pieces[1:]):  # the longest domain that ends in a TLD
+            for start, end in reversed([*pieces, (pos, len(domain))][1:]):  # longest with a TLD
                 tld = _norm(domain[start:end])
                 if tld in self._lang.tlds or re.fullmatch(r"[a-z]{2,6}", tld):
-                    found.append(PiiMatch("email", m.start(), base + end))
+                    found.append(PiiMatch("email", m.start(), m.start("domain") + end))
                     break
         return found
 
     def _context(self, recent: deque[str]) -> str | None:
+        """The kind named by the nearest keyword among the last ordinary words."""
         words = list(recent)
         for i in range(len(words) - 1, -1, -1):
-            for phrase in (f"{words[i - 1]} {words[i]}" if i else None, words[i]):
-                for kind, pattern in self._lang.keywords if phrase else ():
+            for phrase in ([f"{words[i - 1]} {words[i]}"] if i else []) + [words[i]]:
+                for kind, pattern in self._lang.keywords:
                     if pattern.match(phrase):
                         return kind
         return None
 
     def _runs(self, text: str, emails: list[PiiMatch]) -> list[_Run]:
+        """Digit groups and number words joined by spaces, dashes, commas or brackets."""
         lang, runs = self._lang, []
-        recent: deque[str] = deque(maxlen=_CONTEXT_WORDS)
+        recent: deque[str] = deque(maxlen=_CONTEXT_WORDS)  # not numbers, placeholders, e-mails
         words: list[tuple[int, int, int]] = []  # number words said without a break
         run: _Run | None = None
         plus: int | None = None
@@ -305,50 +306,44 @@ class PiiMasker:
                 runs.append(run)
             run, plus, letters, soft, brk = None, None, None, False, False
 
-        spans = iter(emails)
-        email = next(spans, None)
         for m in _TOKEN.finditer(text):
             kind, start, end = m.lastgroup, m.start(), m.end()
-            while email is not None and email.end <= start:
-                email = next(spans, None)
-            if email is not None and email.start <= start:
+            while emails and emails[0].end <= start:
+                emails.pop(0)
+            if emails and emails[0].start <= start:
                 close()
                 continue
             if kind == "sep":
                 brk = brk or (run is not None and not m.group().isspace())
                 continue
             key = _norm(m.group())
-            value = key if kind == "num" else lang.numbers.get(key) if kind == "word" else None
+            value = {"num": key, "mask": ""}.get(kind) if kind != "word" else lang.numbers.get(key)
             if value is not None:
-                if run is None:
-                    run = _Run(self._context(recent), plus, letters)
+                run = run or _Run(self._context(recent), plus, letters)
                 if isinstance(value, str) or brk:
                     flush_words()
                 if isinstance(value, str):
                     run.groups.append(_Group(value, start, end, soft))
-                elif not words:
-                    words_soft = soft
-                if not isinstance(value, str):
+                else:
+                    words_soft = soft if not words else words_soft
                     words.append((value, start, end))
                 soft = brk = False
-                continue
-            if key in lang.soft:
+            elif key in lang.soft:
                 flush_words()
                 soft, brk = run is not None, False
-                continue
-            is_letters = kind == "word" and _LETTERS.fullmatch(key) is not None
-            close()
-            if kind == "plus" or key in lang.plus:
-                plus = start
-            elif is_letters:
-                letters = (start, m.group().isupper())
-            elif kind == "word" and len(key) > 1 and text[start - 1:start] != "[":
-                recent.append(key)
+            else:
+                close()
+                if kind == "plus" or key in lang.plus:
+                    plus = start
+                elif kind == "word" and _LETTERS.fullmatch(key):
+                    letters = (start, m.group().isupper())
+                elif kind == "word" and len(key) > 1:
+                    recent.append(key)
         close()
         return runs
 
-    def _kind(self, run: _Run, i: int, digits: str, lens: tuple[int, ...],
-              soft: bool) -> str | None:
+    def _kind(self, run: _Run, i: int, digits: str, lens: tuple[int, ...], soft: bool,
+              weak: bool) -> str | None:
         kinds, ctx, n = self.config.kinds, run.context, len(digits)
         if "passport" in kinds:
             letters = run.letters if i == 0 else None
@@ -359,12 +354,22 @@ class PiiMasker:
         if soft or len(set(digits)) == 1:
             return None
         for kind in (ctx, *_ORDER) if ctx in _CHECKS else _ORDER:
-            if kind in kinds and _CHECKS[kind](digits, lens, ctx):
+            if (kind in kinds and (weak or ctx == kind or kind not in _WEAK)
+                    and _CHECKS[kind](digits, lens, ctx)):
                 return kind
         return None
 
     def _match_run(self, run: _Run) -> list[PiiMatch]:
-        """The matches that cover most digits of the run, each made of whole groups."""
+        """An INN or SNILS with no keyword before it only counts if all the run is PII."""
+        total = sum(len(group.digits) for group in run.groups)
+        if total >= 10 and all(group.digits for group in run.groups):
+            covered, found = self._best(run, weak=True)
+            if covered == total:
+                return found
+        return self._best(run, weak=False)[1]
+
+    def _best(self, run: _Run, weak: bool) -> tuple[int, list[PiiMatch]]:
+        """The matches covering most digits of the run, each made of whole groups."""
         groups, m = run.groups, len(run.groups)
         best: list[tuple[int, int, list[PiiMatch]]] = [(0, 0, [])] * (m + 1)
         for i in range(m - 1, -1, -1):
@@ -374,9 +379,10 @@ class PiiMasker:
                 digits += groups[j].digits
                 lens += (len(groups[j].digits),)
                 soft = soft or (j > i and groups[j].soft)
-                if len(digits) > _MAX_DIGITS:
+                if len(digits) > _MAX_DIGITS or not groups[j].digits:
                     break
-                if len(digits) < 6 or not (kind := self._kind(run, i, digits, lens, soft)):
+                kind = self._kind(run, i, digits, lens, soft, weak) if len(digits) > 5 else None
+                if kind is None:
                     continue
                 start = groups[i].start
                 if i == 0 and kind == "phone" and run.plus is not None:
@@ -387,4 +393,4 @@ class PiiMasker:
                 score = (covered + len(digits), count - 1)
                 if score > best[i][:2]:
                     best[i] = (*score, [PiiMatch(kind, start, groups[j].end), *rest])
-        return best[0][2]
+        return best[0][0], best[0][2]

@@ -2,7 +2,7 @@
 // language switch and connection badge, and SVG sparklines.
 
 import { clearSession, loadSession, saveSession } from "./api.js";
-import { has, languageSwitch, reasonKey, t } from "./i18n.js";
+import { clock, has, languageSwitch, reasonKey, t } from "./i18n.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -36,6 +36,12 @@ export function tx(tag, key, vars = {}, attrs = {}) {
  * as a var for tx(), or the value itself when this version has no name for it. */
 export function name(kind, value) {
   return has(`${kind}.${value}`) ? { key: `${kind}.${value}` } : String(value ?? "");
+}
+
+/** The same as plain text, for strings that need not follow a language switch. */
+export function label(kind, value) {
+  const known = name(kind, value);
+  return typeof known === "object" ? t(known.key) : known;
 }
 
 export function named(tag, kind, value, attrs = {}) {
@@ -100,7 +106,8 @@ export function authMessage(code) {
   return code === 4403 || code === 403 ? "signin.forbidden" : "signin.bad_token";
 }
 
-/** Keep the header's connection badge up to date from a Feed's status callback. */
+/** Keep the header's connection badge up to date from a Feed's status callback ("off"
+ * hides it). */
 export function connectionBadge(node) {
   let countdown = null;
   const show = (key, vars = {}) => {
@@ -110,6 +117,11 @@ export function connectionBadge(node) {
   };
   return (state, detail = {}) => {
     clearInterval(countdown);
+    if (state === "off") {  // signed out: no badge
+      for (const key of ["i18n", "i18nVars", "state"]) delete node.dataset[key];
+      node.textContent = "";
+      return;
+    }
     node.dataset.state = state;
     if (state === "retry") {
       const until = Date.now() + detail.delay;
@@ -143,4 +155,36 @@ export function sparkline(values, width = 200, height = 40, label = "") {
 export function signed(value) {
   const v = Number(value || 0);
   return (v < 0 ? "−" : "+") + Math.abs(v).toFixed(2);
+}
+
+// -- transcripts --------------------------------------------------------------------------
+/** The key that identifies an utterance whether it came live or from the REST API. */
+export function lineKey(utterance) {
+  return `${utterance.channel}|${Number(utterance.start).toFixed(2)}`;
+}
+
+/** A transcript line: speaker, time, the customer's mood and complaint categories, text.
+ * A partial (interim) line is greyed and ends in an ellipsis. */
+export function transcriptLine(utterance, partial = false) {
+  const { channel, sentiment, categories } = utterance;
+  const mood = sentiment ? sentiment.pos - sentiment.neg : null;
+  const showMood = !partial && channel === "customer" && mood !== null;
+  return el("li", { class: `line ${channel}${partial ? " partial" : ""}`, dataset: { start: utterance.start, end: utterance.end } },
+    el("div", {},
+      named("span", "speaker", channel, { class: "who" }),
+      el("span", { class: "when" }, clock(utterance.start)),
+      showMood ? el("span", { class: `mood ${mood < 0 ? "neg" : "pos"}` }, signed(mood)) : null,
+      categories?.length
+        ? el("span", { class: "cats" }, categories.map((c) => named("span", "category", c, { class: "chip" })))
+        : null),
+    el("p", {}, partial ? `${utterance.text}…` : utterance.text));
+}
+
+/** Insert a line in time order, keeping the list scrolled to the bottom if it was. */
+export function insertLine(list, line) {
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 48;
+  const start = Number(line.dataset.start);
+  const after = [...list.children].find((node) => Number(node.dataset.start) > start);
+  list.insertBefore(line, after || null);
+  if (atBottom) list.scrollTop = list.scrollHeight;
 }

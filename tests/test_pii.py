@@ -1,0 +1,349 @@
+"""Personal-data masking: detectors with real checksums, spoken numbers, offsets, config, fuzz."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sentiment_svc.analysis.pii import KINDS, PiiConfig, PiiConfigError, PiiMasker, PiiMatch
+
+# reference implementations, written independently of the module --------------------------------
+
+
+def luhn_complete(body: str) -> str:
+    """``body`` plus the check digit that makes it pass the Luhn test."""
+    total = 0
+    for i, ch in enumerate(reversed(body)):  # the check digit will stand right of these
+        d = int(ch) * 2 if i % 2 == 0 else int(ch)
+        total += d // 10 + d % 10
+    return body + str((10 - total % 10) % 10)
+
+
+def luhn_break(number: str) -> str:
+    return number[:-1] + str((int(number[-1]) + 1) % 10)
+
+
+def _check(body: str, weights: list[int]) -> str:
+    return str(sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11 % 10)
+
+
+def ru_inn10(body: str) -> str:
+    return body + _check(body, [2, 4, 10, 3, 5, 9, 4, 6, 8])
+
+
+def ru_inn12(body: str) -> str:
+    body += _check(body, [7, 2, 4, 10, 3, 5, 9, 4, 6, 8])
+    return body + _check(body, [3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8])
+
+
+def ua_rnokpp(body: str) -> str:
+    return body + _check(body, [-1, 5, 7, 9, 4, 6, 10, 5, 7])
+
+
+def snils(body: str) -> str:
+    total = sum(int(d) * (9 - i) for i, d in enumerate(body))
+    if total > 101:
+        total %= 101
+    return body + ("00" if total in (100, 101) else f"{total:02d}")
+
+
+WORDS = {
+    "ru": (
+        "ноль один два три четыре пять шесть семь восемь девять десять одиннадцать двенадцать "
+        "тринадцать четырнадцать пятнадцать шестнадцать семнадцать восемнадцать девятнадцать",
+        "двадцать тридцать сорок пятьдесят шестьдесят семьдесят восемьдесят девяносто",
+        "сто двести триста четыреста пятьсот шестьсот семьсот восемьсот девятьсот",
+    ),
+    "uk": (
+        "нуль один два три чотири п'ять шість сім вісім дев'ять десять одинадцять дванадцять "
+        "тринадцять чотирнадцять п'ятнадцять шістнадцять сімнадцять вісімнадцять дев'ятнадцять",
+        "двадцять тридцять сорок п'ятдесят шістдесят сімдесят вісімдесят дев'яносто",
+        "сто двісті триста чотириста п'ятсот шістсот сімсот вісімсот дев'ятсот",
+    ),
+}
+LABELS = {
+    "ru": {"card": "карта", "phone": "телефон", "passport": "паспорт", "inn": "ИНН",
+           "snils": "СНИЛС", "email": "email"},
+    "uk": {"card": "картка", "phone": "телефон", "passport": "паспорт", "inn": "ІПН",
+           "snils": "СНІЛС", "email": "email"},
+}
+
+
+def say(number: int, lang: str) -> str:
+    """A number below 1000 in words: 125 -> "сто двадцать пять"."""
+    small, tens, hundreds = (part.split() for part in WORDS[lang])
+    tens, hundreds = ["", "", *tens], ["", *hundreds]
+    words = [hundreds[number // 100]] if number >= 100 else []
+    rest = number % 100
+    if rest >= 20:
+        words += [tens[rest // 10]] + ([small[rest % 10]] if rest % 10 else [])
+    elif rest or not words:
+        words.append(small[rest])
+    return " ".join(words)
+
+
+def say_groups(groups: list[str], lang: str) -> str:
+    """Digit groups as dictated: leading zeros one by one, a pause (comma) between groups."""
+    spoken = []
+    for group in groups:
+        zeros = len(group) - len(group.lstrip("0"))
+        words = [say(0, lang)] * (zeros if group.strip("0") else len(group))
+        spoken.append(" ".join(words + ([say(int(group), lang)] if group.strip("0") else [])))
+    return ", ".join(spoken)
+
+
+def say_digits(digits: str, lang: str) -> str:
+    return " ".join(say(int(d), lang) for d in digits)
+
+
+def split(digits: str, sizes: list[int]) -> list[str]:
+    out, pos = [], 0
+    for size in sizes:
+        out.append(digits[pos:pos + size])
+        pos += size
+    return out
+
+
+CARD = luhn_complete("427638001234567")
+MIR = luhn_complete("220220123456789012")  # 19 digits
+VISA13 = luhn_complete("411111111111")
+INN10, INN12 = ru_inn10("770708389"), ru_inn12("5001007322")
+RNOKPP, SNILS = ua_rnokpp("301234567"), snils("112233445")
+
+
+@pytest.fixture(scope="module")
+def masker() -> PiiMasker:
+    return PiiMasker()
+
+
+def masked(masker: PiiMasker, text: str, lang: str) -> tuple[str, list[str]]:
+    result = masker.mask(text, lang)
+    return result.text, [match.kind for match in result.found]
+
+
+POSITIVE = [
+    # (lang, text, the PII inside it, kind)
+    ("ru", "номер карты {}, спасибо", " ".join(split(CARD, [4, 4, 4, 4])), "card"),
+    ("ru", "карта {} действует", "-".join(split(CARD, [4, 4, 4, 4])), "card"),
+    ("ru", "вот {} проверьте", CARD, "card"),
+    ("ru", "старая карта {}", VISA13, "card"),
+    ("uk", "картка мир {}", " ".join(split(MIR, [4, 4, 4, 4, 3])), "card"),
+    ("ru", "карта {} все верно", say_digits(CARD, "ru"), "card"),
+    ("ru", "записывайте {}", say_groups(split(CARD, [2] * 8), "ru"), "card"),
+    ("uk", "моя картка {} дякую", say_digits(CARD, "uk"), "card"),
+    ("uk", "номер картки {}", say_groups(split(CARD, [2] * 8), "uk"), "card"),
+    ("ru", "позвоните на {}, пожалуйста", "+7 (916) 123-45-67", "phone"),
+    ("ru", "мой {} до вечера", "8 916 123 45 67", "phone"),
+    ("ru", "горячая линия {}", "8-800-555-35-35", "phone"),
+    ("ru", "телефон {}", "89161234567", "phone"),
+    ("ru", "номер {} записали?", "916 123-45-67", "phone"),
+    ("uk", "мій номер {}", "+380 67 123 45 67", "phone"),
+    ("uk", "телефонуйте {}", "067 123 45 67", "phone"),
+    ("uk", "номер {} вдень", "+38 (050) 765-43-21", "phone"),
+    ("ru", "мой номер {} спасибо", "плюс семь " + say_groups(["916", "123", "45", "67"], "ru"),
+     "phone"),
+    ("ru", "пишите {}", say_groups(["8", "916", "100", "05", "70"], "ru"), "phone"),
+    ("ru", "телефон {}", say_digits("89161234567", "ru"), "phone"),
+    ("uk", "мій номер {}", say_groups(["067", "123", "45", "67"], "uk"), "phone"),
+    ("uk", "номер {}", "плюс " + say_groups(["380", "67", "123", "45", "67"], "uk"), "phone"),
+    ("uk", "дзвоніть {}", "нуль дев’ять сім сімсот сорок дев'ять одинадцять дванадцять", "phone"),
+    ("ru", "телефон {}", "8 девятьсот шестнадцать 123 сорок пять 67", "phone"),
+    ("ru", "паспорт серия {}", "45 12 номер 345678", "passport"),
+    ("ru", "мой паспорт {}", "4512 345678", "passport"),
+    ("ru", "серия {}", say_groups(["45", "12"], "ru") + " номер "
+     + say_groups(["345", "678"], "ru"), "passport"),
+    ("uk", "паспорт серії {}", "КВ 123456", "passport"),
+    ("uk", "паспорт {}", "КВ номер 123456", "passport"),
+    ("uk", "номер ID-картки {}", "004512345", "passport"),
+    ("ru", "мой ИНН {}", INN10, "inn"),
+    ("ru", "ИНН {}", INN12, "inn"),
+    ("ru", "вот {} готово", INN10, "inn"),
+    ("ru", "инн {}", say_digits(INN12, "ru"), "inn"),
+    ("uk", "мій ІПН {}", RNOKPP, "inn"),
+    ("uk", "податковий номер {}", say_digits(RNOKPP, "uk"), "inn"),
+    ("ru", "СНИЛС {}", f"{SNILS[:3]}-{SNILS[3:6]}-{SNILS[6:9]} {SNILS[9:]}", "snils"),
+    ("ru", "мой снилс {}", say_groups(split(SNILS, [3, 3, 3, 2]), "ru"), "snils"),
+    ("ru", "почта {}, жду", "ivan.petrov@mail.ru", "email"),
+    ("ru", "моя почта {} пожалуйста", "иван точка петров собака mail точка ru", "email"),
+    ("ru", "пишите на {}", "petrov собачка яндекс точка ру", "email"),
+    ("uk", "пошта {} дякую", "оксана крапка коваль равлик gmail крапка com", "email"),
+    ("uk", "адреса {}", "oksana ет ukr крапка net", "email"),
+]
+
+
+@pytest.mark.parametrize(("lang", "template", "pii", "kind"), POSITIVE)
+def test_masks_pii_and_maps_offsets_back(masker, lang, template, pii, kind):
+    text = template.format(pii)
+    result = masker.mask(text, lang)
+    assert result.text == template.format(f"[{LABELS[lang][kind]}]")
+    assert result.found == (PiiMatch(kind, text.index(pii), text.index(pii) + len(pii)),)
+    again = masker.mask(result.text, lang)  # idempotent
+    assert again.text == result.text and again.found == ()
+
+
+NEGATIVE = [
+    ("ru", "с вас пятьсот рублей"),
+    ("ru", "сто двадцать пять тысяч рублей за две тысячи двадцать третий год"),
+    ("ru", "договор от 12.05.2023, оплата 15 05 2023"),
+    ("ru", "приходите в десять тридцать, или в 10:30 или в 11:45 и 12:15"),
+    ("ru", "я звоню уже третий раз, второй день подряд"),
+    ("ru", "номер заказа 1234567, а второго заказа 87654321"),
+    ("ru", "заказ номер 123456"),
+    ("ru", "тарифы по 300, 500 и 700 рублей"),
+    ("ru", "городской 123-45-67"),
+    ("ru", "карта " + " ".join(split(luhn_break(CARD), [4, 4, 4, 4]))),
+    ("ru", "карта " + say_digits(luhn_break(CARD), "ru")),
+    ("ru", "моя собака лает на почтальона, с моей точки зрения"),
+    ("ru", "собака дома точка зрения такая"),
+    ("ru", "СНИЛС " + luhn_break(SNILS)),
+    ("ru", "4512 345678 это без слова паспорт не маскируется"),
+    ("uk", "з вас п'ятсот гривень, сімсот сорок дев'ять копійок"),
+    ("uk", "дзвоню втретє, замовлення 7654321"),
+    ("uk", "о дев'ятій тридцять або о пів на десяту"),
+    ("uk", "номер 100500, одинадцять з половиною тисяч"),
+    ("ru", ""),
+]
+
+
+@pytest.mark.parametrize(("lang", "text"), NEGATIVE)
+def test_leaves_ordinary_numbers(masker, lang, text):
+    assert masker.mask(text, lang).text == text
+
+
+def test_invalid_inn_checksums_are_kept(masker):
+    body = "770708389"
+    bad = [body + d for d in "0123456789" if body + d not in (ru_inn10(body), ua_rnokpp(body))]
+    for number in bad:
+        assert masker.mask(f"ИНН {number}", "ru").found == ()
+    twelve = ru_inn12("5001007322")
+    assert masker.mask(f"ИНН {luhn_break(twelve)}", "ru").found == ()
+
+
+def test_several_kinds_in_one_utterance(masker):
+    text = f"карта {CARD}, телефон 8 916 123 45 67, почта a.b@mail.ru, снилс {SNILS}."
+    result = masker.mask(text, "ru")
+    assert result.text == "карта [карта], телефон [телефон], почта [email], снилс [СНИЛС]."
+    assert [text[m.start:m.end] for m in result.found] == [
+        CARD, "8 916 123 45 67", "a.b@mail.ru", SNILS]
+
+
+def test_adjacent_numbers_keep_the_phone_whole(masker):
+    text = "сумма 500 8 916 123 45 67 и 2 минуты"
+    assert masker.mask(text, "ru").text == "сумма 500 [телефон] и 2 минуты"
+
+
+def test_label_language_and_stars(masker):
+    text = f"мой ИНН {INN10}"
+    assert masker.mask(text, "uk").text == "мой ИНН [ІПН]"
+    assert masker.mask(text, "en").text == "мой ИНН [INN]"
+    stars = PiiMasker(PiiConfig(placeholder_style="stars"))
+    assert stars.mask("тел 8 916 123-45-67.", "ru").text == "тел * *** *********."
+
+
+def test_kinds_can_be_switched_off(masker):
+    only_email = PiiMasker(PiiConfig(kinds={"email"}))
+    text = f"карта {CARD}, почта a@b.ru"
+    assert only_email.mask(text, "ru").text == f"карта {CARD}, почта [email]"
+    assert PiiMasker(PiiConfig(kinds=set())).mask(text, "ru").text == text
+
+
+def test_config_from_yaml(tmp_path):
+    path = tmp_path / "pii.yaml"
+    path.write_text("kinds: [card, phone]\nplaceholder_style: stars\n", encoding="utf-8")
+    assert PiiConfig.load(path) == PiiConfig(frozenset({"card", "phone"}), "stars")
+    path.write_text("placeholder_style: label\n", encoding="utf-8")
+    assert PiiConfig.load(path).kinds == frozenset(KINDS)
+    for bad in ("kinds: [cards]\n", "placeholder_style: hash\n", "colour: red\n", "[1, 2]\n"):
+        path.write_text(bad, encoding="utf-8")
+        with pytest.raises(PiiConfigError, match=re.escape(str(path))):
+            PiiConfig.load(path)
+
+
+# property tests --------------------------------------------------------------------------------
+
+_NUMBER_WORDS = {w for lang in WORDS for part in WORDS[lang] for w in part.split()}
+_RESERVED = re.compile(r"^(сери|паспорт|айд|инн|іпн|снилс|страх|карт|рнокпп|податк|идентиф|"
+                       r"ідентиф|тысяч|тисяч|плюс|номер|собак|равлик|двух|трех|трьох|одн|дв)")
+
+
+def _ordinary_words(alphabet: str) -> st.SearchStrategy[str]:
+    word = st.text(alphabet=alphabet, min_size=3, max_size=9)
+    words = st.lists(word.filter(lambda w: w not in _NUMBER_WORDS and not _RESERVED.match(w)),
+                     max_size=6)
+    return words.map(" ".join)
+
+
+@st.composite
+def utterance_with_pii(draw):
+    lang = draw(st.sampled_from(["ru", "uk"]))
+    alphabet = "абвгдежзийклмнопрстуфхцчшщыэюя"
+    alphabet = alphabet.replace("ыэ", "ієїґ") if lang == "uk" else alphabet
+    body = draw(st.text(alphabet="0123456789", min_size=15, max_size=15))
+    kind = draw(st.sampled_from(["card", "phone"]))
+    if kind == "card":
+        digits = luhn_complete(draw(st.sampled_from("2345")) + body[:14])
+        sizes = [4, 4, 4, 4]
+    else:
+        digits = draw(st.sampled_from(["79", "84", "3806", "3809", "067", "095", "044"])) + body
+        digits = digits[: 12 if digits.startswith("380") else 10 if digits[0] == "0" else 11]
+        sizes = {12: [3, 2, 3, 2, 2], 11: [1, 3, 3, 2, 2], 10: [3, 3, 2, 2]}[len(digits)]
+    groups = split(digits, sizes)
+    form = draw(st.sampled_from(["digits", "dashes", "words", "dictated"]))
+    spoken = split(digits, [2] * 8) if kind == "card" else groups
+    pii = {"digits": " ".join(groups), "dashes": "-".join(groups),
+           "words": say_groups(spoken, lang), "dictated": say_digits(digits, lang)}[form]
+    if kind == "phone" and digits[0] in "37" and draw(st.booleans()):
+        pii = ("+" if form in ("digits", "dashes") else "плюс ") + pii
+    before = draw(_ordinary_words(alphabet)) + draw(st.sampled_from([" ", ", ", ". "]))
+    after = draw(st.sampled_from([" ", ", ", ". "])) + draw(_ordinary_words(alphabet))
+    return lang, kind, digits, before, pii, after
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(utterance_with_pii())
+def test_inserted_card_or_phone_never_survives(case):
+    lang, kind, digits, before, pii, after = case
+    result = PiiMasker().mask(before + pii + after, lang)
+    assert result.text == f"{before}[{LABELS[lang][kind]}]{after}"
+    assert not any(ch.isdigit() for ch in result.text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(), st.sampled_from(["ru", "uk", "en", ""]))
+def test_never_raises_and_is_idempotent(text, lang):
+    masker = PiiMasker()
+    result = masker.mask(text, lang)
+    ends = [0]
+    for match in result.found:
+        assert ends[-1] <= match.start < match.end <= len(text)
+        ends.append(match.end)
+    assert masker.mask(result.text, lang).text == result.text
+
+
+NUMERIC = st.lists(st.one_of(st.text("0123456789 -,", max_size=6),
+                             st.sampled_from(sorted(_NUMBER_WORDS) + ["тысяча", "номер", "плюс"])),
+                   max_size=25)
+
+
+@settings(max_examples=400, deadline=None)
+@given(NUMERIC.map(" ".join), st.sampled_from(["", "паспорт ", "телефон ", "ИНН ", "снилс "]))
+def test_number_soup_is_idempotent(soup, keyword):
+    masker = PiiMasker()
+    once = masker.mask(keyword + soup, "ru").text
+    assert masker.mask(once, "ru").text == once
+
+
+def test_typical_utterance_is_fast(masker):
+    utterances = [template.format(pii) for _, template, pii, _ in POSITIVE]
+    utterances += [text for _, text in NEGATIVE]
+    masker.mask("прогрев", "ru")
+    start = time.perf_counter()
+    for _ in range(20):
+        for text in utterances:
+            masker.mask(text, "ru")
+    per_utterance = (time.perf_counter() - start) / (20 * len(utterances))
+    assert per_utterance < 1e-3

@@ -1,0 +1,56 @@
+"""Scripted calls (Festival/espeak-ng + sox, see audio_samples/scripted): escalations alert
+within 10 s of their trigger; calm calls, negations and neutral uses of trigger words do not
+raise a negative alert."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sentiment_svc.frames import Alert, UtteranceAnalysis
+from sentiment_svc.pipeline import analyze_file
+from tests.conftest import SCRIPTED_AUDIO
+
+NEGATIVE = {"apology", "bonus", "supervisor"}
+
+
+def run(engines, name: str) -> tuple[list[UtteranceAnalysis], list[Alert]]:
+    events = list(analyze_file(SCRIPTED_AUDIO / f"{name}.wav", engines, ("ru",)))
+    return ([e for e in events if isinstance(e, UtteranceAnalysis)],
+            [e for e in events if isinstance(e, Alert)])
+
+
+def script(name: str) -> list[dict]:
+    data = json.loads((SCRIPTED_AUDIO / f"{name}.json").read_text(encoding="utf-8"))
+    return data["turns"] if isinstance(data, dict) else data
+
+
+def turn_end(name: str, words: str) -> float:
+    return next(t["end"] for t in script(name) if words in t["text"])
+
+
+def test_escalating_call_alerts_within_ten_seconds_and_calls_the_supervisor(engines):
+    _, alerts = run(engines, "escalating_ru")
+    negative = [a for a in alerts if a.action in NEGATIVE]
+    first_complaint = turn_end("escalating_ru", "обещали")
+    assert negative and negative[0].t - first_complaint <= 10.0
+    supervisor = [a for a in alerts if a.action == "supervisor"]
+    assert supervisor and supervisor[0].severity == "critical"
+    assert supervisor[0].t - turn_end("escalating_ru", "безобразие") <= 10.0
+    assert all(a.evidence for a in alerts)
+    # A misheard "не помогли" must not thank the customer in the middle of an escalation.
+    assert not [a for a in alerts if a.action == "thank" and a.t > first_complaint]
+
+
+def test_sarcasm_without_keywords_still_escalates(engines):
+    _, alerts = run(engines, "sarcasm_ru")
+    negative = [a for a in alerts if a.action in NEGATIVE]
+    assert negative and negative[0].t - turn_end("sarcasm_ru", "Сколько можно") <= 10.0
+
+
+@pytest.mark.parametrize("name", ["calm_ru", "negation_ru"])
+def test_calm_and_negated_calls_raise_no_negative_alert(engines, name):
+    utterances, alerts = run(engines, name)
+    assert len(utterances) >= 3
+    assert not [a for a in alerts if a.action in NEGATIVE]
