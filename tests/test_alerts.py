@@ -105,3 +105,15 @@ def test_invalid_policy_is_reported_with_its_place(tmp_path):
     with pytest.raises(PolicyError, match="not valid YAML"):
         (tmp_path / "bad.yaml").write_text("rules: [unclosed")
         Policy.load(tmp_path / "bad.yaml")
+
+
+def test_customer_memory_makes_a_complaint_from_an_earlier_call_count_as_repeated(state):
+    state.seed({"money": 2, "not_helped": 1}, negative_calls=2)
+    assert state.level is Level.TENSE
+    alerts = state.observe(said(5, "опять списали деньги", NEGATIVE, ["money"]))
+    assert "bonus" in [a.action for a in alerts]  # "the same money complaint came up again"
+
+
+def test_without_memory_the_first_money_complaint_is_not_repeated(state):
+    alerts = state.observe(said(5, "опять списали деньги", NEGATIVE, ["money"]))
+    assert "bonus" not in [a.action for a in alerts]

@@ -165,3 +165,16 @@ def test_stream_and_replay_commands(server):
     assert [e["action"] for e in replayed if e["type"] == "alert"] == [
         e["action"] for e in streamed if e["source"] == "feed" and e["type"] == "alert"
     ]
+
+
+def test_a_returning_customer_starts_from_their_earlier_calls(server):
+    first = angry_call("memory-1", "op-mem")
+    first = ClientCall(first.call_id, first.operator_id, first.customer, None,
+                       first.sample_rate, customer_id="cu-returning")
+    asyncio.run(stream_call(first, server.ws, "native", speed=2.0))
+    second = ClientCall("memory-2", "op-mem", first.customer, None, first.sample_rate,
+                        customer_id="cu-returning")
+    result = asyncio.run(stream_call(second, server.ws, "native", speed=2.0))
+    history = [e for e in result.feed if e["type"] == "customer_history"]
+    assert history and history[0]["previous_calls"] == 1
+    assert "profanity" in history[0]["categories"]

@@ -15,6 +15,7 @@ from sentiment_svc.frames import Alert, Channel, UtteranceAnalysis
 
 EVIDENCE_WINDOW = 5  # recent customer utterances that may be quoted as evidence
 EVIDENCE_MAX = 3
+PRIOR_BAD_CALL_SCORE = 0.5  # starting score per earlier call of this customer that went badly
 EVIDENCE_MIN_GAIN = 0.25  # an utterance must have moved the score this much to be quoted
 
 
@@ -28,6 +29,15 @@ class CallState:
         default_factory=lambda: deque(maxlen=EVIDENCE_WINDOW)
     )
     _last_fired: dict[str, tuple[float, int]] = field(default_factory=dict)
+
+    def seed(self, categories: dict[str, int], negative_calls: int) -> None:
+        """Start from what this customer's earlier calls left: a complaint raised in an
+        earlier call counts as heard before, and each call that went badly adds to the
+        starting score (at most up to the `tense` level)."""
+        self.categories_heard.update(categories)
+        tense = self.policy.escalation.band(Level.TENSE).enter
+        self.score = min(tense, PRIOR_BAD_CALL_SCORE * negative_calls)
+        self.level = self._next_level()
 
     def observe(self, utterance: UtteranceAnalysis) -> list[Alert]:
         if utterance.channel is not Channel.CUSTOMER or not utterance.text:

@@ -29,6 +29,7 @@ from sentiment_svc.storage.recordings import RecordingWriter
 
 log = logging.getLogger(__name__)
 REPLAY_CHUNK_S = 0.1
+CUSTOMER_MEMORY_S = 7 * 86400  # earlier calls of the same customer that shape a new one
 
 
 class CallRejected(Exception):
@@ -125,6 +126,17 @@ class Service:
         self.metrics.active_calls.inc()
         self.metrics.calls_total.labels(protocol).inc()
         self.bus.publish({**call.state_message(), "type": "call_started"})
+        if start.customer_id:
+            history = await self.store_call(
+                "customer_history", start.customer_id, record.started_at - CUSTOMER_MEMORY_S
+            )
+            if history["previous_calls"]:
+                call.pipeline.state.seed(history["categories"], history["negative_calls"])
+                self.bus.publish({
+                    "type": "customer_history", "call_id": start.call_id,
+                    "operator_id": start.operator_id, "customer_id": start.customer_id,
+                    "days": CUSTOMER_MEMORY_S // 86400, **history,
+                })
         return call
 
     async def close_call(self, call: LiveCall, status: str = "completed") -> None:

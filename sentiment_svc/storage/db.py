@@ -314,6 +314,31 @@ class CallStore:
             rows = db.execute(sql, (*params, limit, offset)).fetchall()
         return [self._call_dict(row) for row in rows]
 
+    def customer_history(self, customer_id: str, since: float) -> dict[str, Any]:
+        """What this customer's finished calls since `since` left: how many, how many went
+        badly, and each category with the number of calls it came up in."""
+        with self._tx("DEFERRED") as db:
+            calls = db.execute(
+                "SELECT call_id, summary FROM calls WHERE customer_id = ? AND started_at >= ?"
+                " AND status != 'live'",
+                (customer_id, since),
+            ).fetchall()
+            categories = db.execute(
+                "SELECT k.category, COUNT(*) FROM call_categories k JOIN calls c USING (call_id)"
+                " WHERE c.customer_id = ? AND c.started_at >= ? AND c.status != 'live'"
+                " GROUP BY k.category",
+                (customer_id, since),
+            ).fetchall()
+        negative = sum(
+            1 for call in calls
+            if call["summary"] and json.loads(call["summary"]).get("negative_share", 0) >= 0.5
+        )
+        return {
+            "previous_calls": len(calls),
+            "negative_calls": negative,
+            "categories": {category: count for category, count in categories},
+        }
+
     def _call_dict(self, row: sqlite3.Row) -> dict[str, Any]:
         call = dict(row)
         call["summary"] = None if call["summary"] is None else json.loads(call["summary"])
