@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentiment_svc.frames import Alert, UtteranceAnalysis
+from sentiment_svc.frames import Alert, AlertAddressed, UtteranceAnalysis
 from sentiment_svc.pipeline import CallSummary, Event
 
 
@@ -33,6 +33,15 @@ def event_to_dict(event: Event) -> dict[str, Any]:
             "severity": event.severity,
             "reason": event.reason,
             "evidence": list(event.evidence),
+        }
+    if isinstance(event, AlertAddressed):
+        return {
+            "type": "addressed",
+            "t": round(event.t, 2),
+            "action": event.alert.action,
+            "alert_t": round(event.alert.t, 2),
+            "seconds_to_address": round(event.seconds_to_address, 2),
+            "evidence": [event.evidence],
         }
     if isinstance(event, CallSummary):
         return {

@@ -74,3 +74,16 @@ class Alert:
     severity: str  # info | warning | critical
     reason: str
     evidence: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class AlertAddressed:
+    """The operator did what an alert suggested (heard on the operator channel)."""
+
+    alert: Alert
+    t: float  # end of the operator's utterance
+    evidence: str  # what the operator said
+
+    @property
+    def seconds_to_address(self) -> float:
+        return max(0.0, self.t - self.alert.t)

@@ -25,6 +25,7 @@ from sentiment_svc.config import Settings
 from sentiment_svc.frames import (
     SAMPLE_RATE,
     Alert,
+    AlertAddressed,
     Channel,
     SpeechSegment,
     Transcript,
@@ -44,7 +45,7 @@ class CallSummary:
     csat_estimate: float
 
 
-Event = UtteranceAnalysis | Alert | CallSummary
+Event = UtteranceAnalysis | Alert | AlertAddressed | CallSummary
 
 
 @dataclass
@@ -126,7 +127,7 @@ class CallPipeline:
                 continue
             self._utterances.append(utterance)
             alerts = self.state.observe(utterance)
-            self._alerts += len(alerts)
+            self._alerts += sum(isinstance(alert, Alert) for alert in alerts)
             events.append(utterance)
             events.extend(alerts)
         return events

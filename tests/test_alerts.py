@@ -117,3 +117,16 @@ def test_customer_memory_makes_a_complaint_from_an_earlier_call_count_as_repeate
 def test_without_memory_the_first_money_complaint_is_not_repeated(state):
     alerts = state.observe(said(5, "опять списали деньги", NEGATIVE, ["money"]))
     assert "bonus" not in [a.action for a in alerts]
+
+
+def test_operator_apology_addresses_the_open_apology_alert(state):
+    state.observe(said(5, "не помогли", NEGATIVE, ["not_helped"]))
+    alert = state.observe(said(10, "опять не помогли", NEGATIVE, ["not_helped"]))[0]
+    assert alert.action == "apology"
+    done = state.observe(said(13.5, "приношу извинения", NEUTRAL, ["operator_apologised"],
+                              Channel.OPERATOR))
+    assert len(done) == 1 and done[0].alert is alert
+    assert done[0].seconds_to_address == pytest.approx(3.5)
+    # Addressed once: a second apology does not address it again.
+    assert state.observe(said(20, "извините", NEUTRAL, ["operator_apologised"],
+                              Channel.OPERATOR)) == []

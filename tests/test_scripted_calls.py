@@ -54,3 +54,18 @@ def test_calm_and_negated_calls_raise_no_negative_alert(engines, name):
     utterances, alerts = run(engines, name)
     assert len(utterances) >= 3
     assert not [a for a in alerts if a.action in NEGATIVE]
+
+
+def test_operator_apology_addresses_the_alert_and_times_it(engines):
+    from sentiment_svc.audio.decode import CustomerChannel
+    from sentiment_svc.frames import AlertAddressed
+
+    events = list(analyze_file(SCRIPTED_AUDIO / "stereo_apology_ru.wav", engines, ("ru",),
+                               CustomerChannel.LEFT))
+    alerts = [e for e in events if isinstance(e, Alert)]
+    addressed = [e for e in events if isinstance(e, AlertAddressed)]
+    assert [a.action for a in alerts] == ["apology"]
+    assert [a.alert for a in addressed] == alerts
+    apology_end = turn_end("stereo_apology_ru", "Приношу свои извинения")
+    assert addressed[0].t == pytest.approx(apology_end, abs=0.5)
+    assert 0 < addressed[0].seconds_to_address < 10

@@ -151,6 +151,24 @@ CALLS: list[Call] = [
         ],
     ),
     Call(
+        "stereo_apology_ru",
+        "ru",
+        stereo=True,
+        description=(
+            "Stereo, L=customer who complains twice, R=operator who then apologises and "
+            "offers compensation: the alerts are addressed from the operator's speech."
+        ),
+        turns=[
+            Turn(OP, "Служба поддержки, здравствуйте. Чем могу помочь?", 0.0),
+            Turn(CU, "Мне так и не помогли, я уже третий раз звоню по этому вопросу.", 0.5),
+            Turn(OP, "Подождите, пожалуйста, я проверю вашу заявку.", 0.5),
+            Turn(CU, "Это безобразие, с меня опять списали деньги, верните деньги.", 0.5),
+            Turn(OP, "Приношу свои извинения за неудобства.", 0.5),
+            Turn(OP, "Я верну вам деньги и начислю бонусы в качестве компенсации.", 0.5),
+            Turn(CU, "Хорошо, посмотрим.", 0.5),
+        ],
+    ),
+    Call(
         "calm_ru",
         "ru",
         stereo=False,

@@ -9,7 +9,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-CATEGORIES = (
+CUSTOMER_CATEGORIES = (
     "not_helped",
     "repeat_contact",
     "waiting",
@@ -21,6 +21,14 @@ CATEGORIES = (
     "profanity",
     "gratitude",
 )
+# What the operator did, heard on the operator channel; each answers one suggested action.
+OPERATOR_CATEGORIES = ("operator_apologised", "operator_offered_bonus", "operator_transferred")
+ADDRESSES = {
+    "operator_apologised": "apology",
+    "operator_offered_bonus": "bonus",
+    "operator_transferred": "supervisor",
+}
+CATEGORIES = CUSTOMER_CATEGORIES + OPERATOR_CATEGORIES
 DEFAULT_POLICY = Path(__file__).with_name("data") / "policy.yaml"
 
 Category = Literal[
@@ -34,6 +42,9 @@ Category = Literal[
     "legal_threat",
     "profanity",
     "gratitude",
+    "operator_apologised",
+    "operator_offered_bonus",
+    "operator_transferred",
 ]
 
 

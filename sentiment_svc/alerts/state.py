@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from sentiment_svc.alerts.policy import SEVERITY_RANK, Level, Policy, Rule
-from sentiment_svc.frames import Alert, Channel, UtteranceAnalysis
+from sentiment_svc.alerts.policy import ADDRESSES, SEVERITY_RANK, Level, Policy, Rule
+from sentiment_svc.frames import Alert, AlertAddressed, Channel, UtteranceAnalysis
 
 EVIDENCE_WINDOW = 5  # recent customer utterances that may be quoted as evidence
 EVIDENCE_MAX = 3
@@ -29,6 +29,7 @@ class CallState:
         default_factory=lambda: deque(maxlen=EVIDENCE_WINDOW)
     )
     _last_fired: dict[str, tuple[float, int]] = field(default_factory=dict)
+    _open_alerts: list[Alert] = field(default_factory=list)  # suggested, not yet done
 
     def seed(self, categories: dict[str, int], negative_calls: int) -> None:
         """Start from what this customer's earlier calls left: a complaint raised in an
@@ -39,9 +40,11 @@ class CallState:
         self.score = min(tense, PRIOR_BAD_CALL_SCORE * negative_calls)
         self.level = self._next_level()
 
-    def observe(self, utterance: UtteranceAnalysis) -> list[Alert]:
-        if utterance.channel is not Channel.CUSTOMER or not utterance.text:
+    def observe(self, utterance: UtteranceAnalysis) -> list[Alert | AlertAddressed]:
+        if not utterance.text:
             return []
+        if utterance.channel is Channel.OPERATOR:
+            return self._addressed(utterance)
         gain = self._gain(utterance)
         self.score = max(0.0, self.score * self.policy.escalation.decay + gain)
         previous = self.level
@@ -53,6 +56,18 @@ class CallState:
             for rule in self.policy.rules
             if self._matches(rule, utterance, previous) and self._cooled_down(rule, utterance.end)
         ]
+
+    def _addressed(self, utterance: UtteranceAnalysis) -> list[Alert | AlertAddressed]:
+        """The operator apologised, offered compensation or transferred: the open alerts
+        that suggested it are done (time-to-address is a QA metric)."""
+        done = {ADDRESSES[c] for c in utterance.categories if c in ADDRESSES}
+        addressed: list[Alert | AlertAddressed] = [
+            AlertAddressed(alert, utterance.end, utterance.text)
+            for alert in self._open_alerts
+            if alert.action in done and alert.t <= utterance.end
+        ]
+        self._open_alerts = [a for a in self._open_alerts if a.action not in done]
+        return addressed
 
     def _gain(self, utterance: UtteranceAnalysis) -> float:
         escalation = self.policy.escalation
@@ -113,10 +128,13 @@ class CallState:
             past.text for past, gain in self._recent
             if gain >= EVIDENCE_MIN_GAIN or past is utterance
         ]
-        return Alert(
+        alert = Alert(
             t=utterance.end,
             action=rule.action,
             severity=rule.severity,
             reason=rule.reason,
             evidence=tuple(evidence[-EVIDENCE_MAX:]),
         )
+        if rule.action != "thank":
+            self._open_alerts.append(alert)
+        return alert

@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sentiment_svc.alerts.policy import CUSTOMER_CATEGORIES, OPERATOR_CATEGORIES
 from sentiment_svc.analysis.lexicon import ComplaintLexicon
 from sentiment_svc.analysis.prosody import LoudnessReading
 from sentiment_svc.analysis.sentiment import SentimentHead
 from sentiment_svc.analysis.text_encoder import E5Encoder
-from sentiment_svc.frames import Sentiment, Transcript, UtteranceAnalysis
+from sentiment_svc.frames import Channel, Sentiment, Transcript, UtteranceAnalysis
 
 NEUTRAL = Sentiment(neg=0.0, neu=1.0, pos=0.0)
+# The customer's words are read for complaints; the operator's for what they did about them.
+CHANNEL_CATEGORIES = {
+    Channel.CUSTOMER: frozenset(CUSTOMER_CATEGORIES),
+    Channel.OPERATOR: frozenset(OPERATOR_CATEGORIES),
+}
 
 
 @dataclass
@@ -38,9 +44,7 @@ class UtteranceAnalyzer:
                 lang=transcript.lang,
                 text=transcript.text,
                 sentiment=sentiment,
-                categories=self.lexicon.categories(transcript.text, transcript.lang)
-                if transcript.text
-                else (),
+                categories=self._categories(transcript),
                 loudness_db=reading.relative_db,
                 raised_voice=reading.raised_voice,
             )
@@ -48,3 +52,10 @@ class UtteranceAnalyzer:
                 transcripts, sentiments, loudness, strict=True
             )
         ]
+
+    def _categories(self, transcript: Transcript) -> tuple[str, ...]:
+        if not transcript.text:
+            return ()
+        wanted = CHANNEL_CATEGORIES[transcript.segment.channel]
+        found = self.lexicon.categories(transcript.text, transcript.lang)
+        return tuple(category for category in found if category in wanted)

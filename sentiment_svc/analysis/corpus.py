@@ -12,7 +12,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from sentiment_svc.alerts.policy import CATEGORIES
+from sentiment_svc.alerts.policy import CUSTOMER_CATEGORIES
 
 COLUMNS = ("id", "lang", "text", "sentiment", "complaint", "categories", "action")
 SENTIMENTS = ("neg", "neu", "pos")
@@ -62,7 +62,7 @@ def _parse(path: Path, number: int, row: list[str]) -> LabelledUtterance:
     labels = () if categories.strip() in ("", "-") else tuple(
         c.strip() for c in categories.split(",")
     )
-    unknown = [c for c in labels if c not in CATEGORIES]
+    unknown = [c for c in labels if c not in CUSTOMER_CATEGORIES]
     if unknown:
         raise CorpusError(f"{where}: unknown categories {unknown}")
     if action not in ACTIONS:

@@ -19,7 +19,14 @@ import numpy as np
 import soxr
 
 from sentiment_svc.events import event_to_dict
-from sentiment_svc.frames import SAMPLE_RATE, Alert, Channel, SpeechSegment, UtteranceAnalysis
+from sentiment_svc.frames import (
+    SAMPLE_RATE,
+    Alert,
+    AlertAddressed,
+    Channel,
+    SpeechSegment,
+    UtteranceAnalysis,
+)
 from sentiment_svc.pipeline import CallPipeline, CallSummary, languages_for
 from sentiment_svc.protocols.base import AudioChunk, CallStart
 
@@ -27,6 +34,7 @@ if TYPE_CHECKING:
     from sentiment_svc.live.service import Service
 
 log = logging.getLogger(__name__)
+OUTCOMES = {"apology": "apologised", "bonus": "offered_bonus", "supervisor": "called_supervisor"}
 AUDIO_QUEUE = 500  # chunks; a full queue makes the ingest socket wait (back-pressure)
 PARTIAL_AFTER_S = 3.0  # an utterance this long gets interim transcripts ...
 PARTIAL_EVERY_S = 2.0  # ... this often, while the recogniser has nothing more urgent
@@ -74,6 +82,7 @@ class LiveCall:
         self.finished = asyncio.Event()
         self._partial_at: dict[Channel, float] = {}  # channel -> utterance end of last partial
         self._partials: set[asyncio.Task[None]] = set()
+        self._alert_ids: dict[int, str] = {}  # id(Alert) -> stored alert id
         self._tasks = [
             asyncio.create_task(self._vad_loop(), name=f"vad-{start.call_id}"),
             asyncio.create_task(self._recognition_loop(), name=f"asr-{start.call_id}"),
@@ -209,8 +218,13 @@ class LiveCall:
             for event in events:
                 await self._publish(event)
 
-    async def _publish(self, event: UtteranceAnalysis | Alert | CallSummary) -> None:
+    async def _publish(
+        self, event: UtteranceAnalysis | Alert | AlertAddressed | CallSummary
+    ) -> None:
         service = self._service
+        if isinstance(event, AlertAddressed):
+            await self._publish_addressed(event)
+            return
         message = {
             **event_to_dict(event),
             "call_id": self.info.call_id,
@@ -229,12 +243,29 @@ class LiveCall:
                 message["alert_id"] = await service.store_call(
                     "add_alert", self.info.call_id, event_to_dict(event)
                 )
+            self._alert_ids[id(event)] = message.get("alert_id", "")
             self.last_alert = message
             service.metrics.alerts_total.labels(event.action, event.severity).inc()
             service.metrics.alert_latency.observe(self._latency(event.t))
             if self._send_alert is not None:
                 self._send_alert(message)
         self._sink(message)
+
+    async def _publish_addressed(self, event: AlertAddressed) -> None:
+        """The operator did what an alert suggested: stored as its acknowledgement, with the
+        time it took, and shown on the console like a click on the alert card."""
+        alert_id = self._alert_ids.get(id(event.alert))
+        outcome = OUTCOMES[event.alert.action]
+        if alert_id and self._persist:
+            await self._service.store_call(
+                "add_ack", self.info.call_id, alert_id, self.info.operator_id, outcome,
+                time.time(), event.seconds_to_address,
+            )
+        self._sink({
+            **event_to_dict(event), "type": "alert_acked", "source": "speech",
+            "call_id": self.info.call_id, "operator_id": self.info.operator_id,
+            "alert_id": alert_id, "outcome": outcome,
+        })
 
     def _latency(self, audio_time: float) -> float:
         if self._t0 is None:
