@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     port: int = 8000
     data_dir: Path = Path("data")  # SQLite database and recordings
     config_file: Path | None = None  # YAML with access tokens
+    ingest_idle_timeout_s: float = 30.0  # an ingest socket silent this long is closed
+    max_live_calls: int = 500  # in total; more are refused with close code 1013
+    max_calls_per_token: int = 200  # live calls one ingest token may hold
 
     @property
     def whisper_dir(self) -> Path:

@@ -37,8 +37,9 @@ class LiveServer:
         self.thread.join(timeout=60)
 
 
-def start_server(data_dir: Path, tokens: TokenRegistry | None = None) -> LiveServer:
-    settings = Settings(data_dir=data_dir)
+def start_server(data_dir: Path, tokens: TokenRegistry | None = None, **settings_overrides
+                 ) -> LiveServer:
+    settings = Settings(data_dir=data_dir, **settings_overrides)
     data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings, tokens or TokenRegistry.load(None))
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",

@@ -76,6 +76,7 @@ class Service:
         self.store = CallStore(settings.data_dir)
         self.calls: dict[str, LiveCall] = {}
         self._recordings: dict[str, _Recording] = {}
+        self._owners: dict[str, object] = {}  # call id -> the ingest principal that opened it
         cores = os.cpu_count() or 2
         self.audio_executor = ThreadPoolExecutor(max(2, cores // 2), thread_name_prefix="audio")
         self.analysis_executor = ThreadPoolExecutor(1, thread_name_prefix="text")
@@ -102,12 +103,18 @@ class Service:
         return await loop.run_in_executor(self.store_executor, getattr(self.store, method), *args)
 
     async def open_call(
-        self, start: CallStart, protocol: str, send_alert=None
+        self, start: CallStart, protocol: str, send_alert=None, owner: object = None
     ) -> LiveCall:
+        """`owner` (the ingest token's principal) is counted against `max_calls_per_token`."""
         if not self.ready:
             raise CallRejected("the service is still loading its models; retry shortly")
         if start.call_id in self.calls:
             raise CallRejected(f"call {start.call_id} is already live")
+        if len(self.calls) >= self.settings.max_live_calls:
+            raise CallRejected(f"the service is at its limit of {len(self.calls)} live calls")
+        owned = sum(1 for other in self._owners.values() if other == owner)
+        if owner is not None and owned >= self.settings.max_calls_per_token:
+            raise CallRejected(f"this token already has {owned} live calls (the limit)")
         record = CallRecord(
             call_id=start.call_id, operator_id=start.operator_id, customer_id=start.customer_id,
             language=start.language, protocol=protocol, started_at=time.time(),
@@ -123,6 +130,7 @@ class Service:
         self._recordings[start.call_id] = _Recording(writer, layout)
         call = LiveCall(start, protocol, self, send_alert)
         self.calls[start.call_id] = call
+        self._owners[start.call_id] = owner
         self.metrics.active_calls.inc()
         self.metrics.calls_total.labels(protocol).inc()
         self.bus.publish({**call.state_message(), "type": "call_started"})
@@ -155,6 +163,7 @@ class Service:
             )
         await self.store_call("end_call", call_id, status, summary_dict, time.time())
         self.calls.pop(call_id, None)
+        self._owners.pop(call_id, None)
         self.metrics.active_calls.dec()
         message = {**call.state_message(), "type": "call_ended", "status": status}
         if summary_dict is not None:

@@ -33,7 +33,6 @@ from sentiment_svc.web.auth import Role, websocket_principal
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-IDLE_TIMEOUT_S = 30.0  # a connection that sends nothing for this long is closed
 PROTOCOLS: dict[str, tuple[str, Callable[[], ProtocolAdapter]]] = {
     "/v1/ingest": ("native", NativeAdapter),
     "/v1/twilio": ("twilio", TwilioAdapter),
@@ -44,8 +43,9 @@ PROTOCOLS: dict[str, tuple[str, Callable[[], ProtocolAdapter]]] = {
 
 async def run_ingest(websocket: WebSocket, protocol: str, adapter: ProtocolAdapter) -> None:
     service: Service = websocket.app.state.service
-    await websocket_principal(websocket, websocket.app.state.tokens, {Role.INGEST})
+    principal = await websocket_principal(websocket, websocket.app.state.tokens, {Role.INGEST})
     await websocket.accept()
+    idle_timeout = service.settings.ingest_idle_timeout_s
     outgoing: asyncio.Queue[Reply | None] = asyncio.Queue()
     sender = asyncio.create_task(_send_replies(websocket, outgoing))
     call: LiveCall | None = None
@@ -60,9 +60,10 @@ async def run_ingest(websocket: WebSocket, protocol: str, adapter: ProtocolAdapt
     try:
         while True:
             try:
-                message = await asyncio.wait_for(websocket.receive(), IDLE_TIMEOUT_S)
+                message = await asyncio.wait_for(websocket.receive(), idle_timeout)
             except TimeoutError:
-                close_code, close_reason = 1008, f"no data for {IDLE_TIMEOUT_S:.0f} s"
+                close_code, close_reason = 1008, f"no data for {idle_timeout:g} s"
+                status = "interrupted"
                 break
             if message["type"] == "websocket.disconnect":
                 events = adapter.connection_closed()
@@ -76,7 +77,7 @@ async def run_ingest(websocket: WebSocket, protocol: str, adapter: ProtocolAdapt
             stop = False
             for event in events:
                 if isinstance(event, CallStart):
-                    call = await service.open_call(event, protocol, send_alert)
+                    call = await service.open_call(event, protocol, send_alert, principal)
                 elif isinstance(event, AudioChunk) and call is not None:
                     await call.push(event)
                 elif isinstance(event, CallStop):
