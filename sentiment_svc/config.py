@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     port: int = 8000
     data_dir: Path = Path("data")  # SQLite database and recordings
     config_file: Path | None = None  # YAML with access tokens
+    mask_personal_data: bool = True  # 152-FZ: mask before anything is stored or pushed
+    pii_config_file: Path | None = None  # YAML: which kinds to mask, label or stars
+    audio_retention_days: float | None = 90.0  # recordings older than this are deleted
+    transcript_retention_days: float | None = 365.0  # whole calls older than this
     ingest_idle_timeout_s: float = 30.0  # an ingest socket silent this long is closed
     max_live_calls: int = 500  # in total; more are refused with close code 1013
     max_calls_per_token: int = 200  # live calls one ingest token may hold

@@ -9,7 +9,7 @@ A recorded file (`analyze_file`) goes through exactly the same steps as a live c
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,7 @@ import numpy as np
 from sentiment_svc.alerts.policy import Policy
 from sentiment_svc.alerts.state import CallState
 from sentiment_svc.analysis.analyzer import UtteranceAnalyzer
+from sentiment_svc.analysis.pii import PiiConfig, PiiMasker
 from sentiment_svc.analysis.prosody import SpeakerLoudness
 from sentiment_svc.asr.whisper import CALL_LANGUAGES, AsrConfig, WhisperRecognizer
 from sentiment_svc.audio.decode import CustomerChannel, load_call
@@ -55,6 +56,7 @@ class Engines:
     recognizer: WhisperRecognizer
     analyzer: UtteranceAnalyzer
     policy: Policy
+    masker: PiiMasker | None = None  # personal data masked right after recognition
 
     @classmethod
     def load(cls, settings: Settings) -> Engines:
@@ -70,7 +72,11 @@ class Engines:
             head=SentimentHead.load(),
             lexicon=ComplaintLexicon.load(settings.lexicon_file),
         )
-        return cls(recognizer, analyzer, Policy.load(settings.policy_file))
+        masker = None
+        if settings.mask_personal_data:
+            config = PiiConfig.load(settings.pii_config_file) if settings.pii_config_file else None
+            masker = PiiMasker(config)
+        return cls(recognizer, analyzer, Policy.load(settings.policy_file), masker)
 
 
 def languages_for(choice: str) -> tuple[str, ...]:
@@ -113,8 +119,17 @@ class CallPipeline:
         """Blocking: Whisper on one utterance."""
         return self.engines.recognizer.transcribe_segment(segment, self.languages)
 
+    def mask(self, transcript: Transcript) -> Transcript:
+        """Personal data (cards, phones, passports, INN, SNILS, e-mail) out of the text,
+        before anything downstream can store, push or quote it."""
+        masker = self.engines.masker
+        if masker is None or not transcript.text:
+            return transcript
+        return replace(transcript, text=masker.mask(transcript.text, transcript.lang).text)
+
     def analyze(self, transcripts: Sequence[Transcript]) -> list[Event]:
         """Blocking (e5): analyse finished transcripts in call order and update the state."""
+        transcripts = [self.mask(transcript) for transcript in transcripts]
         readings = [
             self._loudness.setdefault(t.segment.channel, SpeakerLoudness()).observe(
                 speech_level_db(t.segment.pcm)

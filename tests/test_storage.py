@@ -377,3 +377,23 @@ def test_interrupted_calls_get_their_recordings_repaired(tmp_path: Path) -> None
         assert data.shape == (4000, 2)
     finally:
         store.close()
+
+
+def test_retention_purge_deletes_old_recordings_then_old_calls(tmp_path):
+    from sentiment_svc.storage.db import CallRecord, CallStore
+    from sentiment_svc.storage.recordings import RecordingWriter
+
+    store = CallStore(tmp_path)
+    now = 1_000_000.0
+    for call_id, age_days in (("old", 400), ("middle", 100), ("new", 1)):
+        started = now - age_days * 86400
+        store.start_call(CallRecord(call_id, "op", "cu", "ru", "native", started, 8000, 1))
+        with RecordingWriter(store.recording_path(call_id), 8000, 1) as writer:
+            writer.write(np.zeros(800, dtype=np.int16))
+        store.end_call(call_id, "completed", None, started + 60)
+    deleted = store.purge(audio_before=now - 90 * 86400, calls_before=now - 365 * 86400)
+    assert deleted == {"calls": 1, "recordings": 1}
+    assert store.get_call("old") is None
+    assert store.get_call("middle") is not None and not store.recording_path("middle").exists()
+    assert store.recording_path("new").exists()
+    store.close()

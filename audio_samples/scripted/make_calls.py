@@ -169,6 +169,22 @@ CALLS: list[Call] = [
         ],
     ),
     Call(
+        "personal_data_ru",
+        "ru",
+        stereo=False,
+        description=(
+            "Mono, customer dictates a phone number and a card number: both must be masked "
+            "before anything is stored or pushed (152-FZ)."
+        ),
+        turns=[
+            Turn(CU, "Здравствуйте, я хочу узнать, почему заблокирована моя карта.", 0.0),
+            Turn(CU, "Мой телефон восемь девятьсот шестнадцать сто двадцать три "
+                     "сорок пять шестьдесят семь.", 2.0),
+            Turn(CU, "Номер карты четыре два семь шесть, три восемь ноль ноль, "
+                     "один два три четыре, пять шесть семь девять.", 2.0),
+        ],
+    ),
+    Call(
         "calm_ru",
         "ru",
         stereo=False,

@@ -147,6 +147,7 @@ class LiveCall:
         except Exception:
             log.exception("call %s: partial transcript failed", self.info.call_id)
             return
+        transcript = self.pipeline.mask(transcript)
         if transcript.text and self._partial_at.get(utterance.channel) == utterance.end:
             self._sink({
                 "type": "partial", "call_id": self.info.call_id,

@@ -29,6 +29,7 @@ from sentiment_svc.storage.recordings import RecordingWriter
 
 log = logging.getLogger(__name__)
 REPLAY_CHUNK_S = 0.1
+PURGE_EVERY_S = 3600.0
 CUSTOMER_MEMORY_S = 7 * 86400  # earlier calls of the same customer that shape a new one
 
 
@@ -97,6 +98,28 @@ class Service:
         self.scheduler = AsrScheduler(
             self.engines.recognizer, self.settings.asr_workers, self.metrics.asr_done
         )
+
+    async def purge_expired(self, now: float | None = None) -> dict[str, int]:
+        """Retention (152-FZ): recordings and transcripts past their configured age go."""
+        now = time.time() if now is None else now
+        settings = self.settings
+        audio_days, call_days = settings.audio_retention_days, settings.transcript_retention_days
+        loop = asyncio.get_running_loop()
+        deleted = await loop.run_in_executor(self.store_executor, lambda: self.store.purge(
+            audio_before=None if audio_days is None else now - audio_days * 86400,
+            calls_before=None if call_days is None else now - call_days * 86400,
+        ))
+        if any(deleted.values()):
+            log.info("retention: deleted %(calls)d calls and %(recordings)d recordings", deleted)
+        return deleted
+
+    async def purge_forever(self) -> None:
+        while True:
+            try:
+                await self.purge_expired()
+            except Exception:
+                log.exception("retention purge failed; trying again later")
+            await asyncio.sleep(PURGE_EVERY_S)
 
     async def store_call(self, method: str, *args: Any) -> Any:
         loop = asyncio.get_running_loop()

@@ -237,6 +237,26 @@ class CallStore:
         """
         return self._erase("customer_id = ?", (customer_id,))
 
+    def purge(self, *, audio_before: float | None, calls_before: float | None) -> dict[str, int]:
+        """Retention: delete recordings of ended calls started before `audio_before`, and
+        whole ended calls started before `calls_before`. Returns what was deleted."""
+        calls = 0
+        if calls_before is not None:
+            calls = self._erase("started_at < ? AND status != 'live'", (calls_before,))
+        recordings = 0
+        if audio_before is not None:
+            with self._tx("DEFERRED") as db:
+                ids = [row[0] for row in db.execute(
+                    "SELECT call_id FROM calls WHERE started_at < ? AND status != 'live'",
+                    (audio_before,),
+                ).fetchall()]
+            for call_id in ids:
+                path = self.recording_path(call_id)
+                if path.exists():
+                    path.unlink()
+                    recordings += 1
+        return {"calls": calls, "recordings": recordings}
+
     def _erase(self, where: str, params: tuple[Any, ...]) -> int:
         with self._tx() as db:
             rows = db.execute(f"SELECT call_id, status FROM calls WHERE {where}", params)

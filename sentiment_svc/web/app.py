@@ -28,10 +28,12 @@ def create_app(settings: Settings, tokens: TokenRegistry) -> FastAPI:
         app.state.store = service.store
         loading = asyncio.create_task(service.load_models())
         loading.add_done_callback(_report_loading)
+        purging = asyncio.create_task(service.purge_forever())
         try:
             yield
         finally:
             loading.cancel()
+            purging.cancel()
             await service.shutdown()
 
     app = FastAPI(
