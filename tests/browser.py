@@ -83,8 +83,9 @@ def open_tab(browser, url: str, locale: str = "en-US", setup=None) -> Tab:
     page.on("pageerror", lambda error: tab.errors.append(f"pageerror: {error}"))
     page.on(
         "console",
-        lambda message: tab.errors.append(f"console: {message.text}")
-        if message.type == "error" else None,
+        lambda message: tab.errors.append(
+            f"console: {message.text} ({message.location.get('url', '')})"
+        ) if message.type == "error" else None,
     )
     if setup is not None:
         setup(page)

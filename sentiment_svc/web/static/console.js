@@ -33,7 +33,7 @@ function start(signedIn) {
   feed = new Feed(socketUrl(path, session.token), {
     onMessage,
     onOpen: () => {
-      if (call) sync();
+      if (call?.id) sync();
       resendAcks();
     },
     onStatus: showStatus,
@@ -69,7 +69,8 @@ function onMessage(message) {
   else if (type === "partial") showPartial(message);
   else if (type === "utterance") addUtterance(message);
   else if (type === "alert") addAlert(message);
-  else if (type === "alert_acked") markAcked(message.alert_id, message.outcome);
+  else if (type === "alert_acked") markAcked(message.alert_id, message.outcome, message.source);
+  else if (type === "customer_history") showHistory(message);
   else if (type === "call_ended") {
     updateState(message);
     endCall();
@@ -78,7 +79,8 @@ function onMessage(message) {
 
 /** After a (re)connection: the call as stored, merged into what is shown. */
 async function sync() {
-  const id = call.id;
+  const id = call?.id;
+  if (!id) return;
   let detail;
   try {
     detail = await api(`/v1/calls/${encodeURIComponent(id)}`, session?.token);
@@ -90,13 +92,16 @@ async function sync() {
   call.startedAt = call.startedAt || detail.started_at;
   for (const utterance of detail.utterances) addUtterance(utterance);
   for (const alert of detail.alerts) addAlert(alert);
-  if (detail.status !== "live") endCall();
+  if (detail.status !== "live" && !call.ended) {
+    call.level = null;  // its last state went by while we were away
+    endCall();
+  }
 }
 
 // -- the call ---------------------------------------------------------------------------
 function openCall(id) {
   call = {
-    id, ended: false, level: "calm", duration: 0, durationAt: Date.now(), startedAt: null,
+    id, ended: false, level: id ? "calm" : null, duration: 0, durationAt: Date.now(), startedAt: null,
     lines: new Map(), partials: new Map(), moods: new Map(), alerts: new Map(),
   };
   $("transcript").replaceChildren();
@@ -104,6 +109,7 @@ function openCall(id) {
   $("call-empty").hidden = Boolean(id);
   $("alerts-empty").hidden = false;
   $("call-title").replaceChildren(id ? tx("span", "console.call", { id }) : "");
+  $("call-history").replaceChildren();
   renderClock();
   renderGauge();
 }
@@ -122,6 +128,7 @@ function updateState(message) {
 function endCall() {
   if (call.ended) return;
   call.ended = true;
+  renderGauge();
   for (const line of call.partials.values()) line.remove();
   call.partials.clear();
   renderClock();
@@ -132,6 +139,14 @@ function renderClock() {
   if (!call?.id) return node.replaceChildren();
   if (call.ended) return node.replaceChildren(tx("span", "console.ended"));
   node.textContent = clock(call.duration + Math.min(2, (Date.now() - call.durationAt) / 1000));
+}
+
+function showHistory(history) {
+  const categories = Object.keys(history.categories || {});
+  $("call-history").replaceChildren(
+    tx("span", "console.history", { n: history.previous_calls, days: history.days, bad: history.negative_calls }),
+    categories.length ? " " : null,
+    categories.map((c) => named("span", "category", c, { class: "chip" })));
 }
 
 // -- transcript -------------------------------------------------------------------------
@@ -169,7 +184,7 @@ function moodValue() {
 
 function renderGauge() {
   const value = call ? moodValue() : null;
-  const level = call?.level || "calm";
+  const level = call?.level || null;
   const point = (v, r) => {
     const angle = Math.PI * (1 - (v + 1) / 2);
     return [100 + r * Math.cos(angle), 100 - r * Math.sin(angle)].map((n) => n.toFixed(1)).join(" ");
@@ -179,14 +194,14 @@ function renderGauge() {
   const shown = value === null ? "—" : signed(value);
   $("gauge").replaceChildren(
     svg("svg", { viewBox: "0 0 200 112", role: "img", "data-i18n-label": "console.gauge",
-                 "data-i18n-vars": JSON.stringify({ value: shown, level: name("level", level) }),
-                 "aria-label": t("console.gauge", { value: shown, level: name("level", level) }) },
+                 "data-i18n-vars": JSON.stringify({ value: shown, level: level ? name("level", level) : "—" }),
+                 "aria-label": t("console.gauge", { value: shown, level: level ? name("level", level) : "—" }) },
       arc(-1, -0.33, "neg"), arc(-0.33, 0.33, "neu"), arc(0.33, 1, "pos"),
       svg("line", { class: "needle", x1: 100, y1: 100, x2: needle[0], y2: needle[1] }),
       svg("circle", { class: "hub", cx: 100, cy: 100, r: 7 })),
     el("div", {},
       el("div", { class: "value", id: "mood-value" }, shown),
-      named("span", "level", level, { class: `badge level level-${level}`, id: "mood-level" })));
+      level ? named("span", "level", level, { class: `badge level level-${level}`, id: "mood-level" }) : null));
 }
 
 // -- alerts -------------------------------------------------------------------------------
@@ -256,7 +271,7 @@ function resendAcks() {
   }
 }
 
-function markAcked(id, outcome) {
+function markAcked(id, outcome, source = "console") {
   const entry = call.alerts.get(id);
   if (!entry || entry.acked) return;
   const hadFocus = entry.card.contains(document.activeElement);
@@ -265,7 +280,8 @@ function markAcked(id, outcome) {
   entry.card.classList.add("acked");
   entry.card.dataset.outcome = outcome;
   for (const button of entry.buttons) button.remove();
-  setAckState(entry, "ack.done", { outcome: { key: `outcome.${outcome}` } });
+  const key = source === "speech" ? "ack.by_speech" : "ack.done";  // heard, not clicked
+  setAckState(entry, key, { outcome: { key: `outcome.${outcome}` } });
   if (hadFocus) entry.card.focus();
 }
 

@@ -208,7 +208,7 @@ function renderSummary(detail) {
   const rows = [
     ["qa.duration", callDuration(detail) === null ? "—" : clock(callDuration(detail))],
     ["qa.status", name("status", detail.status)],
-    ["qa.csat", summary.csat_estimate ?? "—"],
+    ["qa.csat", summary.csat_estimate === undefined ? "—" : `${Number(summary.csat_estimate).toFixed(1)} / 5`],
     ["qa.negative_share", summary.negative_share === undefined ? "—" : `${Math.round(summary.negative_share * 100)}%`],
   ];
   $("summary").replaceChildren(...rows.flatMap(([key, value]) => [
@@ -324,7 +324,7 @@ function startReplay() {
     const at = message.type === "alert" ? message.t : message.start;
     list.append(el("li", { class: message.type },
       el("span", { class: "mono" }, at === undefined ? "" : clock(at)),
-      named("span", "qa.event", message.type),
+      named("span", "event", message.type),
       el("span", { class: "text" }, eventText(message))));
     list.scrollTop = list.scrollHeight;
   });

@@ -153,7 +153,8 @@ function tick() {
   const now = Date.now();
   let changed = false;
   for (const [id, entry] of calls) {
-    const gone = entry.endedAt ? now - entry.endedAt > ENDED_MS : now - entry.seenAt > STALE_MS && feed?.isOpen;
+    const old = entry.endedAt ? now - entry.endedAt > ENDED_MS : now - entry.seenAt > STALE_MS && feed?.isOpen;
+    const gone = old && watched?.id !== id;  // the watched call's tile stays until closed
     if (gone) {
       entry.node.remove();
       calls.delete(id);

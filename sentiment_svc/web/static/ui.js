@@ -171,11 +171,11 @@ export function transcriptLine(utterance, partial = false) {
   const showMood = !partial && channel === "customer" && mood !== null;
   return el("li", { class: `line ${channel}${partial ? " partial" : ""}`, dataset: { start: utterance.start, end: utterance.end } },
     el("div", {},
-      named("span", "speaker", channel, { class: "who" }),
+      named("span", "speaker", channel, { class: "who" }), " ",
       el("span", { class: "when" }, clock(utterance.start)),
-      showMood ? el("span", { class: `mood ${mood < 0 ? "neg" : "pos"}` }, signed(mood)) : null,
+      showMood ? [" ", el("span", { class: `mood ${mood < 0 ? "neg" : "pos"}` }, signed(mood))] : null,
       categories?.length
-        ? el("span", { class: "cats" }, categories.map((c) => named("span", "category", c, { class: "chip" })))
+        ? [" ", el("span", { class: "cats" }, categories.map((c) => named("span", "category", c, { class: "chip" })))]
         : null),
     el("p", {}, partial ? `${utterance.text}…` : utterance.text));
 }
