@@ -69,3 +69,13 @@ def test_operator_apology_addresses_the_alert_and_times_it(engines):
     apology_end = turn_end("stereo_apology_ru", "Приношу свои извинения")
     assert addressed[0].t == pytest.approx(apology_end, abs=0.5)
     assert 0 < addressed[0].seconds_to_address < 10
+
+
+def test_dictated_phone_and_card_numbers_are_masked_before_anything_leaves(engines):
+    import re
+
+    utterances, _ = run(engines, "personal_data_ru")
+    text = " ".join(u.text for u in utterances)
+    assert "[телефон]" in text and "[карта]" in text
+    digits = re.sub(r"\D", "", text)
+    assert len(digits) < 4, f"digits survived masking: {text}"
