@@ -202,5 +202,13 @@ def demo(ctx: click.Context, url: str, token: str | None) -> None:
                customer_channel="mono", lang="auto", operator_id="demo-operator", call_id=None)
 
 
+def _register_eval_text() -> None:
+    from sentiment_svc.analysis.evaluate import eval_text
+
+    main.add_command(eval_text)
+
+
+_register_eval_text()
+
 if __name__ == "__main__":
     main()

@@ -30,11 +30,21 @@ class UtteranceAnalyzer:
         self, transcripts: Sequence[Transcript], loudness: Sequence[LoudnessReading]
     ) -> list[UtteranceAnalysis]:
         """Blocking (runs the e5 encoder); call from a worker thread."""
+        categories = [self._categories(transcript) for transcript in transcripts]
         spoken = [index for index, item in enumerate(transcripts) if item.text]
         sentiments = [NEUTRAL] * len(transcripts)
         if spoken:
             embeddings = self.encoder.embed([transcripts[index].text for index in spoken])
-            for index, sentiment in zip(spoken, self.head.predict(embeddings), strict=True):
+            # The customer's complaint categories sharpen the head; the operator's speech
+            # (other categories) is read by the text alone.
+            customer = [
+                transcripts[index].segment.channel is Channel.CUSTOMER for index in spoken
+            ]
+            if all(customer):
+                found = self.head.predict(embeddings, [categories[index] for index in spoken])
+            else:
+                found = self.head.predict(embeddings)
+            for index, sentiment in zip(spoken, found, strict=True):
                 sentiments[index] = sentiment
         return [
             UtteranceAnalysis(
@@ -44,12 +54,12 @@ class UtteranceAnalyzer:
                 lang=transcript.lang,
                 text=transcript.text,
                 sentiment=sentiment,
-                categories=self._categories(transcript),
+                categories=found_categories,
                 loudness_db=reading.relative_db,
                 raised_voice=reading.raised_voice,
             )
-            for transcript, sentiment, reading in zip(
-                transcripts, sentiments, loudness, strict=True
+            for transcript, sentiment, found_categories, reading in zip(
+                transcripts, sentiments, categories, loudness, strict=True
             )
         ]
 
