@@ -21,7 +21,7 @@ from sentiment_svc.analysis.pii import PiiConfig, PiiMasker
 from sentiment_svc.analysis.prosody import SpeakerLoudness
 from sentiment_svc.asr.whisper import CALL_LANGUAGES, AsrConfig, WhisperRecognizer
 from sentiment_svc.audio.decode import CustomerChannel, load_call
-from sentiment_svc.audio.loudness import speech_level_db
+from sentiment_svc.audio.loudness import median_pitch_hz, speech_level_db
 from sentiment_svc.config import Settings
 from sentiment_svc.frames import (
     SAMPLE_RATE,
@@ -132,7 +132,7 @@ class CallPipeline:
         transcripts = [self.mask(transcript) for transcript in transcripts]
         readings = [
             self._loudness.setdefault(t.segment.channel, SpeakerLoudness()).observe(
-                speech_level_db(t.segment.pcm)
+                speech_level_db(t.segment.pcm), median_pitch_hz(t.segment.pcm)
             )
             for t in transcripts
         ]
