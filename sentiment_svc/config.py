@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     port: int = 8000
     data_dir: Path = Path("data")  # SQLite database and recordings
     config_file: Path | None = None  # YAML with access tokens
+    allowed_origins: tuple[str, ...] = ()  # browser origins besides the service's own
     mask_personal_data: bool = True  # 152-FZ: mask before anything is stored or pushed
     pii_config_file: Path | None = None  # YAML: which kinds to mask, label or stars
     audio_retention_days: float | None = 90.0  # recordings older than this are deleted

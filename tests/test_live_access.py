@@ -131,3 +131,32 @@ def test_serve_refuses_a_public_address_without_tokens(tmp_path):
     )
     assert result.returncode != 0
     assert "without access tokens" in result.stderr
+
+
+@pytest.mark.parametrize("origin,allowed", [("http://evil.example", False), (None, True)])
+def test_browser_websockets_from_another_origin_are_refused(secured, origin, allowed):
+    headers = {"Origin": origin} if origin else {}
+    url = f"{secured.ws}/v1/operators/op-1/feed?token={TOKENS['op1']}"
+
+    async def connect() -> int | None:
+        async with websockets.connect(url, additional_headers=headers,
+                                      origin=None) as socket:
+            with contextlib.suppress(websockets.ConnectionClosed, TimeoutError):
+                await asyncio.wait_for(socket.recv(), 2)
+            return socket.close_code
+
+    code = asyncio.run(connect())
+    assert (code == 4403) is not allowed
+
+
+def test_same_origin_pages_may_connect(secured):
+    url = f"{secured.ws}/v1/operators/op-1/feed?token={TOKENS['op1']}"
+
+    async def connect() -> int | None:
+        headers = {"Origin": f"http://127.0.0.1:{secured.port}"}
+        async with websockets.connect(url, additional_headers=headers) as socket:
+            with contextlib.suppress(websockets.ConnectionClosed, TimeoutError):
+                await asyncio.wait_for(socket.recv(), 2)
+            return socket.close_code
+
+    assert asyncio.run(connect()) is None

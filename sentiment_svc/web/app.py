@@ -43,6 +43,7 @@ def create_app(settings: Settings, tokens: TokenRegistry) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.tokens = tokens
+    app.state.allowed_origins = settings.allowed_origins
     app.include_router(ingest.router)
     app.include_router(feeds.router)
     app.include_router(rest.router)

@@ -249,6 +249,10 @@ async def websocket_principal(
     socket with that code and reason. Call this before `websocket.accept()`.
     """
     allowed = frozenset(allowed_roles)
+    origin = websocket.headers.get("origin")
+    if origin and not _origin_allowed(websocket, origin):
+        # A page on another site must not ride a browser's stored token into our feeds.
+        await _reject(websocket, WS_FORBIDDEN, f"origin {origin[:80]} is not allowed")
     if registry.is_open:
         return _open_principal(allowed)
     token = bearer_token(websocket.headers.get("authorization"))
@@ -261,6 +265,16 @@ async def websocket_principal(
         await _reject(websocket, WS_FORBIDDEN, f"the {found.role} role may not use this")
     assert found is not None
     return found
+
+
+def _origin_allowed(websocket: WebSocket, origin: str) -> bool:
+    """Browsers send Origin; telephony platforms usually do not. Same host, or listed in
+    the `allowed_origins` setting."""
+    if origin in getattr(websocket.app.state, "allowed_origins", ()):
+        return True
+    host = websocket.headers.get("host", "")
+    _, _, authority = origin.partition("://")
+    return bool(host) and authority.rstrip("/").lower() == host.lower()
 
 
 async def _reject(websocket: WebSocket, code: int, reason: str) -> None:
