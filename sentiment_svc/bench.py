@@ -77,6 +77,19 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _wait_ready(port: int, server: subprocess.Popen, timeout_s: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise SystemExit("the service did not become ready")
+        time.sleep(0.5)
+
+
 def _proc_cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -194,16 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     rows = []
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("the service did not become ready")
-            time.sleep(0.5)
+        _wait_ready(port, server)
         templates = _load_calls()
         for n in levels:
             row = asyncio.run(_run(f"ws://127.0.0.1:{port}", templates, n, server.pid)).row()
