@@ -60,7 +60,7 @@ async def _drive(url: str, connections: int, seconds: float, pid: int) -> dict:
             try:
                 result = await stream_call(
                     call, url, "native",
-                    on_event=lambda source, e: arrivals.append((time.monotonic(), e))
+                    on_event=lambda source, e, seen=arrivals: seen.append((time.monotonic(), e))
                     if source == "feed" else None,
                 )
             except Exception as error:  # counted, never fatal: the run goes on
