@@ -22,7 +22,7 @@ START = {"type": "start", "call_id": "x", "operator_id": "op-bad", "sample_rate"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    live = start_server(tmp_path_factory.mktemp("robust"), ingest_idle_timeout_s=2.0,
+    live = start_server(tmp_path_factory.mktemp("robust"), ingest_idle_timeout_s=5.0,
                         max_live_calls=3)
     yield live
     live.stop()
