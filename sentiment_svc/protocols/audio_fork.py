@@ -59,6 +59,7 @@ from sentiment_svc.protocols.base import (
     decode_audio,
     language_from,
     parse_json_object,
+    text_value,
     validate,
 )
 
@@ -114,13 +115,13 @@ class AudioForkAdapter(ProtocolAdapter):
             raise ProtocolError(ErrorCode.BAD_START, "metadata has no sampleRate and no "
                                 "default_sample_rate is configured")
         self._check_sample_rate(rate)
-        call_id = next((v for v in map(_text, map(metadata.get, CALL_ID_KEYS)) if v), None)
+        call_id = next((v for v in map(text_value, map(metadata.get, CALL_ID_KEYS)) if v), None)
         if call_id is None:
             raise ProtocolError(ErrorCode.BAD_START, "metadata has no call id (one of "
                                 f"{', '.join(CALL_ID_KEYS)})")
         direction = metadata.get("direction")
         outbound = isinstance(direction, str) and direction.lower() == "outbound"
-        caller = _text(metadata.get("to" if outbound else "from"))
+        caller = text_value(metadata.get("to" if outbound else "from"))
         if mix_type == "stereo":
             customer = fields.customer_channel
             channel_map = {customer: Channel.CUSTOMER, 1 - customer: Channel.OPERATOR}
@@ -129,8 +130,8 @@ class AudioForkAdapter(ProtocolAdapter):
         self.mix_type = mix_type
         self.started = CallStart(
             call_id=call_id,
-            operator_id=_text(metadata.get("operator_id")) or "unknown",
-            customer_id=_text(metadata.get("customer_id")) or caller,
+            operator_id=text_value(metadata.get("operator_id")) or "unknown",
+            customer_id=text_value(metadata.get("customer_id")) or caller,
             language=language_from(metadata.get("language")),
             sample_rate=rate,
             encoding="pcm16",
@@ -166,10 +167,3 @@ class AudioForkAdapter(ProtocolAdapter):
         self.stopped = True
         return [Reply.json({"type": "disconnect"})]
 
-
-def _text(value: object) -> str | None:
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return None

@@ -62,6 +62,7 @@ from sentiment_svc.protocols.base import (
     decode_audio,
     language_from,
     parse_json_object,
+    text_value,
     validate,
 )
 
@@ -203,9 +204,9 @@ class AudioHookAdapter(ProtocolAdapter):
         settings = {**opened.customConfig, **opened.inputVariables}
         participant = opened.participant
         self.started = CallStart(
-            call_id=_text(settings.get("call_id")) or opened.conversationId,
-            operator_id=_text(settings.get("operator_id")) or "unknown",
-            customer_id=_text(settings.get("customer_id")) or _text(participant.ani)
+            call_id=text_value(settings.get("call_id")) or opened.conversationId,
+            operator_id=text_value(settings.get("operator_id")) or "unknown",
+            customer_id=text_value(settings.get("customer_id")) or text_value(participant.ani)
             or participant.id,
             language=language_from(settings.get("language") or opened.language),
             sample_rate=media.rate,
@@ -299,10 +300,3 @@ def _seconds(duration: str) -> float:
     match = DURATION.match(duration)
     return float(duration[2:-1]) if match else 0.0
 
-
-def _text(value: object) -> str | None:
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return None

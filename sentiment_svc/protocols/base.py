@@ -331,6 +331,16 @@ def decode_audio(payload: bytes, encoding: Encoding | str, channels: int) -> np.
         raise ProtocolError(ErrorCode.INVALID_AUDIO, str(error)) from None
 
 
+def text_value(value: object) -> str | None:
+    """An id or name from a protocol's free-form metadata: a non-blank string (stripped) or
+    an integer, as text; anything else (booleans, objects, blanks) is None."""
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
 def language_from(value: object) -> Language:
     """"ru", "ru-RU", "uk", "uk-UA" (any case) map to ru/uk; anything else to "auto"."""
     if isinstance(value, str):

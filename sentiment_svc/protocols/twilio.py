@@ -54,6 +54,7 @@ from sentiment_svc.protocols.base import (
     decode_base64,
     language_from,
     parse_json_object,
+    text_value,
     validate,
 )
 
@@ -195,9 +196,9 @@ class TwilioAdapter(ProtocolAdapter):
         self.stream_sid = start.streamSid
         self._tracks = frozenset(start.tracks)
         self.started = CallStart(
-            call_id=_text(params.get("call_id")) or start.callSid,
-            operator_id=_text(params.get("operator_id")) or "unknown",
-            customer_id=_text(params.get("customer_id")),
+            call_id=text_value(params.get("call_id")) or start.callSid,
+            operator_id=text_value(params.get("operator_id")) or "unknown",
+            customer_id=text_value(params.get("customer_id")),
             language=language_from(params.get("language")),
             sample_rate=media_format.sampleRate,
             encoding="mulaw",
@@ -230,7 +231,7 @@ class TwilioAdapter(ProtocolAdapter):
     def alert_message(self, alert_json: dict[str, Any]) -> Reply | None:
         if not self.bidirectional or self.started is None or self.stopped:
             return None
-        action = _text(alert_json.get("action")) or "alert"
+        action = text_value(alert_json.get("action")) or "alert"
         return Reply.json({"event": "mark", "streamSid": self.stream_sid,
                            "mark": {"name": f"alert:{action}"}})
 
@@ -245,12 +246,3 @@ def _millis(value: str | None) -> int | None:
         return None
     return int(value)
 
-
-def _text(value: object) -> str | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
