@@ -31,6 +31,7 @@ import numpy as np
 from sentiment_svc.audio.decode import CustomerChannel
 from sentiment_svc.client import load_client_call, stream_call
 from sentiment_svc.protocols.clients import ClientCall
+from sentiment_svc.threads import cpu_seconds_by_thread_name
 
 ROOT = Path(__file__).resolve().parents[1]
 CALLS = [  # (file, customer channel, trailing silence s)
@@ -51,6 +52,7 @@ class RunResult:
     final_latencies: list[float] = field(default_factory=list)
     speech_seconds: float = 0.0
     cpu_seconds: float = 0.0
+    cpu_by_thread: dict[str, float] = field(default_factory=dict)
     errors: int = 0
 
     def percentile(self, values: list[float], q: float) -> float | None:
@@ -68,6 +70,11 @@ class RunResult:
             "cpu_per_speech_s": round(self.cpu_seconds / self.speech_seconds, 3)
             if self.speech_seconds else None,
             "errors": self.errors,
+            "cpu_per_speech_s_by_thread": {
+                name: round(seconds / self.speech_seconds, 3)
+                for name, seconds in sorted(self.cpu_by_thread.items(), key=lambda i: -i[1])
+                if seconds >= 0.01 * self.cpu_seconds
+            } if self.speech_seconds else {},
         }
 
 
@@ -116,6 +123,7 @@ def _load_calls() -> list[ClientCall]:
 async def _run(url: str, templates: list[ClientCall], n: int, pid: int) -> RunResult:
     result = RunResult(n)
     cpu_before = _proc_cpu_seconds(pid)
+    threads_before = cpu_seconds_by_thread_name(pid)
 
     async def one(index: int) -> None:
         template = templates[index % len(templates)]
@@ -137,6 +145,9 @@ async def _run(url: str, templates: list[ClientCall], n: int, pid: int) -> RunRe
 
     await asyncio.gather(*(one(index) for index in range(n)))
     result.cpu_seconds = _proc_cpu_seconds(pid) - cpu_before
+    threads_after = cpu_seconds_by_thread_name(pid)
+    threads_after.subtract(threads_before)
+    result.cpu_by_thread = dict(threads_after)
     return result
 
 
@@ -209,6 +220,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _wait_ready(port, server)
         templates = _load_calls()
+        # One call first, not counted: lazy initialisation (allocator pools, thread pools,
+        # dictionaries) is paid once per process, not per call.
+        asyncio.run(_run(f"ws://127.0.0.1:{port}", templates, 1, server.pid))
         for n in levels:
             row = asyncio.run(_run(f"ws://127.0.0.1:{port}", templates, n, server.pid)).row()
             rows.append(row)

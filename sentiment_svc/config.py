@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -24,8 +25,13 @@ class Settings(BaseSettings):
     e5_model: Path | None = None  # a local transformers multilingual-e5 directory
     policy_file: Path = DEFAULT_POLICY
     lexicon_file: Path | None = None  # None: the bundled lexicon
-    asr_threads: int = 0  # threads per ASR worker; 0: let CTranslate2 choose
-    asr_workers: int = 1  # utterances recognised at the same time
+    # Recognition workers (batches decoded at the same time) and threads each. One
+    # single-threaded worker per core gave the most speech per CPU-second here (BENCHMARKS.md).
+    asr_workers: int = 0  # 0: one per core
+    asr_threads: int = 0  # 0: the cores shared out between the workers
+    # Interim transcripts of long customer utterances re-decode the audio so far: shown only
+    # while at most this many calls are live (0: never), and never while finals wait.
+    partials_max_calls: int = 4
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = Path("data")  # SQLite database and recordings
@@ -46,3 +52,9 @@ class Settings(BaseSettings):
     @property
     def e5_dir(self) -> Path:
         return self.e5_model or self.models_dir / "e5-small"
+
+    def asr_layout(self) -> tuple[int, int]:
+        """(workers, threads per worker) with the automatic values resolved."""
+        cores = os.cpu_count() or 1
+        workers = self.asr_workers or cores
+        return workers, self.asr_threads or max(1, cores // workers)

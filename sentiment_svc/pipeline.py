@@ -60,15 +60,18 @@ class Engines:
 
     @classmethod
     def load(cls, settings: Settings) -> Engines:
+        from sentiment_svc.analysis.batching import CombiningEncoder
         from sentiment_svc.analysis.lexicon import ComplaintLexicon
         from sentiment_svc.analysis.sentiment import SentimentHead
         from sentiment_svc.analysis.text_encoder import E5Encoder
 
+        workers, threads = settings.asr_layout()
         recognizer = WhisperRecognizer(
-            settings.whisper_dir, AsrConfig(cpu_threads=settings.asr_threads)
+            settings.whisper_dir,
+            AsrConfig(cpu_threads=threads, workers=workers),
         )
         analyzer = UtteranceAnalyzer(
-            encoder=E5Encoder(settings.e5_dir),
+            encoder=CombiningEncoder(E5Encoder(settings.e5_dir)),
             head=SentimentHead.load(),
             lexicon=ComplaintLexicon.load(settings.lexicon_file),
         )

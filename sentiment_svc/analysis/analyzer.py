@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sentiment_svc.alerts.policy import CUSTOMER_CATEGORIES, OPERATOR_CATEGORIES
+from sentiment_svc.analysis.batching import TextEncoder
 from sentiment_svc.analysis.lexicon import ComplaintLexicon
 from sentiment_svc.analysis.prosody import LoudnessReading
 from sentiment_svc.analysis.sentiment import SentimentHead
-from sentiment_svc.analysis.text_encoder import E5Encoder
 from sentiment_svc.frames import Channel, Sentiment, Transcript, UtteranceAnalysis
 
 NEUTRAL = Sentiment(neg=0.0, neu=1.0, pos=0.0)
@@ -22,7 +22,7 @@ CHANNEL_CATEGORIES = {
 
 @dataclass
 class UtteranceAnalyzer:
-    encoder: E5Encoder
+    encoder: TextEncoder
     head: SentimentHead
     lexicon: ComplaintLexicon
 

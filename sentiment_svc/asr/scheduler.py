@@ -17,9 +17,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sentiment_svc.asr.whisper import WhisperRecognizer
-from sentiment_svc.frames import Channel, SpeechSegment, Transcript
+from sentiment_svc.frames import SAMPLE_RATE, Channel, SpeechSegment, Transcript
 
 log = logging.getLogger(__name__)
+# Utterances batched together share the longest one's encoder window; past this ratio the
+# padding costs more encoder time than the shared decoder pass saves.
+WINDOW_SPREAD = 1.5
 
 
 @dataclass(order=True)
@@ -37,10 +40,11 @@ class AsrScheduler:
         self,
         recognizer: WhisperRecognizer,
         workers: int = 1,
-        on_done: Callable[[float, float], None] | None = None,
+        on_done: Callable[[float, float, bool], None] | None = None,
         max_batch: int = 4,
     ) -> None:
-        """`on_done(audio_seconds, busy_seconds)` is called from the worker after each job."""
+        """`on_done(audio_seconds, busy_seconds, partial)` is called from the worker after
+        each job."""
         self._recognizer = recognizer
         self._queue: queue.PriorityQueue[_Job] = queue.PriorityQueue()
         self._counter = itertools.count()
@@ -78,6 +82,9 @@ class AsrScheduler:
     def _work(self) -> None:
         import time
 
+        from sentiment_svc.threads import name_this_thread
+
+        name_this_thread(threading.current_thread().name)
         while True:
             batch = self._next_batch()
             if batch is None:
@@ -100,26 +107,49 @@ class AsrScheduler:
                     recognition = recognitions[index]
                     result = Transcript(job.segment, recognition.text, recognition.lang)
                 if self._on_done is not None:
-                    self._on_done(job.segment.end - job.segment.start, busy / len(batch))
+                    self._on_done(
+                        job.segment.end - job.segment.start, busy / len(batch), job.priority[0] == 2
+                    )
                 job.loop.call_soon_threadsafe(_resolve, job.future, result)
 
     def _next_batch(self) -> list[_Job] | None:
-        """Block for one job, then take whatever else is already waiting (up to max_batch):
-        one encoder pass over several utterances costs less than one each."""
-        batch: list[_Job] = []
+        """Block for the most urgent job, then add waiting jobs that fit its encoder window
+        (up to max_batch): one pass over several utterances costs much less than one each,
+        above all in the decoder, but a short utterance padded to a long one's window does
+        not pay. Jobs that do not fit go back in the queue, in their place."""
+        first = self._queue.get()
+        while first.segment is not None and not _wanted(first):
+            first = self._queue.get()
+        if first.segment is None:
+            return None
+        window = self._window(first)
+        batch, passed_over = [first], []
         while len(batch) < self._max_batch:
             try:
-                job = self._queue.get() if not batch else self._queue.get_nowait()
+                job = self._queue.get_nowait()
             except queue.Empty:
                 break
             if job.segment is None:
-                if batch:
-                    self._queue.put(job)  # stop after this batch
-                    break
-                return None
-            if job.future is not None and not job.future.cancelled():
+                passed_over.append(job)  # stop after this batch
+                break
+            if not _wanted(job):
+                continue
+            if window / WINDOW_SPREAD <= self._window(job) <= window:
                 batch.append(job)
+            else:
+                passed_over.append(job)
+        for job in passed_over:
+            self._queue.put(job)
         return batch
+
+
+    def _window(self, job: _Job) -> float:
+        assert job.segment is not None
+        return self._recognizer.window_for(len(job.segment.pcm) / SAMPLE_RATE)
+
+
+def _wanted(job: _Job) -> bool:
+    return job.future is not None and not job.future.cancelled()
 
 
 def _resolve(future: asyncio.Future[Transcript], result: Transcript | BaseException) -> None:

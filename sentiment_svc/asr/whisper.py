@@ -5,8 +5,9 @@ fall back to the model hub, which must never happen here). One `WhisperRecognize
 every call; `recognize` is blocking and meant to run in a worker thread.
 
 Each utterance is encoded once: language detection (restricted to the languages the call
-may use) and decoding share the same encoder output. Decoding is greedy at temperature 0
-with repetition guards, because temperature fallback loops on telephone noise.
+may use) and decoding share the same encoder output. Decoding is deterministic (beam
+search at temperature 0) with repetition guards, because temperature fallback loops on
+telephone noise.
 """
 
 from __future__ import annotations
@@ -37,9 +38,15 @@ class AsrConfig:
     device: str = "cpu"
     # Encoder window: Whisper was trained on 30 s, but CTranslate2 encodes shorter windows
     # too, and the encoder's cost grows with the window. Each utterance gets the smallest
-    # window that holds it, at least `min_window_s` (shorter windows cost accuracy).
-    min_window_s: float = 10.0
+    # window that holds it, at least `min_window_s`: on 80 ru+uk telephone prompts 5 s cost
+    # no accuracy against 10 s, 3 s did (BENCHMARKS.md).
+    min_window_s: float = 5.0
     max_window_s: float = 30.0
+    # Decoding one token reads the whole vocabulary projection (51,865 x 512) from memory,
+    # and the beams share that read: beam 5 costs about 1.3x greedy here and recovers most
+    # of the accuracy greedy loses on Ukrainian. No temperature fallback (it loops on noise).
+    beam_size: int = 5
+    timestamps: bool = False  # timestamp tokens cost accuracy on short utterances
     no_repeat_ngram_size: int = 3
     repetition_penalty: float = 1.1
     # An utterance whose decoding is this unsure and that the model itself calls
@@ -118,8 +125,8 @@ class WhisperRecognizer:
         longest = max(len(pcm) for pcm in pcms) / SAMPLE_RATE
         results = model.model.generate(
             encoder_output,
-            [[*tokenizer.sot_sequence, tokenizer.no_timestamps] for tokenizer in tokenizers],
-            beam_size=1,
+            [self._prompt(tokenizer) for tokenizer in tokenizers],
+            beam_size=self.config.beam_size,
             sampling_temperature=0.0,
             repetition_penalty=self.config.repetition_penalty,
             no_repeat_ngram_size=self.config.no_repeat_ngram_size,
@@ -145,6 +152,11 @@ class WhisperRecognizer:
         ):
             text = ""
         return Recognition(text, lang, float(avg_log_prob), float(result.no_speech_prob))
+
+    def _prompt(self, tokenizer) -> list[int]:
+        if self.config.timestamps:
+            return list(tokenizer.sot_sequence)
+        return [*tokenizer.sot_sequence, tokenizer.no_timestamps]
 
     def window_for(self, duration_s: float) -> float:
         config = self.config

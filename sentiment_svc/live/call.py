@@ -161,10 +161,10 @@ class LiveCall:
     ) -> tuple[list[SpeechSegment], list[SpeechSegment]]:
         """Worker thread: record, resample, endpoint. Returns the finished utterances and
         those still open."""
+        if self._persist:
+            self._service.record(self.start.call_id, chunks)
         per_channel: dict[Channel, list[np.ndarray]] = {}
         for chunk in chunks:
-            if self._persist:
-                self._service.record(self.start.call_id, chunk)
             for channel, pcm in self._split(chunk):
                 per_channel.setdefault(channel, []).append(pcm)
         segments: list[SpeechSegment] = []
@@ -175,16 +175,26 @@ class LiveCall:
         if ended:
             segments.extend(self.pipeline.flush())
             return sorted(segments, key=lambda segment: segment.end), []
-        wanted = [] if self._service.scheduler.depth else self._partials_due()
-        return sorted(segments, key=lambda segment: segment.end), wanted
+        return sorted(segments, key=lambda segment: segment.end), self._partials_due()
 
     def _partials_due(self) -> list[SpeechSegment]:
-        return [
+        """Long customer utterances due an interim transcript, if the recogniser can spare
+        the time: partials are the first thing an overloaded service gives up."""
+        due = [
             utterance
             for utterance in self.pipeline.open_utterances(PARTIAL_AFTER_S)
-            if utterance.end - self._partial_at.get(utterance.channel, utterance.start)
+            if utterance.channel is Channel.CUSTOMER
+            and utterance.end - self._partial_at.get(utterance.channel, utterance.start)
             >= PARTIAL_EVERY_S
         ]
+        service = self._service
+        if due and len(service.calls) > service.settings.partials_max_calls:
+            service.metrics.partials_skipped.labels("calls").inc(len(due))
+            return []
+        if due and service.scheduler.depth:
+            service.metrics.partials_skipped.labels("asr_busy").inc(len(due))
+            return []
+        return due
 
     def _split(self, chunk: AudioChunk) -> list[tuple[Channel, np.ndarray]]:
         if chunk.channel is not None:

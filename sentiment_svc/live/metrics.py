@@ -31,14 +31,21 @@ class Metrics:
             "sentiment_asr_queue_depth", "Utterances waiting for recognition", registry=r
         )
         self.asr_audio_seconds = Counter(
-            "sentiment_asr_audio_seconds", "Seconds of speech recognised", registry=r
+            "sentiment_asr_audio_seconds", "Seconds of speech recognised (final or partial)",
+            ["kind"], registry=r,
         )
         self.asr_busy_seconds = Counter(
-            "sentiment_asr_busy_seconds", "Worker seconds spent recognising", registry=r
+            "sentiment_asr_busy_seconds", "Worker seconds spent recognising (final or partial)",
+            ["kind"], registry=r,
         )
         self.asr_real_time_factor = Gauge(
             "sentiment_asr_real_time_factor",
             "Worker seconds per second of speech recognised, since start", registry=r,
+        )
+        self.partials_skipped = Counter(
+            "sentiment_partials_skipped",
+            "Interim transcripts not made: the recogniser had a queue (asr_busy) or more calls"
+            " were live than SENTIMENT_PARTIALS_MAX_CALLS (calls)", ["reason"], registry=r,
         )
         self.alerts_total = Counter(
             "sentiment_alerts", "Alerts raised", ["action", "severity"], registry=r
@@ -51,9 +58,10 @@ class Metrics:
             ["protocol", "code"], registry=r,
         )
 
-    def asr_done(self, audio_seconds: float, busy_seconds: float) -> None:
-        self.asr_audio_seconds.inc(audio_seconds)
-        self.asr_busy_seconds.inc(busy_seconds)
+    def asr_done(self, audio_seconds: float, busy_seconds: float, partial: bool) -> None:
+        kind = "partial" if partial else "final"
+        self.asr_audio_seconds.labels(kind).inc(audio_seconds)
+        self.asr_busy_seconds.labels(kind).inc(busy_seconds)
         self._audio_total += audio_seconds
         self._busy_total += busy_seconds
         if self._audio_total > 0:

@@ -26,6 +26,7 @@ from sentiment_svc.pipeline import Engines
 from sentiment_svc.protocols.base import AudioChunk, CallStart
 from sentiment_svc.storage.db import CallRecord, CallStore
 from sentiment_svc.storage.recordings import RecordingWriter
+from sentiment_svc.threads import name_this_thread
 
 log = logging.getLogger(__name__)
 REPLAY_CHUNK_S = 0.1
@@ -46,6 +47,8 @@ class _Recording:
         self.pending = {channel: np.zeros(0, dtype=np.int16) for channel in layout}
 
     def add(self, parts: list[tuple[Channel, np.ndarray]]) -> None:
+        """Append one batch of arrived audio; the file on disk is valid after each batch
+        (one header update per batch, not per 20 ms frame)."""
         for channel, pcm in parts:
             if channel in self.pending:
                 self.pending[channel] = np.concatenate([self.pending[channel], pcm])
@@ -69,6 +72,10 @@ class _Recording:
         self.writer.flush()
 
 
+def _named_pool(workers: int, name: str) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, name, initializer=name_this_thread, initargs=(name,))
+
+
 class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -79,9 +86,10 @@ class Service:
         self._recordings: dict[str, _Recording] = {}
         self._owners: dict[str, object] = {}  # call id -> the ingest principal that opened it
         cores = os.cpu_count() or 2
-        self.audio_executor = ThreadPoolExecutor(max(2, cores // 2), thread_name_prefix="audio")
-        self.analysis_executor = ThreadPoolExecutor(1, thread_name_prefix="text")
-        self.store_executor = ThreadPoolExecutor(1, thread_name_prefix="store")
+        self.audio_executor = _named_pool(max(2, cores // 2), "audio")
+        # Several calls' utterances are analysed at once so that their e5 passes combine.
+        self.analysis_executor = _named_pool(4, "text")
+        self.store_executor = _named_pool(1, "store")
         self.engines: Engines | None = None
         self.scheduler: AsrScheduler | None = None
         interrupted = self.store.mark_unfinished_interrupted(time.time())
@@ -93,10 +101,17 @@ class Service:
         return self.engines is not None
 
     async def load_models(self) -> None:
+        import torch
+
+        # One thread per e5 pass: the ASR workers already occupy the cores, and torch's
+        # idle threads spin while they wait for work.
+        torch.set_num_threads(1)
         loop = asyncio.get_running_loop()
-        self.engines = await loop.run_in_executor(None, Engines.load, self.settings)
+        # CTranslate2 starts its worker threads while loading: they inherit this name.
+        with _named_pool(1, "asr") as loader:
+            self.engines = await loop.run_in_executor(loader, Engines.load, self.settings)
         self.scheduler = AsrScheduler(
-            self.engines.recognizer, self.settings.asr_workers, self.metrics.asr_done
+            self.engines.recognizer, self.settings.asr_layout()[0], self.metrics.asr_done
         )
 
     async def purge_expired(self, now: float | None = None) -> dict[str, int]:
@@ -228,12 +243,12 @@ class Service:
         sink({"type": "replay_ended", "call_id": call_id, "summary": summary})
         return summary
 
-    def record(self, call_id: str, chunk: AudioChunk) -> None:
-        """Worker thread (the call's audio stage): append the chunk to the recording."""
+    def record(self, call_id: str, chunks: list[AudioChunk]) -> None:
+        """Worker thread (the call's audio stage): append the chunks to the recording."""
         recording = self._recordings.get(call_id)
         call = self.calls.get(call_id)
-        if recording is not None and call is not None:
-            recording.add(call._split(chunk))
+        if recording is not None and call is not None and chunks:
+            recording.add([part for chunk in chunks for part in call._split(chunk)])
 
     @staticmethod
     def _layout(start: CallStart) -> list[Channel]:
