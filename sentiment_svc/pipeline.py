@@ -114,6 +114,15 @@ class CallPipeline:
             and (segment := segmenter.open_utterance()) is not None
         ]
 
+    def ending_utterances(self) -> list[SpeechSegment]:
+        """Utterances that will be emitted as they are unless speech resumes (see
+        `SpeechSegmenter.ending_utterance`)."""
+        return [
+            segment
+            for segmenter in self._segmenters.values()
+            if (segment := segmenter.ending_utterance()) is not None
+        ]
+
     def flush(self) -> list[SpeechSegment]:
         segments = [s for segmenter in self._segmenters.values() for s in segmenter.flush()]
         return sorted(segments, key=lambda segment: segment.end)

@@ -3,7 +3,9 @@
 Two tasks per call keep the stages apart: the VAD task turns arriving audio into utterances
 (resampling, endpointing and recording in a worker thread), the recognition task takes them
 in order through the shared ASR scheduler and the text analysis and publishes the results.
-Audio keeps flowing while an utterance is being recognised.
+Audio keeps flowing while an utterance is being recognised. While the recogniser is idle an
+utterance is sent to it as soon as its end is known (200 ms into the silence), not when the
+VAD closes it (500 ms): the result is kept if the speaker stays silent.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sentiment_svc.frames import (
     AlertAddressed,
     Channel,
     SpeechSegment,
+    Transcript,
     UtteranceAnalysis,
 )
 from sentiment_svc.pipeline import CallPipeline, CallSummary, languages_for
@@ -38,6 +41,12 @@ OUTCOMES = {"apology": "apologised", "bonus": "offered_bonus", "supervisor": "ca
 AUDIO_QUEUE = 500  # chunks; a full queue makes the ingest socket wait (back-pressure)
 PARTIAL_AFTER_S = 3.0  # an utterance this long gets interim transcripts ...
 PARTIAL_EVERY_S = 2.0  # ... this often, while the recogniser has nothing more urgent
+
+
+@dataclass(frozen=True)
+class _Utterance:
+    segment: SpeechSegment
+    early: asyncio.Task[Transcript] | None  # its recognition, if started before it ended
 
 
 @dataclass
@@ -74,7 +83,7 @@ class LiveCall:
         self.pipeline = CallPipeline(service.engines, languages_for(start.language))
         self._resamplers: dict[Channel, soxr.ResampleStream] = {}
         self._audio: asyncio.Queue[AudioChunk | None] = asyncio.Queue(AUDIO_QUEUE)
-        self._segments: asyncio.Queue[SpeechSegment | None] = asyncio.Queue()
+        self._segments: asyncio.Queue[_Utterance | None] = asyncio.Queue()
         self._t0: float | None = None  # wall time at which audio second 0 arrived
         self.received_s = 0.0
         self.last_alert: dict[str, Any] | None = None
@@ -82,6 +91,8 @@ class LiveCall:
         self.finished = asyncio.Event()
         self._partial_at: dict[Channel, float] = {}  # channel -> utterance end of last partial
         self._partials: set[asyncio.Task[None]] = set()
+        # channel -> (start, end) of an utterance recognised before the VAD closed it
+        self._early: dict[Channel, tuple[tuple[float, float], asyncio.Task[Transcript]]] = {}
         self._alert_ids: dict[int, str] = {}  # id(Alert) -> stored alert id
         self._tasks = [
             asyncio.create_task(self._vad_loop(), name=f"vad-{start.call_id}"),
@@ -100,14 +111,14 @@ class LiveCall:
         """Process what is left, write the summary; returns once everything is published."""
         await self._audio.put(None)
         await asyncio.gather(*self._tasks)
-        for task in list(self._partials):
+        for task in [*self._partials, *(task for _, task in self._early.values())]:
             task.cancel()
         summary = self.pipeline.summary(self.received_s)
         self.finished.set()
         return summary
 
     def abort(self) -> None:
-        for task in self._tasks:
+        for task in [*self._tasks, *(task for _, task in self._early.values())]:
             task.cancel()
 
     # -- VAD stage -------------------------------------------------------------------
@@ -120,15 +131,47 @@ class LiveCall:
                 chunks.append(self._audio.get_nowait())
             ended = chunks[-1] is None
             audio = [chunk for chunk in chunks if chunk is not None]
-            segments, open_utterances = await loop.run_in_executor(
+            segments, open_utterances, ending = await loop.run_in_executor(
                 self._service.audio_executor, self._segment, audio, ended
             )
             for segment in segments:
                 self._partial_at.pop(segment.channel, None)
-                self._segments.put_nowait(segment)
+                self._segments.put_nowait(_Utterance(segment, self._take_early(segment)))
+            self._track_early(ending)
             for utterance in open_utterances:
                 self._start_partial(utterance)
         self._segments.put_nowait(None)
+
+    def _track_early(self, ending: list[SpeechSegment]) -> None:
+        """Start recognising an utterance as soon as its end is known (the silence as long
+        as the end padding), while the recogniser is idle; drop it if speech resumed."""
+        service = self._service
+        current = {segment.channel: segment for segment in ending}
+        for channel, (span, task) in list(self._early.items()):
+            segment = current.get(channel)
+            if segment is None or (segment.start, segment.end) != span:
+                task.cancel()
+                del self._early[channel]
+                service.metrics.early_finals.labels("wasted").inc()
+        for channel, segment in current.items():
+            if channel not in self._early and not service.scheduler.depth:
+                task = asyncio.create_task(
+                    service.scheduler.transcribe(segment, self.pipeline.languages)
+                )
+                task.add_done_callback(_retrieve)  # a wasted one's error is not news
+                self._early[channel] = ((segment.start, segment.end), task)
+
+    def _take_early(self, segment: SpeechSegment) -> asyncio.Task[Transcript] | None:
+        found = self._early.pop(segment.channel, None)
+        if found is None:
+            return None
+        span, task = found
+        if span == (segment.start, segment.end):
+            self._service.metrics.early_finals.labels("used").inc()
+            return task
+        task.cancel()
+        self._service.metrics.early_finals.labels("wasted").inc()
+        return None
 
     def _start_partial(self, utterance: SpeechSegment) -> None:
         """Interim transcript of a long utterance. Only asked for while the recogniser has
@@ -158,9 +201,9 @@ class LiveCall:
 
     def _segment(
         self, chunks: list[AudioChunk], ended: bool
-    ) -> tuple[list[SpeechSegment], list[SpeechSegment]]:
-        """Worker thread: record, resample, endpoint. Returns the finished utterances and
-        those still open."""
+    ) -> tuple[list[SpeechSegment], list[SpeechSegment], list[SpeechSegment]]:
+        """Worker thread: record, resample, endpoint. Returns the finished utterances, the
+        open ones due an interim transcript and those about to end."""
         if self._persist:
             self._service.record(self.start.call_id, chunks)
         per_channel: dict[Channel, list[np.ndarray]] = {}
@@ -174,8 +217,12 @@ class LiveCall:
             segments.extend(self.pipeline.feed(channel, resampled))
         if ended:
             segments.extend(self.pipeline.flush())
-            return sorted(segments, key=lambda segment: segment.end), []
-        return sorted(segments, key=lambda segment: segment.end), self._partials_due()
+            return sorted(segments, key=lambda segment: segment.end), [], []
+        return (
+            sorted(segments, key=lambda segment: segment.end),
+            self._partials_due(),
+            self.pipeline.ending_utterances(),
+        )
 
     def _partials_due(self) -> list[SpeechSegment]:
         """Long customer utterances due an interim transcript, if the recogniser can spare
@@ -216,9 +263,10 @@ class LiveCall:
     async def _recognition_loop(self) -> None:
         service = self._service
         loop = asyncio.get_running_loop()
-        while (segment := await self._segments.get()) is not None:
+        while (utterance := await self._segments.get()) is not None:
+            segment = utterance.segment
             try:
-                transcript = await service.scheduler.transcribe(segment, self.pipeline.languages)
+                transcript = await self._transcript(utterance)
                 events = await loop.run_in_executor(
                     service.analysis_executor, self.pipeline.analyze, [transcript]
                 )
@@ -228,6 +276,19 @@ class LiveCall:
                 continue
             for event in events:
                 await self._publish(event)
+
+    async def _transcript(self, utterance: _Utterance) -> Transcript:
+        if utterance.early is not None:
+            try:
+                return await utterance.early
+            except asyncio.CancelledError:
+                if asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                    raise  # this call is being stopped, not just the early job
+            except Exception:
+                log.warning("call %s: early recognition failed, retrying", self.info.call_id)
+        return await self._service.scheduler.transcribe(
+            utterance.segment, self.pipeline.languages
+        )
 
     async def _publish(
         self, event: UtteranceAnalysis | Alert | AlertAddressed | CallSummary
@@ -297,3 +358,8 @@ class LiveCall:
             "sentiment_trend": self.sentiment_trend[-20:],
             "last_alert": self.last_alert,
         }
+
+
+def _retrieve(task: asyncio.Task[Transcript]) -> None:
+    if not task.cancelled():
+        task.exception()

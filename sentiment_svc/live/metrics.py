@@ -42,6 +42,11 @@ class Metrics:
             "sentiment_asr_real_time_factor",
             "Worker seconds per second of speech recognised, since start", registry=r,
         )
+        self.early_finals = Counter(
+            "sentiment_early_finals",
+            "Utterances recognised as soon as their end was known: used, or wasted because"
+            " the speaker went on", ["outcome"], registry=r,
+        )
         self.partials_skipped = Counter(
             "sentiment_partials_skipped",
             "Interim transcripts not made: the recogniser had a queue (asr_busy) or more calls"

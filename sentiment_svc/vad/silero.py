@@ -167,11 +167,26 @@ class SpeechSegmenter:
             return segment
         return None
 
+    def ending_utterance(self) -> SpeechSegment | None:
+        """The utterance that the silence under way will end, as it will be emitted: once
+        the silence is as long as the end padding, that audio is final unless speech
+        resumes. Recognising it then rather than after `min_silence_ms` saves the rest of
+        the wait."""
+        start, silence = self._speech_start, self._silence_start
+        if start is None or silence is None or self._position - silence < self._pad:
+            return None
+        if silence - start < self._min_speech:
+            return None
+        return self._segment(start, silence)
+
     def _emit(self, start: int, end: int, pad_end: bool = True) -> SpeechSegment | None:
         self._speech_start = None
         self._silence_start = None
         if end - start < self._min_speech:
             return None
+        return self._segment(start, end, pad_end)
+
+    def _segment(self, start: int, end: int, pad_end: bool = True) -> SpeechSegment:
         first = max(start - self._pad, self._buffer_start)
         last = min(end + self._pad, self._buffer_start + len(self._buffer)) if pad_end else end
         pcm = self._buffer[first - self._buffer_start : last - self._buffer_start].copy()

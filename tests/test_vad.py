@@ -1,0 +1,77 @@
+"""Streaming endpointing with Silero on real telephone prompts."""
+
+import numpy as np
+
+from sentiment_svc.audio.decode import load_call
+from sentiment_svc.frames import SAMPLE_RATE, Channel
+from sentiment_svc.vad.silero import SpeechSegmenter, VadConfig
+from tests.conftest import real_prompts
+
+CHUNK = 320  # 20 ms, as telephony sends it
+
+
+def prompt(index: int) -> np.ndarray:
+    path, _ = real_prompts("ru")[index]
+    return load_call(path).customer
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * SAMPLE_RATE), dtype=np.float32)
+
+
+def stream(segmenter: SpeechSegmenter, audio: np.ndarray):
+    """Feed 20 ms chunks; yield (position s, emitted segments, ending utterance)."""
+    for at in range(0, len(audio), CHUNK):
+        emitted = segmenter.feed(audio[at : at + CHUNK])
+        yield segmenter.position, emitted, segmenter.ending_utterance()
+
+
+def test_two_phrases_with_a_pause_are_two_utterances_with_padding():
+    first, second = prompt(0), prompt(1)
+    audio = np.concatenate([silence(0.5), first, silence(1.0), second, silence(1.0)])
+    segmenter = SpeechSegmenter(Channel.CUSTOMER)
+    segments = [s for _, emitted, _ in stream(segmenter, audio) for s in emitted]
+    segments += segmenter.flush()
+    assert len(segments) == 2
+    assert segments[0].start < 0.5 + 0.3 and segments[0].end > 0.5 + len(first) / SAMPLE_RATE - 0.3
+    assert all(len(s.pcm) == round((s.end - s.start) * SAMPLE_RATE) for s in segments)
+
+
+def test_an_ending_utterance_is_known_before_the_vad_closes_it_and_is_the_same_audio():
+    config = VadConfig()
+    audio = np.concatenate([silence(0.3), prompt(2), silence(1.0)])
+    segmenter = SpeechSegmenter(Channel.CUSTOMER, config)
+    first_seen = None
+    emitted_at = None
+    for position, emitted, ending in stream(segmenter, audio):
+        if ending is not None and first_seen is None:
+            first_seen = (position, ending)
+        if emitted:
+            emitted_at, (segment,) = position, emitted
+            break
+    assert first_seen is not None and emitted_at is not None
+    seen_at, early = first_seen
+    # Known once the silence equals the end padding; closed after min_silence.
+    saved = emitted_at - seen_at
+    expected = (config.min_silence_ms - config.speech_pad_ms) / 1000
+    assert abs(saved - expected) < 0.07
+    assert (early.start, early.end) == (segment.start, segment.end)
+    assert np.array_equal(early.pcm, segment.pcm)
+
+
+def test_speech_that_resumes_withdraws_the_ending_utterance():
+    (only,) = SpeechSegmenter(Channel.CUSTOMER).feed(np.concatenate([prompt(3), silence(1)]))
+    pad = VadConfig().speech_pad_ms * SAMPLE_RATE // 1000
+    speech = only.pcm[pad:-pad]  # the phrase without the prompt's own leading/trailing quiet
+    audio = np.concatenate([speech, silence(0.3), speech, silence(1.0)])
+    segmenter = SpeechSegmenter(Channel.CUSTOMER)
+    endings, emitted_all = [], []
+    for _, emitted, ending in stream(segmenter, audio):
+        emitted_all.extend(emitted)
+        if ending is not None and (not endings or endings[-1] != (ending.start, ending.end)):
+            endings.append((ending.start, ending.end))
+    # The short pause offered an ending that the second phrase withdrew; only the one
+    # whole utterance was emitted, and it matches the last ending offered.
+    assert len(emitted_all) == 1
+    assert len(endings) >= 2
+    assert endings[-1] == (emitted_all[0].start, emitted_all[0].end)
