@@ -105,23 +105,37 @@ class CallPipeline:
         """Cheap (VAD only): the utterances on `channel` that ended in this audio."""
         return self._segmenter(channel).feed(pcm)
 
-    def open_utterances(self, min_duration: float = 0.0) -> list[SpeechSegment]:
-        """Utterances still being spoken, so far, that already last `min_duration` s."""
+    def open_utterances(
+        self, wanted: Callable[[Channel, float, float], bool] = lambda *_: True
+    ) -> list[SpeechSegment]:
+        """Utterances still being spoken, so far, whose (channel, start, end) is `wanted`
+        (asked before their audio is copied)."""
         return [
             segment
-            for segmenter in self._segmenters.values()
-            if segmenter.open_duration >= min_duration
+            for channel, segmenter in self._segmenters.items()
+            if (span := segmenter.open_span()) is not None and wanted(channel, *span)
             and (segment := segmenter.open_utterance()) is not None
         ]
 
-    def ending_utterances(self) -> list[SpeechSegment]:
+    def ending_utterances(
+        self, wanted: Callable[[Channel, float, float], bool] = lambda *_: True
+    ) -> list[SpeechSegment]:
         """Utterances that will be emitted as they are unless speech resumes (see
-        `SpeechSegmenter.ending_utterance`)."""
+        `SpeechSegmenter.ending_utterance`), whose (channel, start, end) is `wanted`."""
         return [
             segment
-            for segmenter in self._segmenters.values()
-            if (segment := segmenter.ending_utterance()) is not None
+            for channel, segmenter in self._segmenters.items()
+            if (span := segmenter.ending_span()) is not None and wanted(channel, *span)
+            and (segment := segmenter.ending_utterance()) is not None
         ]
+
+    def ending_spans(self) -> dict[Channel, tuple[float, float]]:
+        """(start, end) of the utterances about to end, per channel."""
+        return {
+            channel: span
+            for channel, segmenter in self._segmenters.items()
+            if (span := segmenter.ending_span()) is not None
+        }
 
     def flush(self) -> list[SpeechSegment]:
         segments = [s for segmenter in self._segmenters.values() for s in segmenter.flush()]

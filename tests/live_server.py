@@ -14,7 +14,7 @@ import httpx
 import uvicorn
 
 from sentiment_svc.config import Settings
-from sentiment_svc.web.app import create_app
+from sentiment_svc.web.app import UVICORN_WS_OPTIONS, create_app
 from sentiment_svc.web.auth import TokenRegistry
 
 
@@ -43,7 +43,7 @@ def start_server(data_dir: Path, tokens: TokenRegistry | None = None, **settings
     data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings, tokens or TokenRegistry.load(None))
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                            ws_max_size=1 << 20)
+                            **UVICORN_WS_OPTIONS)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()

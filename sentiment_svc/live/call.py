@@ -131,29 +131,31 @@ class LiveCall:
                 chunks.append(self._audio.get_nowait())
             ended = chunks[-1] is None
             audio = [chunk for chunk in chunks if chunk is not None]
-            segments, open_utterances, ending = await loop.run_in_executor(
+            segments, open_utterances, ending, fresh = await loop.run_in_executor(
                 self._service.audio_executor, self._segment, audio, ended
             )
             for segment in segments:
                 self._partial_at.pop(segment.channel, None)
                 self._segments.put_nowait(_Utterance(segment, self._take_early(segment)))
-            self._track_early(ending)
+            self._track_early(ending, fresh)
             for utterance in open_utterances:
                 self._start_partial(utterance)
         self._segments.put_nowait(None)
 
-    def _track_early(self, ending: list[SpeechSegment]) -> None:
+    def _track_early(
+        self, ending: dict[Channel, tuple[float, float]], fresh: list[SpeechSegment]
+    ) -> None:
         """Start recognising an utterance as soon as its end is known (the silence as long
-        as the end padding), while the recogniser is idle; drop it if speech resumed."""
+        as the end padding), while the recogniser is idle; drop it if speech resumed.
+        `ending`: the spans about to end now; `fresh`: those of them not yet tracked."""
         service = self._service
-        current = {segment.channel: segment for segment in ending}
         for channel, (span, task) in list(self._early.items()):
-            segment = current.get(channel)
-            if segment is None or (segment.start, segment.end) != span:
+            if ending.get(channel) != span:
                 task.cancel()
                 del self._early[channel]
                 service.metrics.early_finals.labels("wasted").inc()
-        for channel, segment in current.items():
+        for segment in fresh:
+            channel = segment.channel
             if channel not in self._early and not service.scheduler.depth:
                 task = asyncio.create_task(
                     service.scheduler.transcribe(segment, self.pipeline.languages)
@@ -201,9 +203,15 @@ class LiveCall:
 
     def _segment(
         self, chunks: list[AudioChunk], ended: bool
-    ) -> tuple[list[SpeechSegment], list[SpeechSegment], list[SpeechSegment]]:
+    ) -> tuple[
+        list[SpeechSegment],
+        list[SpeechSegment],
+        dict[Channel, tuple[float, float]],
+        list[SpeechSegment],
+    ]:
         """Worker thread: record, resample, endpoint. Returns the finished utterances, the
-        open ones due an interim transcript and those about to end."""
+        open ones due an interim transcript, the spans of those about to end, and those of
+        them not yet recognised early (audio is copied only for those)."""
         if self._persist:
             self._service.record(self.start.call_id, chunks)
         per_channel: dict[Channel, list[np.ndarray]] = {}
@@ -217,31 +225,36 @@ class LiveCall:
             segments.extend(self.pipeline.feed(channel, resampled))
         if ended:
             segments.extend(self.pipeline.flush())
-            return sorted(segments, key=lambda segment: segment.end), [], []
+            return sorted(segments, key=lambda segment: segment.end), [], {}, []
+        tracked = {channel: span for channel, (span, _) in self._early.items()}
         return (
             sorted(segments, key=lambda segment: segment.end),
             self._partials_due(),
-            self.pipeline.ending_utterances(),
+            self.pipeline.ending_spans(),
+            self.pipeline.ending_utterances(lambda ch, *span: tracked.get(ch) != span),
         )
 
     def _partials_due(self) -> list[SpeechSegment]:
         """Long customer utterances due an interim transcript, if the recogniser can spare
         the time: partials are the first thing an overloaded service gives up."""
-        due = [
-            utterance
-            for utterance in self.pipeline.open_utterances(PARTIAL_AFTER_S)
-            if utterance.channel is Channel.CUSTOMER
-            and utterance.end - self._partial_at.get(utterance.channel, utterance.start)
-            >= PARTIAL_EVERY_S
-        ]
         service = self._service
-        if due and len(service.calls) > service.settings.partials_max_calls:
-            service.metrics.partials_skipped.labels("calls").inc(len(due))
-            return []
-        if due and service.scheduler.depth:
-            service.metrics.partials_skipped.labels("asr_busy").inc(len(due))
-            return []
-        return due
+        skipped: str | None = None
+        if len(service.calls) > service.settings.partials_max_calls:
+            skipped = "calls"
+        elif service.scheduler.depth:
+            skipped = "asr_busy"
+
+        def wanted(channel: Channel, start: float, end: float) -> bool:
+            due = (
+                channel is Channel.CUSTOMER
+                and end - start >= PARTIAL_AFTER_S
+                and end - self._partial_at.get(channel, start) >= PARTIAL_EVERY_S
+            )
+            if due and skipped:
+                service.metrics.partials_skipped.labels(skipped).inc()
+            return due and not skipped
+
+        return self.pipeline.open_utterances(wanted)
 
     def _split(self, chunk: AudioChunk) -> list[tuple[Channel, np.ndarray]]:
         if chunk.channel is not None:

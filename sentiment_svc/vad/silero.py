@@ -130,6 +130,13 @@ class SpeechSegmenter:
             return 0.0
         return (self._position - self._speech_start) / SAMPLE_RATE
 
+    def open_span(self) -> tuple[float, float] | None:
+        """(start, end) seconds of `open_utterance()`, without copying its audio."""
+        if self._speech_start is None:
+            return None
+        first = max(self._speech_start - self._pad, self._buffer_start)
+        return first / SAMPLE_RATE, self._position / SAMPLE_RATE
+
     def open_utterance(self) -> SpeechSegment | None:
         """The utterance still being spoken, so far (for interim transcripts)."""
         if self._speech_start is None:
@@ -137,6 +144,14 @@ class SpeechSegmenter:
         first = max(self._speech_start - self._pad, self._buffer_start)
         pcm = self._buffer[first - self._buffer_start :].copy()
         return SpeechSegment(self.channel, first / SAMPLE_RATE, self._position / SAMPLE_RATE, pcm)
+
+    def ending_span(self) -> tuple[float, float] | None:
+        """(start, end) seconds of `ending_utterance()`, without copying its audio."""
+        bounds = self._ending_bounds()
+        if bounds is None:
+            return None
+        first, last = self._padded(*bounds)
+        return first / SAMPLE_RATE, last / SAMPLE_RATE
 
     def flush(self) -> list[SpeechSegment]:
         """End of the call: close an utterance still open."""
@@ -172,12 +187,16 @@ class SpeechSegmenter:
         the silence is as long as the end padding, that audio is final unless speech
         resumes. Recognising it then rather than after `min_silence_ms` saves the rest of
         the wait."""
+        bounds = self._ending_bounds()
+        return None if bounds is None else self._segment(*bounds)
+
+    def _ending_bounds(self) -> tuple[int, int] | None:
         start, silence = self._speech_start, self._silence_start
         if start is None or silence is None or self._position - silence < self._pad:
             return None
         if silence - start < self._min_speech:
             return None
-        return self._segment(start, silence)
+        return start, silence
 
     def _emit(self, start: int, end: int, pad_end: bool = True) -> SpeechSegment | None:
         self._speech_start = None
@@ -186,9 +205,13 @@ class SpeechSegmenter:
             return None
         return self._segment(start, end, pad_end)
 
-    def _segment(self, start: int, end: int, pad_end: bool = True) -> SpeechSegment:
+    def _padded(self, start: int, end: int, pad_end: bool = True) -> tuple[int, int]:
         first = max(start - self._pad, self._buffer_start)
         last = min(end + self._pad, self._buffer_start + len(self._buffer)) if pad_end else end
+        return first, last
+
+    def _segment(self, start: int, end: int, pad_end: bool = True) -> SpeechSegment:
+        first, last = self._padded(start, end, pad_end)
         pcm = self._buffer[first - self._buffer_start : last - self._buffer_start].copy()
         return SpeechSegment(
             channel=self.channel, start=first / SAMPLE_RATE, end=last / SAMPLE_RATE, pcm=pcm
