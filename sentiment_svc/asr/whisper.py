@@ -38,9 +38,10 @@ class AsrConfig:
     device: str = "cpu"
     # Encoder window: Whisper was trained on 30 s, but CTranslate2 encodes shorter windows
     # too, and the encoder's cost grows with the window. Each utterance gets the smallest
-    # window that holds it, at least `min_window_s`: on 80 ru+uk telephone prompts 5 s cost
-    # no accuracy against 10 s, 3 s did (BENCHMARKS.md).
-    min_window_s: float = 5.0
+    # window that holds it, at least `min_window_s`. Measured on 101 ru+uk telephone
+    # prompts (BENCHMARKS.md): 3 s loses accuracy, 5 s loses some on short prompts, 8 s
+    # matches 30 s at a third of the cost.
+    min_window_s: float = 8.0
     max_window_s: float = 30.0
     # Decoding one token reads the whole vocabulary projection (51,865 x 512) from memory,
     # and the beams share that read: beam 5 costs about 1.3x greedy here and recovers most
