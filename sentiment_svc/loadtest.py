@@ -7,8 +7,9 @@ Starts `sentiment-svc serve` as a child process and keeps `--connections` ingest
 connections busy, each streaming the bundled calls one after another in real time, until
 the time is up (calls in flight are finished, nothing new starts). Prints errors (any call
 that did not end with close code 1000 and a call_ended event), final-transcript latency
-p50/p95, calls completed, and the service's memory (RSS) at the first minute and at the end
-with the growth in percent. The last line is a JSON object.
+p50/p95, calls completed, and the service's memory (RSS): once a minute, once warm (after a
+tenth of the run, 1 to 10 minutes) and at the end, with the growth in percent. The last
+line is a JSON object.
 """
 
 from __future__ import annotations
@@ -44,9 +45,18 @@ async def _drive(url: str, connections: int, seconds: float, pid: int) -> dict:
     completed = 0
     rss: dict[str, float] = {}
 
+    series: list[float] = []  # RSS once a minute
+
     async def sample_memory() -> None:
-        await asyncio.sleep(min(60.0, seconds / 4))
-        rss["warm"] = _rss_mb(pid)
+        # "warm": after the first tenth of the run (at least a minute, at most ten), when
+        # the allocator pools and caches have grown to their working size.
+        warm_at = min(600.0, max(60.0, seconds / 10), seconds / 2)
+        started = time.monotonic()
+        while time.monotonic() < deadline:
+            await asyncio.sleep(min(60.0, max(0.0, deadline - time.monotonic())))
+            series.append(round(_rss_mb(pid)))
+            if "warm" not in rss and time.monotonic() - started >= warm_at:
+                rss["warm"] = _rss_mb(pid)
 
     async def worker(index: int) -> None:
         nonlocal completed
@@ -88,6 +98,7 @@ async def _drive(url: str, connections: int, seconds: float, pid: int) -> dict:
         "rss_warm_mb": round(rss.get("warm", 0.0)),
         "rss_end_mb": round(rss["end"]),
         "rss_growth_pct": None if growth is None else round(growth, 1),
+        "rss_per_minute_mb": series,
     }
 
 
