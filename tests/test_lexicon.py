@@ -255,3 +255,26 @@ def test_ukrainian_without_its_dictionary_falls_back_to_stems(
     finally:
         lexicon_module._analyzer.cache_clear()
         lexicon_module._analyse.cache_clear()
+
+
+SLIPS = [
+    # Whisper-base slips on Ukrainian and Russian speech: an unknown word one or two letters
+    # from a form of a pattern word is read as that word.
+    ("Пакличти кирівника!", "uk", ("escalation_request",)),
+    ("Я вже втретє звоню з цього питання.", "uk", ("repeat_contact",)),
+    ("Позовите руководитиля!", "ru", ("escalation_request",)),
+    ("Мне так и не памогли", "ru", ("not_helped",)),
+    # ... but the negation window still applies, and known words are never bent
+    ("Я не хочу кликати кирівника", "uk", ()),
+    ("Позвоните в понедельник", "ru", ()),
+    ("Поговорите с родителями", "ru", ()),
+]
+
+
+@pytest.mark.parametrize(("text", "lang", "expected"), SLIPS)
+def test_recognition_slips_of_pattern_words_still_match(lexicon, text, lang, expected):
+    assert customer(lexicon, text, lang) == expected
+
+
+def test_a_misheard_word_far_from_every_pattern_word_matches_nothing(lexicon):
+    assert customer(lexicon, "Мені так і не дапамагли, шмяк брямс", "uk") == ()

@@ -9,7 +9,9 @@ is synthesised separately:
   sped up 15 % with sox ``pitch 500 tempo -s 1.15`` (higher, female-ish,
   faster); ``--ru-operator espeak`` selects
   espeak-ng ``ru+f3`` instead (see VOICES for why that is not the default)
-* Ukrainian customer -> espeak-ng ``uk``
+* Ukrainian customer -> the Festival Russian voice reading the text respelled in
+  Russian letters (a Russian-accented speaker; Whisper-base cannot read espeak-ng
+  Ukrainian at all); ``--uk-customer espeak`` selects espeak-ng ``uk`` instead
 * Ukrainian operator -> espeak-ng ``uk+f3`` (not used by the current calls)
 
 then run through sox to make it sound like a phone line (band-limited to
@@ -72,10 +74,12 @@ class Voice:
     name: str  # festival voice / espeak-ng voice+variant
     pitch_cents: int = 0  # optional sox "pitch" shift applied before the phone line
     tempo: float = 1.0  # optional sox "tempo -s" factor applied before the phone line
+    respell_uk: bool = False  # Ukrainian text respelled for the Russian Festival voice
 
     def label(self) -> str:
         extra = f"+pitch{self.pitch_cents:+d}c" if self.pitch_cents else ""
         extra += f"+tempo{self.tempo:g}" if self.tempo != 1.0 else ""
+        extra += "+uk-respelled" if self.respell_uk else ""
         return f"{self.engine}:{self.name}{extra}"
 
     def sox_effects(self) -> list[str]:
@@ -92,10 +96,17 @@ class Voice:
 VOICES = {
     ("ru", CUSTOMER): Voice("festival", "msu_ru_nsh_clunits"),
     ("ru", OPERATOR): Voice("festival", "msu_ru_nsh_clunits", OPERATOR_PITCH_CENTS, OPERATOR_TEMPO),
-    ("uk", CUSTOMER): Voice("espeak-ng", "uk"),
+    ("uk", CUSTOMER): Voice("espeak-ng", "uk"),  # replaced below unless --uk-customer espeak
     ("uk", OPERATOR): Voice("espeak-ng", "uk+f3"),
 }
 ESPEAK_RU_OPERATOR = Voice("espeak-ng", "ru+f3")
+# A Russian-accented Ukrainian speaker: the Festival Russian voice reads Ukrainian text
+# respelled in Russian letters (і->и, и->ы, е->э, є->е, ї->йи, ґ->г, apostrophe->ъ).
+FESTIVAL_UK_CUSTOMER = Voice("festival", "msu_ru_nsh_clunits", respell_uk=True)
+UK_RESPELLING = str.maketrans({
+    "и": "ы", "і": "и", "е": "э", "є": "е", "ї": "йи", "ґ": "г", "'": "ъ", "’": "ъ",
+    "И": "Ы", "І": "И", "Е": "Э", "Є": "Е", "Ї": "Йи", "Ґ": "Г",
+})
 
 
 @dataclass
@@ -369,7 +380,8 @@ def trim(samples: array.array) -> array.array:
 def render_turn(turn: Turn, lang: str, tmp: Path, key: str) -> array.array:
     voice = VOICES[(lang, turn.speaker)]
     raw = tmp / f"{key}_raw.wav"
-    synthesise(turn.text, voice.engine, voice.name, raw)
+    text = turn.text.translate(UK_RESPELLING) if voice.respell_uk else turn.text
+    synthesise(text, voice.engine, voice.name, raw)
     return trim(phone_line(raw, tmp / key, turn.gain_db, voice.sox_effects()))
 
 
@@ -450,9 +462,19 @@ def main(argv: list[str] | None = None) -> int:
         "(default, ASR-intelligible) or espeak-ng ru+f3 (distinct voice, but "
         "Whisper-base cannot transcribe it)",
     )
+    ap.add_argument(
+        "--uk-customer",
+        choices=("festival-respelled", "espeak"),
+        default="festival-respelled",
+        help="Ukrainian customer voice: the Festival Russian voice reading the text respelled"
+        " in Russian letters (default: Russian-accented, but Whisper-base reads much of it)"
+        " or espeak-ng uk (Whisper-base cannot read it)",
+    )
     args = ap.parse_args(argv)
     if args.ru_operator == "espeak":
         VOICES[("ru", OPERATOR)] = ESPEAK_RU_OPERATOR
+    if args.uk_customer == "festival-respelled":
+        VOICES[("uk", CUSTOMER)] = FESTIVAL_UK_CUSTOMER
 
     for tool in ("text2wave", "espeak-ng", "sox"):
         if shutil.which(tool) is None:

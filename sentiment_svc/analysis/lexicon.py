@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 LANGS = ("ru", "uk")
 NEGATION_WINDOW = 3  # words looked back from a matched word for a negator
 UNLESS_WINDOW = 6  # words either side of a match searched for `unless` phrases
+SLIP_MIN_LENGTH = 5  # shorter unknown words are not read as misheard pattern words
+SLIP_TWO_EDITS_LENGTH = 8  # from this length a misheard word may be two letters off
 
 _TOKEN_RE = re.compile(
     r"(?P<num>\d+)(?:-?(?:ый|ий|ой|ій|го|му|ом|ым|им|й|я|е|х|ю)(?![a-zа-яіїєґ']))?"
@@ -140,6 +142,7 @@ class _Token:
     verb: bool  # a verb, not an imperative
     imperative: bool
     brk: bool = False  # punctuation between this word and the previous one
+    known: bool = True  # in the dictionary (an unknown word may be a recognition slip)
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +293,8 @@ def _analyse(lang: str, word: str) -> tuple[_Token, str]:
         imperative = any("impr" in parse.tag for parse in parses)
         verb = parses[0].tag.POS in {"VERB", "INFN"} and "impr" not in parses[0].tag
     number = int(word) if word.isdigit() else next(filter(None, map(_NUMBERS.get, lemmas)), None)
-    return _Token(word, lemmas, number, verb, imperative), lemma
+    known = morph is None or number is not None or morph.word_is_known(word)
+    return _Token(word, lemmas, number, verb, imperative, known=known), lemma
 
 
 def _phrase(lang: str, text: str, prefix: bool = False) -> tuple[list[_Term], list[int]]:
@@ -378,11 +382,75 @@ def _bundled() -> dict[str, tuple[_Rule, ...]]:
     return _parse(str(resource), resource.read_text(encoding="utf-8"))[0]
 
 
+class _SlipMatcher:
+    """Recognition slips: a word the dictionary does not know ("кирівника", "пакличти") that
+    is one or two letters from a form of a word the patterns use ("керівника", "покличте")
+    is read as that word too. Known words are never changed, so correctly recognised text
+    matches exactly as before."""
+
+    def __init__(self, lang: str, rules: tuple[_Rule, ...]) -> None:
+        self._lang = lang
+        self._keys = sorted({
+            key
+            for rule in rules
+            for term in rule.terms
+            if not term.prefix and term.number is None and not term.negator
+            for key in term.keys
+            if len(key) >= SLIP_MIN_LENGTH
+        })
+        self._forms: dict[str, frozenset[str]] | None = None  # built on the first slip
+        self._cache: dict[_Token, frozenset[str]] = {}
+
+    def lemmas(self, token: _Token) -> frozenset[str]:
+        if token.known or len(token.word) < SLIP_MIN_LENGTH or not self._keys:
+            return token.lemmas
+        found = self._cache.get(token)
+        if found is None:
+            found = token.lemmas | self._near(token)
+            if len(self._cache) < 100_000:
+                self._cache[token] = found
+        return found
+
+    def _near(self, token: _Token) -> set[str]:
+        from rapidfuzz import process
+        from rapidfuzz.distance import Levenshtein
+
+        forms = self._word_forms()
+        choices = list(forms)
+        near: set[str] = set()
+        for guess in {token.word, *token.lemmas}:
+            allowed = 1 if len(guess) < SLIP_TWO_EDITS_LENGTH else 2
+            for form, _, _ in process.extract(
+                guess, choices, scorer=Levenshtein.distance, score_cutoff=allowed, limit=None
+            ):
+                near.update(forms[form])
+        return near
+
+    def _word_forms(self) -> dict[str, frozenset[str]]:
+        """Every inflected form of every pattern lemma -> the lemmas it belongs to."""
+        if self._forms is None:
+            morph = _analyzer(self._lang)
+            forms: dict[str, set[str]] = {}
+            for key in self._keys:
+                forms.setdefault(key, set()).add(key)
+                parses = morph.parse(key) if morph is not None else []
+                for parse in parses:
+                    if parse.normal_form.replace("ё", "е") != key:
+                        continue
+                    for form in parse.lexeme:
+                        word = form.word.replace("ё", "е")
+                        if len(word) >= SLIP_MIN_LENGTH:
+                            forms.setdefault(word, set()).add(key)
+            self._forms = {form: frozenset(keys) for form, keys in forms.items()}
+        return self._forms
+
+
 class ComplaintLexicon:
     """Complaint categories found in an utterance by lemma-level phrase patterns."""
 
     def __init__(self, rules: dict[str, tuple[_Rule, ...]]) -> None:
         self._rules = rules
+        self._slips = {lang: _SlipMatcher(lang, found) for lang, found in rules.items()}
 
     @classmethod
     def load(cls, path: Path | None = None) -> ComplaintLexicon:
@@ -403,9 +471,11 @@ class ComplaintLexicon:
         words = _words(text)
         matches: dict[tuple[str, str, tuple[int, int]], CategoryMatch] = {}
         for code in (lang,) if lang in LANGS else LANGS:
+            slips = self._slips[code]
             plain = [_analyse(code, word)[0] for word, _ in words]
             tokens = [
-                replace(t, brk=True) if brk else t for t, (_, brk) in zip(plain, words, strict=True)
+                replace(t, brk=brk, lemmas=slips.lemmas(t)) if brk or not t.known else t
+                for t, (_, brk) in zip(plain, words, strict=True)
             ]
             bag = frozenset().union(*(token.lemmas for token in tokens))
             for rule in self._rules[code]:
