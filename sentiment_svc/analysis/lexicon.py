@@ -22,14 +22,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sentiment_svc.alerts.policy import CATEGORIES, Category
+from sentiment_svc.analysis.slips import SlipMatcher
 
 log = logging.getLogger(__name__)
 
 LANGS = ("ru", "uk")
 NEGATION_WINDOW = 3  # words looked back from a matched word for a negator
 UNLESS_WINDOW = 6  # words either side of a match searched for `unless` phrases
-SLIP_MIN_LENGTH = 5  # shorter unknown words are not read as misheard pattern words
-SLIP_TWO_EDITS_LENGTH = 8  # from this length a misheard word may be two letters off
 
 _TOKEN_RE = re.compile(
     r"(?P<num>\d+)(?:-?(?:ый|ий|ой|ій|го|му|ом|ым|им|й|я|е|х|ю)(?![a-zа-яіїєґ']))?"
@@ -382,67 +381,16 @@ def _bundled() -> dict[str, tuple[_Rule, ...]]:
     return _parse(str(resource), resource.read_text(encoding="utf-8"))[0]
 
 
-class _SlipMatcher:
-    """Recognition slips: a word the dictionary does not know ("кирівника", "пакличти") that
-    is one or two letters from a form of a word the patterns use ("керівника", "покличте")
-    is read as that word too. Known words are never changed, so correctly recognised text
-    matches exactly as before."""
-
-    def __init__(self, lang: str, rules: tuple[_Rule, ...]) -> None:
-        self._lang = lang
-        self._keys = sorted({
-            key
-            for rule in rules
-            for term in rule.terms
-            if not term.prefix and term.number is None and not term.negator
-            for key in term.keys
-            if len(key) >= SLIP_MIN_LENGTH
-        })
-        self._forms: dict[str, frozenset[str]] | None = None  # built on the first slip
-        self._cache: dict[_Token, frozenset[str]] = {}
-
-    def lemmas(self, token: _Token) -> frozenset[str]:
-        if token.known or len(token.word) < SLIP_MIN_LENGTH or not self._keys:
-            return token.lemmas
-        found = self._cache.get(token)
-        if found is None:
-            found = token.lemmas | self._near(token)
-            if len(self._cache) < 100_000:
-                self._cache[token] = found
-        return found
-
-    def _near(self, token: _Token) -> set[str]:
-        from rapidfuzz import process
-        from rapidfuzz.distance import Levenshtein
-
-        forms = self._word_forms()
-        choices = list(forms)
-        near: set[str] = set()
-        for guess in {token.word, *token.lemmas}:
-            allowed = 1 if len(guess) < SLIP_TWO_EDITS_LENGTH else 2
-            for form, _, _ in process.extract(
-                guess, choices, scorer=Levenshtein.distance, score_cutoff=allowed, limit=None
-            ):
-                near.update(forms[form])
-        return near
-
-    def _word_forms(self) -> dict[str, frozenset[str]]:
-        """Every inflected form of every pattern lemma -> the lemmas it belongs to."""
-        if self._forms is None:
-            morph = _analyzer(self._lang)
-            forms: dict[str, set[str]] = {}
-            for key in self._keys:
-                forms.setdefault(key, set()).add(key)
-                parses = morph.parse(key) if morph is not None else []
-                for parse in parses:
-                    if parse.normal_form.replace("ё", "е") != key:
-                        continue
-                    for form in parse.lexeme:
-                        word = form.word.replace("ё", "е")
-                        if len(word) >= SLIP_MIN_LENGTH:
-                            forms.setdefault(word, set()).add(key)
-            self._forms = {form: frozenset(keys) for form, keys in forms.items()}
-        return self._forms
+def _slip_matcher(lang: str, rules: tuple[_Rule, ...]) -> SlipMatcher:
+    """The lemmas the plain pattern words use, for reading recognition slips."""
+    keys = {
+        key
+        for rule in rules
+        for term in rule.terms
+        if not term.prefix and term.number is None and not term.negator
+        for key in term.keys
+    }
+    return SlipMatcher(keys, _analyzer(lang))
 
 
 class ComplaintLexicon:
@@ -450,7 +398,7 @@ class ComplaintLexicon:
 
     def __init__(self, rules: dict[str, tuple[_Rule, ...]]) -> None:
         self._rules = rules
-        self._slips = {lang: _SlipMatcher(lang, found) for lang, found in rules.items()}
+        self._slips = {lang: _slip_matcher(lang, found) for lang, found in rules.items()}
 
     @classmethod
     def load(cls, path: Path | None = None) -> ComplaintLexicon:
@@ -474,7 +422,10 @@ class ComplaintLexicon:
             slips = self._slips[code]
             plain = [_analyse(code, word)[0] for word, _ in words]
             tokens = [
-                replace(t, brk=brk, lemmas=slips.lemmas(t)) if brk or not t.known else t
+                t if t.known and not brk else replace(
+                    t, brk=brk,
+                    lemmas=t.lemmas if t.known else t.lemmas | slips.near(t.word, t.lemmas),
+                )
                 for t, (_, brk) in zip(plain, words, strict=True)
             ]
             bag = frozenset().union(*(token.lemmas for token in tokens))
