@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 OUTCOMES = {"apology": "apologised", "bonus": "offered_bonus", "supervisor": "called_supervisor"}
 AUDIO_QUEUE = 500  # chunks; a full queue makes the ingest socket wait (back-pressure)
+# Utterances waiting for recognition, per call: minutes of speech. Past it the VAD stage
+# waits, the audio queue fills and the ingest socket is read more slowly: an overloaded
+# service holds bounded memory and drops nothing.
+UTTERANCE_QUEUE = 64
 PARTIAL_AFTER_S = 3.0  # an utterance this long gets interim transcripts ...
 PARTIAL_EVERY_S = 2.0  # ... this often, while the recogniser has nothing more urgent
 
@@ -83,7 +87,7 @@ class LiveCall:
         self.pipeline = CallPipeline(service.engines, languages_for(start.language))
         self._resamplers: dict[Channel, soxr.ResampleStream] = {}
         self._audio: asyncio.Queue[AudioChunk | None] = asyncio.Queue(AUDIO_QUEUE)
-        self._segments: asyncio.Queue[_Utterance | None] = asyncio.Queue()
+        self._segments: asyncio.Queue[_Utterance | None] = asyncio.Queue(UTTERANCE_QUEUE)
         self._t0: float | None = None  # wall time at which audio second 0 arrived
         self.received_s = 0.0
         self.last_alert: dict[str, Any] | None = None
@@ -136,11 +140,11 @@ class LiveCall:
             )
             for segment in segments:
                 self._partial_at.pop(segment.channel, None)
-                self._segments.put_nowait(_Utterance(segment, self._take_early(segment)))
+                await self._segments.put(_Utterance(segment, self._take_early(segment)))
             self._track_early(ending, fresh)
             for utterance in open_utterances:
                 self._start_partial(utterance)
-        self._segments.put_nowait(None)
+        await self._segments.put(None)
 
     def _track_early(
         self, ending: dict[Channel, tuple[float, float]], fresh: list[SpeechSegment]
