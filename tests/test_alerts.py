@@ -130,3 +130,12 @@ def test_operator_apology_addresses_the_open_apology_alert(state):
     # Addressed once: a second apology does not address it again.
     assert state.observe(said(20, "извините", NEUTRAL, ["operator_apologised"],
                               Channel.OPERATOR)) == []
+
+
+def test_one_utterance_gives_at_most_one_alert_the_most_urgent(state):
+    state.observe(said(5, "мне не помогли", NEGATIVE, ["not_helped"]))
+    # Repeats a complaint (apology rule), pushes the call up a level (apology) and asks for
+    # a supervisor (critical): the operator sees one card, the supervisor one.
+    alerts = state.observe(said(10, "опять не помогли, позовите руководителя", NEGATIVE,
+                                ["not_helped", "escalation_request"]))
+    assert [(a.action, a.severity) for a in alerts] == [("supervisor", "critical")]

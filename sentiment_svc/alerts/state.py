@@ -51,11 +51,14 @@ class CallState:
         self.level = self._next_level()
         self.categories_heard.update(set(utterance.categories))
         self._recent.append((utterance, gain))
-        return [
-            self._fire(rule, utterance)
-            for rule in self.policy.rules
-            if self._matches(rule, utterance, previous) and self._cooled_down(rule, utterance.end)
-        ]
+        # One alert per utterance at most: the first rule that matches (the policy lists
+        # the most urgent first). Two cards for one sentence would be noise.
+        for rule in self.policy.rules:
+            if self._matches(rule, utterance, previous) and self._cooled_down(
+                rule, utterance.end
+            ):
+                return [self._fire(rule, utterance)]
+        return []
 
     def _addressed(self, utterance: UtteranceAnalysis) -> list[Alert | AlertAddressed]:
         """The operator apologised, offered compensation or transferred: the open alerts
