@@ -79,3 +79,24 @@ def test_concurrent_utterances_are_all_recognised_in_batches(engines):
     # padding to a shared window may change a word, not the whole utterance).
     assert sum(a == b for a, b in zip(texts, alone, strict=True)) >= 3
     assert len(finished_jobs) == len(prompts)
+
+
+def test_a_tense_call_goes_before_older_audio_of_calm_calls(engines):
+    async def scenario() -> list[float]:
+        scheduler = AsrScheduler(engines.recognizer, workers=0, max_batch=1)
+        jobs = [(segment(Channel.CUSTOMER, 10.0, 2.0), 0),
+                (segment(Channel.CUSTOMER, 11.0, 2.0), 2),  # escalated call
+                (segment(Channel.CUSTOMER, 9.0, 2.0), 0)]
+        tasks = [asyncio.ensure_future(scheduler.transcribe(seg, ("ru",), urgency=urgency))
+                 for seg, urgency in jobs]
+        await asyncio.sleep(0)
+        order = []
+        while scheduler.depth:
+            (job,) = scheduler._next_batch()
+            order.append(job.segment.end)
+        for task in tasks:
+            task.cancel()
+        return order
+
+    assert asyncio.run(scenario()) == [11.0, 9.0, 10.0]
+

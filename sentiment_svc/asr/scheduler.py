@@ -27,7 +27,7 @@ WINDOW_SPREAD = 1.5
 
 @dataclass(order=True)
 class _Job:
-    priority: tuple[int, float]
+    priority: tuple[int, int, float]  # (kind, -urgency, audio end): smallest first
     order: int
     segment: SpeechSegment | None = field(compare=False)  # None: a worker should stop
     languages: Sequence[str] = field(compare=False, default=())
@@ -62,20 +62,26 @@ class AsrScheduler:
         return self._queue.qsize()
 
     async def transcribe(
-        self, segment: SpeechSegment, languages: Sequence[str], partial: bool = False
+        self,
+        segment: SpeechSegment,
+        languages: Sequence[str],
+        partial: bool = False,
+        urgency: int = 0,
     ) -> Transcript:
-        """Final utterances of customers first, then operators', then interim (partial) ones."""
+        """Final utterances of customers first, then operators', then interim (partial) ones;
+        within each, the most urgent (a call's escalation level: the closer to an alert
+        decision, the sooner), then the oldest audio."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Transcript] = loop.create_future()
-        rank = 2 if partial else 0 if segment.channel is Channel.CUSTOMER else 1
-        self._queue.put(
-            _Job((rank, segment.end), next(self._counter), segment, languages, loop, future)
-        )
+        kind = 2 if partial else 0 if segment.channel is Channel.CUSTOMER else 1
+        self._queue.put(_Job(
+            (kind, -urgency, segment.end), next(self._counter), segment, languages, loop, future
+        ))
         return await future
 
     def close(self) -> None:
         for _ in self._threads:
-            self._queue.put(_Job((9, 0.0), next(self._counter), None))
+            self._queue.put(_Job((9, 0, 0.0), next(self._counter), None))
         for thread in self._threads:
             thread.join(timeout=30)
 

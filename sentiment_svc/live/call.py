@@ -162,7 +162,9 @@ class LiveCall:
             channel = segment.channel
             if channel not in self._early and not service.scheduler.depth:
                 task = asyncio.create_task(
-                    service.scheduler.transcribe(segment, self.pipeline.languages)
+                    service.scheduler.transcribe(
+                        segment, self.pipeline.languages, urgency=self._urgency()
+                    )
                 )
                 task.add_done_callback(_retrieve)  # a wasted one's error is not news
                 self._early[channel] = ((segment.start, segment.end), task)
@@ -304,8 +306,12 @@ class LiveCall:
             except Exception:
                 log.warning("call %s: early recognition failed, retrying", self.info.call_id)
         return await self._service.scheduler.transcribe(
-            utterance.segment, self.pipeline.languages
+            utterance.segment, self.pipeline.languages, urgency=self._urgency()
         )
+
+    def _urgency(self) -> int:
+        """The call's escalation level: a tense call's next utterance may decide an alert."""
+        return int(self.pipeline.state.level)
 
     async def _publish(
         self, event: UtteranceAnalysis | Alert | AlertAddressed | CallSummary
