@@ -7,7 +7,8 @@ Runs `WhisperRecognizer` (one thread) over transcribed prompts for each configur
 `MIN_WINDOW_S:BEAM` and prints word error rate per language and overall with the CPU
 seconds it took; `--reference` adds faster-whisper's own `transcribe()`. By default the
 bundled prompts (`audio_samples/real/manifest.tsv`); any manifest in that format works, e.g.
-the full telephone prompt sets with `--per-language 40` (a seeded sample per language).
+the full telephone prompt sets with `--prefix asterisk_core_sounds_ --per-language 40` (a
+seeded sample per language).
 The last line is a JSON list of the rows.
 """
 
@@ -33,14 +34,16 @@ def normalise(text: str) -> str:
 
 
 def load_prompts(
-    manifest: Path, per_language: int | None, seed: int = 1
+    manifest: Path, per_language: int | None, prefix: str = "", seed: int = 1
 ) -> list[tuple[np.ndarray, str, str]]:
-    """(16 kHz audio, normalised transcript, language) of the transcribed 1-12 s prompts."""
+    """(16 kHz audio, normalised transcript, language) of the transcribed 1-12 s prompts
+    whose path starts with `prefix`."""
     from sentiment_svc.audio.decode import load_call
 
     with manifest.open(encoding="utf-8") as handle:
         rows = [row for row in csv.DictReader(handle, delimiter="\t")
                 if row["transcript"] and row["language"] in ("ru", "uk")
+                and row["path"].startswith(prefix)
                 and 1.0 < float(row["duration_s"]) < 12.0]
     if per_language is not None:
         rng = random.Random(seed)
@@ -73,10 +76,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifest", type=Path, default=BUNDLED)
     parser.add_argument("--per-language", type=int, default=None)
+    parser.add_argument("--prefix", default="", help="only prompts whose path starts so")
     parser.add_argument("--configs", default="5:1,5:5,8:5,10:5,30:5")
     parser.add_argument("--reference", action="store_true")
     args = parser.parse_args(argv)
-    prompts = load_prompts(args.manifest, args.per_language)
+    prompts = load_prompts(args.manifest, args.per_language, args.prefix)
     model_dir = Settings().whisper_dir
     rows = []
     for item in args.configs.split(","):
