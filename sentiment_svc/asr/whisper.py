@@ -39,8 +39,8 @@ class AsrConfig:
     # Encoder window: Whisper was trained on 30 s, but CTranslate2 encodes shorter windows
     # too, and the encoder's cost grows with the window. Each utterance gets the smallest
     # window that holds it, at least `min_window_s`. Measured on 101 ru+uk telephone
-    # prompts (BENCHMARKS.md): 3 s loses accuracy, 5 s loses some on short prompts, 8 s
-    # matches 30 s at a third of the cost.
+    # prompts (BENCHMARKS.md): 3 s loses accuracy; 8 s is as accurate as 30 s at a third
+    # of the cost, 5 s nearly so.
     min_window_s: float = 8.0
     max_window_s: float = 30.0
     # Decoding one token reads the whole vocabulary projection (51,865 x 512) from memory,
@@ -112,7 +112,13 @@ class WhisperRecognizer:
         max_samples = int(window_s * SAMPLE_RATE)
         batch = np.zeros((len(pcms), 80, window_frames), dtype=np.float32)
         for index, pcm in enumerate(pcms):
-            features = model.feature_extractor(pcm[:max_samples])[:, :window_frames]
+            # Padded with silence in the audio, as Whisper was trained, not with zeros in the
+            # log-mel features as faster-whisper does: zeros there are not silence to the
+            # model, and in a short window they cost accuracy (BENCHMARKS.md).
+            padded = np.zeros(max_samples, dtype=np.float32)
+            clip = pcm[:max_samples]
+            padded[: len(clip)] = clip
+            features = model.feature_extractor(padded)[:, :window_frames]
             batch[index, :, : features.shape[1]] = features
         encoder_output = model.model.encode(get_ctranslate2_storage(batch))
         langs = [candidates[0] for candidates in languages]
