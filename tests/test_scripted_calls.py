@@ -36,9 +36,14 @@ def test_escalating_call_alerts_within_ten_seconds_and_calls_the_supervisor(engi
     _, alerts = run(engines, "escalating_ru")
     negative = [a for a in alerts if a.action in NEGATIVE]
     first_complaint = turn_end("escalating_ru", "обещали")
-    assert negative and negative[0].t - first_complaint <= 10.0
+    assert negative, "no negative alert"
+    print(f"escalating_ru: first negative alert {negative[0].t - first_complaint:.1f} s after"
+          f" the first complaint; {len(alerts)} alerts")
+    assert negative[0].t - first_complaint <= 10.0
     supervisor = [a for a in alerts if a.action == "supervisor"]
     assert supervisor and supervisor[0].severity == "critical"
+    print(f"escalating_ru: supervisor alert"
+          f" {supervisor[0].t - turn_end('escalating_ru', 'безобразие'):.1f} s after 'безобразие'")
     assert supervisor[0].t - turn_end("escalating_ru", "безобразие") <= 10.0
     assert all(a.evidence for a in alerts)
     # A misheard "не помогли" must not thank the customer in the middle of an escalation.
@@ -53,14 +58,21 @@ def test_ukrainian_escalation_alerts_within_ten_seconds(engines, languages):
     _, alerts = run(engines, "escalating_uk", languages)
     negative = [a for a in alerts if a.action in NEGATIVE]
     first_complaint = turn_end("escalating_uk", "обіцяли")
-    assert negative and 0 <= negative[0].t - first_complaint <= 10.0
-    assert any("повернути" in text for text in negative[0].evidence)  # quotes the complaint
+    assert negative, "no negative alert"
+    print(f"escalating_uk {languages}: first negative alert"
+          f" {negative[0].t - first_complaint:.1f} s after the first complaint;"
+          f" {[(a.action, a.severity) for a in alerts]}")
+    assert 0 <= negative[0].t - first_complaint <= 10.0
+    assert any("грош" in text for text in negative[0].evidence)  # quotes the money complaint
 
 
 def test_sarcasm_without_keywords_still_escalates(engines):
     _, alerts = run(engines, "sarcasm_ru")
     negative = [a for a in alerts if a.action in NEGATIVE]
-    assert negative and negative[0].t - turn_end("sarcasm_ru", "Сколько можно") <= 10.0
+    assert negative, "no negative alert"
+    delay = negative[0].t - turn_end("sarcasm_ru", "Сколько можно")
+    print(f"sarcasm_ru: negative alert {delay:.1f} s after 'Сколько можно'")
+    assert delay <= 10.0
 
 
 @pytest.mark.parametrize("name", ["calm_ru", "negation_ru"])
