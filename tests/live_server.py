@@ -72,3 +72,25 @@ def running(data_dir: Path, tokens: TokenRegistry | None = None) -> Iterator[Liv
         yield live
     finally:
         live.stop()
+
+
+# One token per role (and two operators), for the tests that sign in.
+TOKENS = {
+    "ingest": "ingest-token-0123456789",
+    "op1": "operator-one-token-0123",
+    "op2": "operator-two-token-0123",
+    "supervisor": "supervisor-token-01234",
+    "qa": "qa-token-0123456789abc",
+}
+
+
+def secured_registry() -> TokenRegistry:
+    """`TOKENS` as a registry: ingest, operators op-1 and op-2, supervisor, qa."""
+    return TokenRegistry.from_entries([
+        {"role": "ingest", "token": TOKENS["ingest"]},
+        {"role": "operator", "operator_id": "op-1", "token": TOKENS["op1"]},
+        {"role": "operator", "operator_id": "op-2", "token": TOKENS["op2"]},
+        {"role": "supervisor", "token": TOKENS["supervisor"]},
+        {"role": "qa", "token": TOKENS["qa"]},
+    ])
+

@@ -13,28 +13,13 @@ import pytest
 import websockets
 
 from sentiment_svc.client import stream_call
-from sentiment_svc.web.auth import TokenRegistry
-from tests.live_server import start_server
+from tests.live_server import TOKENS, secured_registry, start_server
 from tests.test_live import angry_call
-
-TOKENS = {
-    "ingest": "ingest-token-0123456789",
-    "op1": "operator-one-token-0123",
-    "op2": "operator-two-token-0123",
-    "supervisor": "supervisor-token-01234",
-    "qa": "qa-token-0123456789abc",
-}
 
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory):
-    registry = TokenRegistry.from_entries([
-        {"role": "ingest", "token": TOKENS["ingest"]},
-        {"role": "operator", "operator_id": "op-1", "token": TOKENS["op1"]},
-        {"role": "operator", "operator_id": "op-2", "token": TOKENS["op2"]},
-        {"role": "supervisor", "token": TOKENS["supervisor"]},
-        {"role": "qa", "token": TOKENS["qa"]},
-    ])
+    registry = secured_registry()
     live = start_server(tmp_path_factory.mktemp("secured"), registry)
     yield live
     live.stop()

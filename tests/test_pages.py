@@ -21,9 +21,8 @@ from playwright.sync_api import expect
 
 from sentiment_svc.client import stream_call
 from sentiment_svc.protocols.clients import ClientCall
-from sentiment_svc.web.auth import TokenRegistry
 from tests.browser import chromium, open_tab
-from tests.live_server import start_server
+from tests.live_server import TOKENS, secured_registry, start_server
 from tests.test_live import NEGATIVE_ACTIONS, angry_call
 
 STATIC = Path(__file__).resolve().parents[1] / "sentiment_svc" / "web" / "static"
@@ -32,13 +31,6 @@ ACTIONS = {
            "supervisor": "Позовите руководителя"},
     "uk": {"apology": "Вибачтеся", "bonus": "Запропонуйте бонус",
            "supervisor": "Покличте керівника"},
-}
-TOKENS = {
-    "ingest": "ingest-token-0123456789",
-    "op1": "operator-one-token-0123",
-    "op2": "operator-two-token-0123",
-    "supervisor": "supervisor-token-01234",
-    "qa": "qa-token-0123456789abc",
 }
 KEY_PREFIXES = "nav|lang|signin|conn|console|wall|qa|ack|unit"  # literal keys in the modules
 HTTP_ERRORS = ("Failed to load resource",)  # a 401/403 answer, expected in sign-in tests
@@ -513,13 +505,7 @@ def test_qa_finds_plays_seeks_exports_and_replays_a_call(server, browser, record
 # -- sign-in with tokens ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory):
-    registry = TokenRegistry.from_entries([
-        {"role": "ingest", "token": TOKENS["ingest"]},
-        {"role": "operator", "operator_id": "op-1", "token": TOKENS["op1"]},
-        {"role": "operator", "operator_id": "op-2", "token": TOKENS["op2"]},
-        {"role": "supervisor", "token": TOKENS["supervisor"]},
-        {"role": "qa", "token": TOKENS["qa"]},
-    ])
+    registry = secured_registry()
     live = start_server(tmp_path_factory.mktemp("pages-secured"), registry)
     yield live
     live.stop()

@@ -123,13 +123,6 @@ class SpeechSegmenter:
         self._trim_buffer()
         return segments
 
-    @property
-    def open_duration(self) -> float:
-        """Seconds of the utterance in progress (0 when silent)."""
-        if self._speech_start is None:
-            return 0.0
-        return (self._position - self._speech_start) / SAMPLE_RATE
-
     def open_span(self) -> tuple[float, float] | None:
         """(start, end) seconds of `open_utterance()`, without copying its audio."""
         if self._speech_start is None:
