@@ -175,6 +175,7 @@ def reference_comparison() -> dict:
     import jiwer
     from faster_whisper import WhisperModel
 
+    from sentiment_svc.asr.vocabulary import source_model_dir
     from sentiment_svc.asr.whisper import WhisperRecognizer
     from sentiment_svc.audio.decode import load_call
     from sentiment_svc.config import Settings
@@ -184,7 +185,8 @@ def reference_comparison() -> dict:
 
     settings = Settings()
     ours = WhisperRecognizer(settings.whisper_dir)
-    reference = WhisperModel(str(settings.whisper_dir), device="cpu", compute_type="int8",
+    reference = WhisperModel(str(source_model_dir(settings.whisper_dir)), device="cpu",
+                             compute_type="int8",
                              local_files_only=True)
     prompts = _prompts()
     audio = [(load_call(path).customer, normalise(text), lang) for path, text, lang in prompts]

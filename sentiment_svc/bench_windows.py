@@ -98,8 +98,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.reference:
         from faster_whisper import WhisperModel
 
-        reference = WhisperModel(str(model_dir), device="cpu", compute_type="int8",
-                                 cpu_threads=1, local_files_only=True)
+        from sentiment_svc.asr.vocabulary import source_model_dir
+
+        reference = WhisperModel(str(source_model_dir(model_dir)), device="cpu",
+                                 compute_type="int8", cpu_threads=1, local_files_only=True)
         started = time.process_time()
         hypotheses = [normalise(" ".join(s.text for s in reference.transcribe(pcm,
                                                                            language=lang)[0]))

@@ -202,6 +202,26 @@ def demo(ctx: click.Context, url: str, token: str | None) -> None:
                customer_channel="mono", lang="auto", operator_id="demo-operator", call_id=None)
 
 
+@main.command("restrict-vocab")
+@click.argument("source", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.argument("target", type=click.Path(path_type=Path, file_okay=False))
+def restrict_vocab(source: Path, target: Path) -> None:
+    """Copy a CTranslate2 Whisper model keeping only the tokens ru/uk transcripts use
+    (faster decoding, same accuracy; see BENCHMARKS.md). Pass TARGET as --model."""
+    from sentiment_svc.asr.model_file import ModelFileError
+    from sentiment_svc.asr.vocabulary import restrict_model
+    from sentiment_svc.asr.whisper import ModelNotFoundError, check_model_dir
+
+    if target.exists():
+        raise click.ClickException(f"{target} already exists")
+    try:
+        check_model_dir(source)
+        kept = restrict_model(source, target)
+    except (ModelNotFoundError, ModelFileError, KeyError, ValueError) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"{target}: {kept} tokens kept")
+
+
 def _register_eval_text() -> None:
     from sentiment_svc.analysis.evaluate import eval_text
 

@@ -21,7 +21,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SENTIMENT_", frozen=True)
 
     models_dir: Path = Field(default_factory=_default_models_dir)
-    whisper_model: Path | None = None  # a local CTranslate2 Whisper directory
+    # A local CTranslate2 Whisper directory; default: the bundled Whisper base restricted to
+    # Russian and Ukrainian tokens (`sentiment-svc restrict-vocab` makes one of any model).
+    whisper_model: Path | None = None
     e5_model: Path | None = None  # a local transformers multilingual-e5 directory
     policy_file: Path = DEFAULT_POLICY
     lexicon_file: Path | None = None  # None: the bundled lexicon
@@ -47,7 +49,7 @@ class Settings(BaseSettings):
 
     @property
     def whisper_dir(self) -> Path:
-        return self.whisper_model or self.models_dir / "whisper-base"
+        return self.whisper_model or self.models_dir / "whisper-base-ruuk"
 
     @property
     def e5_dir(self) -> Path:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sentiment_svc.asr.vocabulary import TokenMap
 from sentiment_svc.frames import SAMPLE_RATE, SpeechSegment, Transcript
 
 REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
@@ -92,6 +93,8 @@ class WhisperRecognizer:
             num_workers=self.config.workers,
             local_files_only=True,
         )
+        # A model restricted to the call languages' tokens numbers them its own way.
+        self._token_map = TokenMap.load(model_dir)
         self._tokenizers: dict[str, object] = {}
         self._lock = threading.Lock()
 
@@ -141,7 +144,7 @@ class WhisperRecognizer:
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
-            suppress_tokens=self._suppressed(tokenizers[0]),
+            suppress_tokens=self._to_model(self._suppressed(tokenizers[0])),
         )
         return [
             self._recognition(result, tokenizer, lang)
@@ -149,8 +152,9 @@ class WhisperRecognizer:
         ]
 
     def _recognition(self, result, tokenizer, lang: str) -> Recognition:
-        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
-        length = max(1, len(result.sequences_ids[0]))
+        generated = self._from_model(result.sequences_ids[0])
+        tokens = [t for t in generated if t < tokenizer.eot]
+        length = max(1, len(generated))
         avg_log_prob = result.scores[0] * length / (length + 1)  # as faster-whisper does
         text = tokenizer.decode(tokens).strip()
         if (
@@ -161,9 +165,16 @@ class WhisperRecognizer:
         return Recognition(text, lang, float(avg_log_prob), float(result.no_speech_prob))
 
     def _prompt(self, tokenizer) -> list[int]:
-        if self.config.timestamps:
-            return list(tokenizer.sot_sequence)
-        return [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        prompt = list(tokenizer.sot_sequence)
+        if not self.config.timestamps:
+            prompt.append(tokenizer.no_timestamps)
+        return self._to_model(prompt)
+
+    def _to_model(self, tokens: list[int]) -> list[int]:
+        return tokens if self._token_map is None else self._token_map.to_model(tokens)
+
+    def _from_model(self, tokens: list[int]) -> list[int]:
+        return tokens if self._token_map is None else self._token_map.to_source(tokens)
 
     def window_for(self, duration_s: float) -> float:
         config = self.config
