@@ -3,11 +3,13 @@
     python -m sentiment_svc.bench [--calls 1,2,4,8,12] [--skip-reference]
 
 Starts `sentiment-svc serve` as a child process, streams N concurrent calls in real time
-(real and scripted recordings, native protocol) and reads every operator feed. N = 1 streams
-the three calls that escalate one after another, so that its latency has several alerts.
-Prints per N: alert latency p50/p95 (end of the triggering utterance in the audio -> alert
-frame on the operator feed), final-transcript latency p50/p95, service CPU seconds per
-second of speech (in total and per thread group) and peak RSS. Then the largest N whose
+(real and scripted recordings, native protocol; copies of one recording start 2.5 s apart)
+and reads every operator feed. N = 1 streams the three calls that escalate one after
+another, so that its latency has several alerts. Prints per N: alert latency p50/p95 (end
+of the triggering utterance in the audio -> alert frame on the operator feed),
+final-transcript latency p50/p95, service CPU seconds per second of speech (in total and
+per thread group), the recogniser's own metrics over the level (batch sizes, early finals)
+and peak RSS. Then the largest N whose
 alert p95 stays <= 2 s, and a comparison of our recogniser with faster-whisper's own
 `transcribe()` on the bundled prompts (WER, speed). The last line is a JSON object.
 Linux only (reads /proc for the child's CPU and memory).
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +48,9 @@ CALLS = [  # (file, customer channel, trailing silence s)
     (ROOT / "audio_samples/scripted/escalating_uk.wav", "mono", 2.0),
 ]
 ALERT_P95_TARGET_S = 2.0
+# Copies of the same recording start this far apart: in lockstep their utterances would end
+# at the same instant, a burst no real contact centre sends (and an easy batch).
+COPY_OFFSET_S = 2.5
 SINGLE_CALL_TEMPLATES = (0, 4, 1)  # the N=1 level: the angry, sarcasm and escalating calls
 
 
@@ -57,6 +63,7 @@ class RunResult:
     cpu_seconds: float = 0.0
     cpu_by_thread: dict[str, float] = field(default_factory=dict)
     errors: int = 0
+    scheduler: dict[str, float] = field(default_factory=dict)  # metric deltas over the level
 
     def percentile(self, values: list[float], q: float) -> float | None:
         return round(float(np.percentile(values, q)), 3) if values else None
@@ -78,6 +85,7 @@ class RunResult:
                 for name, seconds in sorted(self.cpu_by_thread.items(), key=lambda i: -i[1])
                 if seconds >= 0.01 * self.cpu_seconds
             } if self.speech_seconds else {},
+            "scheduler": self.scheduler,
         }
 
 
@@ -98,6 +106,31 @@ def _wait_ready(port: int, server: subprocess.Popen, timeout_s: float = 180.0) -
         if time.monotonic() > deadline or server.poll() is not None:
             raise SystemExit("the service did not become ready")
         time.sleep(0.5)
+
+
+SCHEDULER_SAMPLES = {  # what the bench reports of the service's own metrics
+    ("sentiment_asr_batch_size_sum", ()): "batched_utterances",
+    ("sentiment_asr_batch_size_count", ()): "batches",
+    ("sentiment_early_finals_total", ("used",)): "early_finals_used",
+    ("sentiment_early_finals_total", ("wasted",)): "early_finals_wasted",
+    ("sentiment_asr_busy_seconds_total", ("final",)): "busy_s_final",
+    ("sentiment_asr_busy_seconds_total", ("partial",)): "busy_s_partial",
+    ("sentiment_asr_audio_seconds_total", ("final",)): "audio_s_final",
+    ("sentiment_asr_audio_seconds_total", ("partial",)): "audio_s_partial",
+}
+
+
+def _scheduler_metrics(url: str) -> Counter[str]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    values: Counter[str] = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = (sample.name, tuple(sample.labels.values()))
+            if key in SCHEDULER_SAMPLES:
+                values[SCHEDULER_SAMPLES[key]] = sample.value
+    return values
 
 
 def _proc_cpu_seconds(pid: int) -> float:
@@ -125,10 +158,13 @@ def _load_calls() -> list[ClientCall]:
 
 async def _run(url: str, templates: list[ClientCall], n: int, pid: int) -> RunResult:
     result = RunResult(n)
+    http_url = url.replace("ws://", "http://")
+    scheduler_before = _scheduler_metrics(http_url)
     cpu_before = _proc_cpu_seconds(pid)
     threads_before = cpu_seconds_by_thread_name(pid)
 
-    async def one(index: int, template: ClientCall) -> None:
+    async def one(index: int, template: ClientCall, delay_s: float = 0.0) -> None:
+        await asyncio.sleep(delay_s)
         call = ClientCall(f"bench-{n}-{index}-{time.time_ns()}", f"bench-op-{index}",
                           template.customer, template.operator, template.sample_rate)
         arrivals: list[tuple[float, dict]] = []
@@ -149,11 +185,21 @@ async def _run(url: str, templates: list[ClientCall], n: int, pid: int) -> RunRe
         for index in SINGLE_CALL_TEMPLATES:
             await one(0, templates[index])
     else:
-        await asyncio.gather(*(one(i, templates[i % len(templates)]) for i in range(n)))
+        await asyncio.gather(*(
+            one(i, templates[i % len(templates)], i // len(templates) * COPY_OFFSET_S)
+            for i in range(n)
+        ))
     result.cpu_seconds = _proc_cpu_seconds(pid) - cpu_before
     threads_after = cpu_seconds_by_thread_name(pid)
     threads_after.subtract(threads_before)
     result.cpu_by_thread = dict(threads_after)
+    scheduler = _scheduler_metrics(http_url)
+    scheduler.subtract(scheduler_before)
+    result.scheduler = {name: round(value, 1) for name, value in sorted(scheduler.items())}
+    if scheduler["batches"]:
+        result.scheduler["mean_batch"] = round(
+            scheduler["batched_utterances"] / scheduler["batches"], 2
+        )
     return result
 
 

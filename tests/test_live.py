@@ -111,8 +111,20 @@ def test_health_readiness_and_metrics(server):
     metrics = httpx.get(f"{server.http}/metrics").text
     for name in ("sentiment_active_calls", "sentiment_alert_latency_seconds_bucket",
                  "sentiment_utterance_latency_seconds_bucket", "sentiment_asr_queue_depth",
-                 "sentiment_asr_busy_seconds_total", "sentiment_asr_real_time_factor"):
+                 "sentiment_asr_busy_seconds_total", "sentiment_asr_real_time_factor",
+                 "sentiment_asr_batch_size_bucket"):
         assert name in metrics
+    # Each call's utterances are recognised in passes of one or more; the benchmark reads
+    # these numbers the same way.
+    from sentiment_svc.bench import _scheduler_metrics
+
+    before = _scheduler_metrics(server.http)
+    timed_stream(angry_call("metrics", "op-m"), server.ws, "native", speed=4.0)
+    scheduler = _scheduler_metrics(server.http)
+    scheduler.subtract(before)
+    assert scheduler["batches"] >= 1
+    assert scheduler["batched_utterances"] >= scheduler["batches"]
+    assert scheduler["audio_s_final"] > 0
 
 
 def test_replay_of_a_stored_call_yields_the_same_alerts(server):

@@ -42,13 +42,15 @@ class AsrScheduler:
         workers: int = 1,
         on_done: Callable[[float, float, bool], None] | None = None,
         max_batch: int = 4,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         """`on_done(audio_seconds, busy_seconds, partial)` is called from the worker after
-        each job."""
+        each job, `on_batch(size)` before each recognition pass."""
         self._recognizer = recognizer
         self._queue: queue.PriorityQueue[_Job] = queue.PriorityQueue()
         self._counter = itertools.count()
         self._on_done = on_done
+        self._on_batch = on_batch
         self._max_batch = max_batch
         self._threads = [
             threading.Thread(target=self._work, name=f"asr-{n}", daemon=True)
@@ -95,6 +97,8 @@ class AsrScheduler:
             batch = self._next_batch()
             if batch is None:
                 return
+            if self._on_batch is not None:
+                self._on_batch(len(batch))
             started = time.perf_counter()
             try:
                 recognitions: list | BaseException = self._recognizer.recognize_batch(

@@ -38,6 +38,10 @@ class Metrics:
             "sentiment_asr_busy_seconds", "Worker seconds spent recognising (final or partial)",
             ["kind"], registry=r,
         )
+        self.asr_batch_size = Histogram(
+            "sentiment_asr_batch_size", "Utterances recognised together in one pass",
+            buckets=(1, 2, 3, 4, 6, 8), registry=r,
+        )
         self.asr_real_time_factor = Gauge(
             "sentiment_asr_real_time_factor",
             "Worker seconds per second of speech recognised, since start", registry=r,

@@ -111,7 +111,8 @@ class Service:
         with _named_pool(1, "asr") as loader:
             self.engines = await loop.run_in_executor(loader, Engines.load, self.settings)
         self.scheduler = AsrScheduler(
-            self.engines.recognizer, self.settings.asr_layout()[0], self.metrics.asr_done
+            self.engines.recognizer, self.settings.asr_layout()[0], self.metrics.asr_done,
+            on_batch=self.metrics.asr_batch_size.observe,
         )
 
     async def purge_expired(self, now: float | None = None) -> dict[str, int]:

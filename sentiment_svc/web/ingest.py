@@ -60,7 +60,9 @@ async def run_ingest(websocket: WebSocket, protocol: str, adapter: ProtocolAdapt
     try:
         while True:
             try:
-                message = await asyncio.wait_for(websocket.receive(), idle_timeout)
+                # asyncio.timeout, not wait_for: no task per 20 ms frame.
+                async with asyncio.timeout(idle_timeout):
+                    message = await websocket.receive()
             except TimeoutError:
                 close_code, close_reason = 1008, f"no data for {idle_timeout:g} s"
                 status = "interrupted"
