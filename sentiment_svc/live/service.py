@@ -31,7 +31,8 @@ from sentiment_svc.threads import name_this_thread
 log = logging.getLogger(__name__)
 REPLAY_CHUNK_S = 0.1
 PURGE_EVERY_S = 3600.0
-CUSTOMER_MEMORY_S = 7 * 86400  # earlier calls of the same customer that shape a new one
+CUSTOMER_MEMORY_S = 7 * 86400
+RECORDING_WRITE_EVERY_S = 1.0  # earlier calls of the same customer that shape a new one
 
 
 class CallRejected(Exception):
@@ -47,13 +48,14 @@ class _Recording:
         self.pending = {channel: np.zeros(0, dtype=np.int16) for channel in layout}
 
     def add(self, parts: list[tuple[Channel, np.ndarray]]) -> None:
-        """Append one batch of arrived audio; the file on disk is valid after each batch
-        (one header update per batch, not per 20 ms frame)."""
+        """Append arrived audio. It reaches the file once a second's worth is here (one
+        write and header update a second, not one per 50 ms batch); the file on disk is a
+        valid WAV after each, and a killed process loses at most that second."""
         for channel, pcm in parts:
             if channel in self.pending:
                 self.pending[channel] = np.concatenate([self.pending[channel], pcm])
         ready = min(len(buffer) for buffer in self.pending.values())
-        if ready:
+        if ready >= self.writer.sample_rate * RECORDING_WRITE_EVERY_S:
             self._write(ready)
 
     def close(self) -> None:
