@@ -10,7 +10,7 @@ the tokens made of Cyrillic, digits, punctuation and short Latin pieces
 
 It is not the default. Dropping tokens is like suppressing them: each step's probabilities
 are renormalised over fewer tokens, which changes which beams survive. On read telephone
-prompts the word error rate is unchanged at a fifth less recogniser CPU, but on the real
+prompts the word error rate is unchanged at 11-18 % less recogniser CPU, but on the real
 angry call it turns the customer's last swear word into a non-word and the call raises no
 alert (BENCHMARKS.md).
 
