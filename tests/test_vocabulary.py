@@ -134,3 +134,12 @@ def test_restrict_vocab_command(full_dir, tmp_path):
     result = runner.invoke(main, ["restrict-vocab", str(empty), str(tmp_path / "out")])
     assert result.exit_code != 0 and "lacks model.bin" in result.output
     assert not (tmp_path / "out").exists()
+    # A model directory that is not Whisper's: its vocabulary has no special tokens.
+    other = tmp_path / "other"
+    other.mkdir()
+    for name in ("model.bin", "config.json", "tokenizer.json"):
+        (other / name).symlink_to(full_dir / name)
+    (other / "vocabulary.txt").write_text("a\nb\n", encoding="utf-8")
+    result = runner.invoke(main, ["restrict-vocab", str(other), str(tmp_path / "out")])
+    assert result.exit_code != 0 and "not a Whisper vocabulary" in result.output
+    assert not (tmp_path / "out").exists()

@@ -87,6 +87,8 @@ def keeps(token: bytes) -> bool:
 
 def select_tokens(vocabulary: list[str]) -> list[int]:
     """Ids (in the original numbering, ascending) of the tokens the restricted model keeps."""
+    if FIRST_SPECIAL not in vocabulary:
+        raise ValueError(f"not a Whisper vocabulary: it has no {FIRST_SPECIAL} token")
     first_special = vocabulary.index(FIRST_SPECIAL)
     decoder = _byte_decoder()
     return [
