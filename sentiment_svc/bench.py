@@ -203,39 +203,22 @@ async def _run(url: str, templates: list[ClientCall], n: int, pid: int) -> RunRe
     return result
 
 
-def _prompts() -> list[tuple[Path, str, str]]:
-    """The bundled telephone prompts with their transcripts: (path, text, language)."""
-    import csv
-
-    folder = ROOT / "audio_samples" / "real"
-    with (folder / "manifest.tsv").open(encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
-    return [(folder / row["path"], row["transcript"], row["language"]) for row in rows
-            if row["path"].startswith("asterisk_core_sounds_")]
-
-
 def reference_comparison() -> dict:
     """Our recogniser vs faster-whisper's transcribe() on the bundled ru and uk prompts."""
-    import re
-
     import jiwer
     from faster_whisper import WhisperModel
 
     from sentiment_svc.asr.vocabulary import source_model_dir
     from sentiment_svc.asr.whisper import WhisperRecognizer
-    from sentiment_svc.audio.decode import load_call
+    from sentiment_svc.bench_windows import BUNDLED, load_prompts, normalise
     from sentiment_svc.config import Settings
-
-    def normalise(text: str) -> str:
-        return " ".join(re.findall(r"[\w']+", text.lower().replace("ё", "е")))
 
     settings = Settings()
     ours = WhisperRecognizer(settings.whisper_dir)
     reference = WhisperModel(str(source_model_dir(settings.whisper_dir)), device="cpu",
                              compute_type="int8",
                              local_files_only=True)
-    prompts = _prompts()
-    audio = [(load_call(path).customer, normalise(text), lang) for path, text, lang in prompts]
+    audio = load_prompts(BUNDLED, None, prefix="asterisk_core_sounds_")
     refs = [text for _, text, _ in audio]
     started = time.perf_counter()
     hyps_ours = [normalise(ours.recognize(pcm, (lang,)).text) for pcm, _, lang in audio]
