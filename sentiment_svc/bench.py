@@ -212,7 +212,9 @@ def reference_comparison() -> dict:
     from sentiment_svc.asr.whisper import WhisperRecognizer
     from sentiment_svc.bench_windows import BUNDLED, load_prompts, normalise
     from sentiment_svc.config import Settings
+    from sentiment_svc.threads import single_threaded_numerics
 
+    single_threaded_numerics()  # as the service runs
     settings = Settings()
     ours = WhisperRecognizer(settings.whisper_dir)
     reference = WhisperModel(str(source_model_dir(settings.whisper_dir)), device="cpu",

@@ -72,6 +72,7 @@ def score(name: str, prompts, hypotheses: list[str], cpu_s: float) -> dict:
 def main(argv: list[str] | None = None) -> None:
     from sentiment_svc.asr.whisper import AsrConfig, WhisperRecognizer
     from sentiment_svc.config import Settings
+    from sentiment_svc.threads import single_threaded_numerics
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifest", type=Path, default=BUNDLED)
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--configs", default="5:1,5:5,8:5,10:5,30:5")
     parser.add_argument("--reference", action="store_true")
     args = parser.parse_args(argv)
+    single_threaded_numerics()  # as the service runs (a spinning BLAS would count as CPU)
     prompts = load_prompts(args.manifest, args.per_language, args.prefix)
     model_dir = Settings().whisper_dir
     rows = []

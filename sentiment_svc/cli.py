@@ -41,7 +41,9 @@ def analyze(file: Path, lang: str, customer_channel: str, model: Path | None) ->
     from sentiment_svc.config import Settings
     from sentiment_svc.events import event_to_dict
     from sentiment_svc.pipeline import Engines, analyze_file, languages_for
+    from sentiment_svc.threads import single_threaded_numerics
 
+    single_threaded_numerics()  # a call is analysed as the service would, one thread
     try:
         duration = decode_file(file).duration  # fail fast on bad input, before loading models
         settings = Settings() if model is None else Settings(whisper_model=model)

@@ -21,8 +21,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SENTIMENT_", frozen=True)
 
     models_dir: Path = Field(default_factory=_default_models_dir)
-    # A local CTranslate2 Whisper directory (default: the bundled Whisper base). One made by
-    # `sentiment-svc restrict-vocab` decodes faster; see BENCHMARKS.md for the trade-off.
+    # A local CTranslate2 Whisper directory. Default: the bundled Whisper base restricted to
+    # Russian and Ukrainian tokens (`sentiment-svc restrict-vocab`, built by `make install`):
+    # the same accuracy, a third less recognition CPU (BENCHMARKS.md). The full model is
+    # `models/whisper-base`.
     whisper_model: Path | None = None
     e5_model: Path | None = None  # a local transformers multilingual-e5 directory
     policy_file: Path = DEFAULT_POLICY
@@ -49,7 +51,7 @@ class Settings(BaseSettings):
 
     @property
     def whisper_dir(self) -> Path:
-        return self.whisper_model or self.models_dir / "whisper-base"
+        return self.whisper_model or self.models_dir / "whisper-base-ru-uk"
 
     @property
     def e5_dir(self) -> Path:

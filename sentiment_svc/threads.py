@@ -35,6 +35,21 @@ def name_this_thread(name: str) -> None:
         libc.prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
+def single_threaded_numerics() -> None:
+    """One thread for numpy's BLAS and torch's intra-op pool, for the whole process.
+
+    The service's parallelism is across calls (the ASR workers), and its numpy and torch
+    operations are small (a log-mel projection, e5 heads, Silero VAD). A multi-threaded
+    BLAS wakes its threads for each of them, and they spin before they sleep: measured
+    (BENCHMARKS.md) a sixth of the recogniser's CPU, and half the event loop group's.
+    """
+    import threadpoolctl
+    import torch
+
+    threadpoolctl.threadpool_limits(1, user_api="blas")
+    torch.set_num_threads(1)
+
+
 def cpu_seconds_by_thread_name(pid: int) -> Counter[str]:
     """User + system CPU seconds of a process's live threads, summed per kernel name."""
     ticks = os.sysconf("SC_CLK_TCK")

@@ -27,6 +27,15 @@ def real_prompts(language: str) -> list[tuple[Path, str]]:
     ]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def numerics_as_in_the_service():
+    """In-process tests compute with the service's thread settings, whatever ran first: a
+    BLAS split over more threads rounds differently, and borderline decodes follow it."""
+    from sentiment_svc.threads import single_threaded_numerics
+
+    single_threaded_numerics()
+
+
 @pytest.fixture(scope="session")
 def settings():
     from sentiment_svc.config import Settings

@@ -5,6 +5,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import jiwer
 import pytest
 import tokenizers
 from click.testing import CliRunner
@@ -20,6 +21,7 @@ from sentiment_svc.asr.vocabulary import (
 )
 from sentiment_svc.asr.whisper import AsrConfig, WhisperRecognizer
 from sentiment_svc.audio.decode import load_call
+from sentiment_svc.bench_windows import normalise
 from sentiment_svc.cli import main
 from tests.conftest import real_prompts
 
@@ -108,16 +110,27 @@ def test_restricted_model_transcribes_like_the_full_one(full_dir, restricted_dir
         select_tokens(read_vocabulary(full_dir))
     )
     assert source_model_dir(target) == full_dir.resolve()
+    # Relative, so that the models directory can be moved (or copied into an image) whole.
+    assert not Path(json.loads((target / TOKEN_MAP_FILE).read_text())["source"]).is_absolute()
     config = AsrConfig(cpu_threads=1)
     full, restricted = WhisperRecognizer(full_dir, config), WhisperRecognizer(target, config)
-    prompts = [*real_prompts("ru")[:3], *real_prompts("uk")[:3]]
-    for path, _ in prompts:
+    prompts = [*real_prompts("ru"), *real_prompts("uk")]
+    references, expected_texts, got_texts = [], [], []
+    for path, reference in prompts:
         pcm = load_call(path).customer
         lang = "uk" if "_uk" in str(path) else "ru"
         expected, got = full.recognize(pcm, (lang,)), restricted.recognize(pcm, (lang,))
-        assert got.text == expected.text and got.text
-        # The same tokens, normalised over fewer: each is a little more probable.
-        assert expected.avg_log_prob <= got.avg_log_prob <= expected.avg_log_prob + 0.1
+        references.append(normalise(reference))
+        expected_texts.append(normalise(expected.text))
+        got_texts.append(normalise(got.text))
+        if got.text == expected.text:
+            # The same tokens, normalised over fewer: each is a little more probable.
+            assert expected.avg_log_prob <= got.avg_log_prob <= expected.avg_log_prob + 0.1
+    # Renormalising over fewer tokens can tip a close beam either way (20 of the 21 came out
+    # the same when this was written); the accuracy must not move.
+    same = sum(a == b for a, b in zip(expected_texts, got_texts, strict=True))
+    assert same >= len(prompts) - 2, list(zip(expected_texts, got_texts, strict=True))
+    assert jiwer.wer(references, got_texts) <= jiwer.wer(references, expected_texts) + 0.02
     # Language detection still sees every language token.
     pcm = load_call(prompts[0][0]).customer
     assert restricted.recognize(pcm).lang == full.recognize(pcm).lang
@@ -143,3 +156,9 @@ def test_restrict_vocab_command(full_dir, tmp_path):
     result = runner.invoke(main, ["restrict-vocab", str(other), str(tmp_path / "out")])
     assert result.exit_code != 0 and "not a Whisper vocabulary" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_the_installed_default_is_the_restricted_model(settings):
+    assert TokenMap.load(settings.whisper_dir) is not None
+    full = (settings.models_dir / "whisper-base").resolve()
+    assert source_model_dir(settings.whisper_dir) == full

@@ -26,7 +26,7 @@ from sentiment_svc.pipeline import Engines
 from sentiment_svc.protocols.base import AudioChunk, CallStart
 from sentiment_svc.storage.db import CallRecord, CallStore
 from sentiment_svc.storage.recordings import RecordingWriter
-from sentiment_svc.threads import name_this_thread
+from sentiment_svc.threads import name_this_thread, single_threaded_numerics
 
 log = logging.getLogger(__name__)
 REPLAY_CHUNK_S = 0.1
@@ -103,11 +103,7 @@ class Service:
         return self.engines is not None
 
     async def load_models(self) -> None:
-        import torch
-
-        # One thread per e5 pass: the ASR workers already occupy the cores, and torch's
-        # idle threads spin while they wait for work.
-        torch.set_num_threads(1)
+        single_threaded_numerics()
         loop = asyncio.get_running_loop()
         # CTranslate2 starts its worker threads while loading: they inherit this name.
         with _named_pool(1, "asr") as loader:
