@@ -1,6 +1,7 @@
 """The shared ASR scheduler: priorities, batches by encoder window, real recognition."""
 
 import asyncio
+import threading
 
 import numpy as np
 
@@ -100,3 +101,32 @@ def test_a_tense_call_goes_before_older_audio_of_calm_calls(engines):
 
     assert asyncio.run(scenario()) == [11.0, 9.0, 10.0]
 
+
+
+def test_helper_workers_take_only_what_the_first_worker_left_waiting(engines):
+    pcms = [load_call(path).customer for path, _ in real_prompts("ru")[:3]]
+    workers: list[str] = []
+
+    async def scenario() -> None:
+        scheduler = AsrScheduler(
+            engines.recognizer, workers=2, max_batch=1, helper_delay_s=0.1,
+            on_done=lambda *_: workers.append(threading.current_thread().name),
+        )
+        try:
+            # One at a time: the first worker is free, so the helper never steps in.
+            for index, pcm in enumerate(pcms):
+                await scheduler.transcribe(
+                    SpeechSegment(Channel.CUSTOMER, index, index + 1, pcm), ("ru",)
+                )
+            assert workers == ["asr-0"] * 3
+            # Three at once, one per pass: the helper takes what waits behind the first.
+            await asyncio.gather(*(
+                scheduler.transcribe(SpeechSegment(Channel.CUSTOMER, 10 + i, 11 + i, pcm),
+                                     ("ru",))
+                for i, pcm in enumerate(pcms)
+            ))
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, scheduler.close)
+
+    asyncio.run(scenario())
+    assert len(workers) == 6 and "asr-1" in workers[3:]

@@ -4,6 +4,12 @@ Calls submit finished utterances and await their transcripts; the event loop nev
 the model. Customer utterances go before operator ones (they drive the alerts), then the
 oldest audio first. Every final utterance is recognised: when the queue is long, callers
 wait, which slows their own ingest, never anyone's finals.
+
+The first worker takes each utterance as soon as it is queued. The others are helpers: they
+take one only once it has waited `helper_delay_s`, that is once the first worker has fallen
+behind. Two decoders running at once slow each other down (they share the memory bus and
+the cache), so on a lightly loaded machine one worker does the work for less CPU, and what
+queues meanwhile is recognised in one batch.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import itertools
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -23,6 +30,7 @@ log = logging.getLogger(__name__)
 # Utterances batched together share the longest one's encoder window; past this ratio the
 # padding costs more encoder time than the shared decoder pass saves.
 WINDOW_SPREAD = 1.5
+HELPER_POLL_S = 0.02
 
 
 @dataclass(order=True)
@@ -33,6 +41,7 @@ class _Job:
     languages: Sequence[str] = field(compare=False, default=())
     loop: asyncio.AbstractEventLoop | None = field(compare=False, default=None)
     future: asyncio.Future[Transcript] | None = field(compare=False, default=None)
+    queued_at: float = field(compare=False, default_factory=time.monotonic)
 
 
 class AsrScheduler:
@@ -43,9 +52,11 @@ class AsrScheduler:
         on_done: Callable[[float, float, bool], None] | None = None,
         max_batch: int = 4,
         on_batch: Callable[[int], None] | None = None,
+        helper_delay_s: float = 0.25,
     ) -> None:
         """`on_done(audio_seconds, busy_seconds, partial)` is called from the worker after
-        each job, `on_batch(size)` before each recognition pass."""
+        each job, `on_batch(size)` before each recognition pass. Workers after the first
+        take a job only once it has waited `helper_delay_s`."""
         self._recognizer = recognizer
         self._queue: queue.PriorityQueue[_Job] = queue.PriorityQueue()
         self._counter = itertools.count()
@@ -53,7 +64,10 @@ class AsrScheduler:
         self._on_batch = on_batch
         self._max_batch = max_batch
         self._threads = [
-            threading.Thread(target=self._work, name=f"asr-{n}", daemon=True)
+            threading.Thread(
+                target=self._work, args=(0.0 if n == 0 else helper_delay_s,),
+                name=f"asr-{n}", daemon=True,
+            )
             for n in range(workers)
         ]
         for thread in self._threads:
@@ -87,14 +101,12 @@ class AsrScheduler:
         for thread in self._threads:
             thread.join(timeout=30)
 
-    def _work(self) -> None:
-        import time
-
+    def _work(self, delay_s: float) -> None:
         from sentiment_svc.threads import name_this_thread
 
         name_this_thread(threading.current_thread().name)
         while True:
-            batch = self._next_batch()
+            batch = self._next_batch(delay_s)
             if batch is None:
                 return
             if self._on_batch is not None:
@@ -122,13 +134,19 @@ class AsrScheduler:
                     )
                 job.loop.call_soon_threadsafe(_resolve, job.future, result)
 
-    def _next_batch(self) -> list[_Job] | None:
-        """Block for the most urgent job, then add waiting jobs that fit its encoder window
-        (up to max_batch): one pass over several utterances costs much less than one each,
-        above all in the decoder, but a short utterance padded to a long one's window does
-        not pay. Jobs that do not fit go back in the queue, in their place."""
+    def _next_batch(self, delay_s: float = 0.0) -> list[_Job] | None:
+        """Block for the most urgent job (one queued at least `delay_s` ago), then add
+        waiting jobs that fit its encoder window (up to max_batch): one pass over several
+        utterances costs much less than one each, above all in the decoder, but a short
+        utterance padded to a long one's window does not pay. Jobs that do not fit go back
+        in the queue, in their place."""
         first = self._queue.get()
-        while first.segment is not None and not _wanted(first):
+        while first.segment is not None and (
+            not _wanted(first) or time.monotonic() - first.queued_at < delay_s
+        ):
+            if _wanted(first):  # too fresh for a helper: the first worker may take it
+                self._queue.put(first)
+                time.sleep(HELPER_POLL_S)
             first = self._queue.get()
         if first.segment is None:
             return None
