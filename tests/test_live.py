@@ -190,3 +190,19 @@ def test_a_returning_customer_starts_from_their_earlier_calls(server):
     history = [e for e in result.feed if e["type"] == "customer_history"]
     assert history and history[0]["previous_calls"] == 1
     assert "profanity" in history[0]["categories"]
+
+
+def test_only_customer_utterances_are_recognised_early(server):
+    from sentiment_svc.bench import _scheduler_metrics
+
+    before = _scheduler_metrics(server.http)
+    call = load_client_call(SCRIPTED_AUDIO / "stereo_ru.wav", CustomerChannel.LEFT, "early-1",
+                            "op-e", "ru")
+    result, _, _ = timed_stream(call, server.ws, "native", speed=2.0)
+    scheduler = _scheduler_metrics(server.http)
+    scheduler.subtract(before)
+    channels = [e["channel"] for e in result.feed if e["type"] == "utterance"]
+    assert "operator" in channels and "customer" in channels
+    # Early recognition is for the alerts, which only customers' utterances raise: an
+    # operator's is recognised when the VAD closes it.
+    assert 0 < scheduler["early_finals_used"] <= channels.count("customer")

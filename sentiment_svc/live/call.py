@@ -3,9 +3,9 @@
 Two tasks per call keep the stages apart: the VAD task turns arriving audio into utterances
 (resampling, endpointing and recording in a worker thread), the recognition task takes them
 in order through the shared ASR scheduler and the text analysis and publishes the results.
-Audio keeps flowing while an utterance is being recognised. While the recogniser is idle an
-utterance is sent to it as soon as its end is known (200 ms into the silence), not when the
-VAD closes it (500 ms): the result is kept if the speaker stays silent.
+Audio keeps flowing while an utterance is being recognised. While the recogniser is idle a
+customer's utterance is sent to it as soon as its end is known (200 ms into the silence),
+not when the VAD closes it (500 ms): the result is kept if the speaker stays silent.
 """
 
 from __future__ import annotations
@@ -243,7 +243,11 @@ class LiveCall:
             sorted(segments, key=lambda segment: segment.end),
             self._partials_due(),
             self.pipeline.ending_spans(),
-            self.pipeline.ending_utterances(lambda ch, *span: tracked.get(ch) != span),
+            # Customers only: their utterances drive the alerts, and a recognition started
+            # early is wasted whenever the speaker goes on after the pause.
+            self.pipeline.ending_utterances(
+                lambda ch, *span: ch is Channel.CUSTOMER and tracked.get(ch) != span
+            ),
         )
 
     def _partials_due(self) -> list[SpeechSegment]:
