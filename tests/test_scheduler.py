@@ -115,9 +115,14 @@ def test_helper_workers_take_only_what_the_first_worker_left_waiting(engines):
         try:
             # One at a time: the first worker is free, so the helper never steps in.
             for index, pcm in enumerate(pcms):
-                await scheduler.transcribe(
+                assert scheduler.idle
+                job = asyncio.ensure_future(scheduler.transcribe(
                     SpeechSegment(Channel.CUSTOMER, index, index + 1, pcm), ("ru",)
-                )
+                ))
+                await asyncio.sleep(0.05)
+                assert not scheduler.idle  # recognising
+                await job
+            assert scheduler.idle
             assert workers == ["asr-0"] * 3
             # Three at once, one per pass: the helper takes what waits behind the first.
             await asyncio.gather(*(

@@ -63,9 +63,10 @@ class AsrScheduler:
         self._on_done = on_done
         self._on_batch = on_batch
         self._max_batch = max_batch
+        self._working = [False] * workers  # one flag per worker: no lock needed
         self._threads = [
             threading.Thread(
-                target=self._work, args=(0.0 if n == 0 else helper_delay_s,),
+                target=self._work, args=(n, 0.0 if n == 0 else helper_delay_s),
                 name=f"asr-{n}", daemon=True,
             )
             for n in range(workers)
@@ -76,6 +77,11 @@ class AsrScheduler:
     @property
     def depth(self) -> int:
         return self._queue.qsize()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no worker recognising: a job submitted now starts at once."""
+        return not any(self._working) and not self._queue.qsize()
 
     async def transcribe(
         self,
@@ -101,7 +107,7 @@ class AsrScheduler:
         for thread in self._threads:
             thread.join(timeout=30)
 
-    def _work(self, delay_s: float) -> None:
+    def _work(self, index: int, delay_s: float) -> None:
         from sentiment_svc.threads import name_this_thread
 
         name_this_thread(threading.current_thread().name)
@@ -111,6 +117,7 @@ class AsrScheduler:
                 return
             if self._on_batch is not None:
                 self._on_batch(len(batch))
+            self._working[index] = True
             started = time.perf_counter()
             try:
                 recognitions: list | BaseException = self._recognizer.recognize_batch(
@@ -121,6 +128,7 @@ class AsrScheduler:
                 log.exception("recognition failed")
                 recognitions = error
             busy = time.perf_counter() - started
+            self._working[index] = False
             for index, job in enumerate(batch):
                 assert job.segment is not None and job.loop is not None
                 if isinstance(recognitions, BaseException):
