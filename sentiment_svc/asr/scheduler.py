@@ -107,7 +107,7 @@ class AsrScheduler:
         for thread in self._threads:
             thread.join(timeout=30)
 
-    def _work(self, index: int, delay_s: float) -> None:
+    def _work(self, worker: int, delay_s: float) -> None:
         from sentiment_svc.threads import name_this_thread
 
         name_this_thread(threading.current_thread().name)
@@ -117,7 +117,7 @@ class AsrScheduler:
                 return
             if self._on_batch is not None:
                 self._on_batch(len(batch))
-            self._working[index] = True
+            self._working[worker] = True
             started = time.perf_counter()
             try:
                 recognitions: list | BaseException = self._recognizer.recognize_batch(
@@ -128,7 +128,7 @@ class AsrScheduler:
                 log.exception("recognition failed")
                 recognitions = error
             busy = time.perf_counter() - started
-            self._working[index] = False
+            self._working[worker] = False
             for index, job in enumerate(batch):
                 assert job.segment is not None and job.loop is not None
                 if isinstance(recognitions, BaseException):
