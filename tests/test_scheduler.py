@@ -4,6 +4,7 @@ import asyncio
 import threading
 
 import numpy as np
+import pytest
 
 from sentiment_svc.asr.scheduler import AsrScheduler
 from sentiment_svc.audio.decode import load_call
@@ -138,3 +139,28 @@ def test_helper_workers_take_only_what_the_first_worker_left_waiting(engines):
 
     asyncio.run(scenario())
     assert len(workers) == 6 and "asr-1" in workers[3:]
+
+
+def test_an_error_in_the_bookkeeping_fails_its_batch_not_the_worker(engines):
+    pcm = load_call(real_prompts("ru")[0][0]).customer
+    failures = [RuntimeError("metrics broke")]
+
+    def on_done(*_) -> None:
+        if failures:
+            raise failures.pop()
+
+    async def scenario() -> str:
+        scheduler = AsrScheduler(engines.recognizer, workers=1, on_done=on_done)
+        try:
+            with pytest.raises(RuntimeError, match="metrics broke"):
+                await asyncio.wait_for(
+                    scheduler.transcribe(SpeechSegment(Channel.CUSTOMER, 0, 1, pcm), ("ru",)), 60
+                )
+            again = await asyncio.wait_for(
+                scheduler.transcribe(SpeechSegment(Channel.CUSTOMER, 1, 2, pcm), ("ru",)), 60
+            )
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, scheduler.close)
+        return again.text
+
+    assert asyncio.run(scenario())

@@ -115,32 +115,42 @@ class AsrScheduler:
             batch = self._next_batch(delay_s)
             if batch is None:
                 return
-            if self._on_batch is not None:
-                self._on_batch(len(batch))
-            self._working[worker] = True
-            started = time.perf_counter()
             try:
-                recognitions: list | BaseException = self._recognizer.recognize_batch(
-                    [job.segment.pcm for job in batch],  # type: ignore[union-attr]
-                    [job.languages for job in batch],
+                self._run_batch(worker, batch)
+            except Exception as error:  # a bug here must not stop recognition for every call
+                log.exception("ASR worker error")
+                self._working[worker] = False
+                for job in batch:
+                    assert job.loop is not None and job.future is not None
+                    job.loop.call_soon_threadsafe(_resolve, job.future, error)
+
+    def _run_batch(self, worker: int, batch: list[_Job]) -> None:
+        if self._on_batch is not None:
+            self._on_batch(len(batch))
+        self._working[worker] = True
+        started = time.perf_counter()
+        try:
+            recognitions: list | BaseException = self._recognizer.recognize_batch(
+                [job.segment.pcm for job in batch],  # type: ignore[union-attr]
+                [job.languages for job in batch],
+            )
+        except Exception as error:  # a bad utterance must not kill the worker
+            log.exception("recognition failed")
+            recognitions = error
+        busy = time.perf_counter() - started
+        self._working[worker] = False
+        for index, job in enumerate(batch):
+            assert job.segment is not None and job.loop is not None
+            if isinstance(recognitions, BaseException):
+                result: Transcript | BaseException = recognitions
+            else:
+                recognition = recognitions[index]
+                result = Transcript(job.segment, recognition.text, recognition.lang)
+            if self._on_done is not None:
+                self._on_done(
+                    job.segment.end - job.segment.start, busy / len(batch), job.priority[0] == 2
                 )
-            except Exception as error:  # a bad utterance must not kill the worker
-                log.exception("recognition failed")
-                recognitions = error
-            busy = time.perf_counter() - started
-            self._working[worker] = False
-            for index, job in enumerate(batch):
-                assert job.segment is not None and job.loop is not None
-                if isinstance(recognitions, BaseException):
-                    result: Transcript | BaseException = recognitions
-                else:
-                    recognition = recognitions[index]
-                    result = Transcript(job.segment, recognition.text, recognition.lang)
-                if self._on_done is not None:
-                    self._on_done(
-                        job.segment.end - job.segment.start, busy / len(batch), job.priority[0] == 2
-                    )
-                job.loop.call_soon_threadsafe(_resolve, job.future, result)
+            job.loop.call_soon_threadsafe(_resolve, job.future, result)
 
     def _next_batch(self, delay_s: float = 0.0) -> list[_Job] | None:
         """Block for the most urgent job (one queued at least `delay_s` ago), then add
