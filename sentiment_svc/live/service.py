@@ -31,8 +31,8 @@ from sentiment_svc.threads import name_this_thread, single_threaded_numerics
 log = logging.getLogger(__name__)
 REPLAY_CHUNK_S = 0.1
 PURGE_EVERY_S = 3600.0
-CUSTOMER_MEMORY_S = 7 * 86400
-RECORDING_WRITE_EVERY_S = 1.0  # earlier calls of the same customer that shape a new one
+CUSTOMER_MEMORY_S = 7 * 86400  # earlier calls of the same customer that shape a new one
+RECORDING_WRITE_EVERY_S = 1.0  # a killed process loses at most this much of a recording
 
 
 class CallRejected(Exception):
