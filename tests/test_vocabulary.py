@@ -16,6 +16,7 @@ from sentiment_svc.asr.vocabulary import (
     TokenMap,
     read_vocabulary,
     restrict_model,
+    restriction_is_current,
     select_tokens,
     source_model_dir,
 )
@@ -158,7 +159,17 @@ def test_restrict_vocab_command(full_dir, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_the_installed_default_is_the_restricted_model(settings):
+def test_the_installed_default_is_the_restricted_model(settings, tmp_path):
     assert TokenMap.load(settings.whisper_dir) is not None
     full = (settings.models_dir / "whisper-base").resolve()
     assert source_model_dir(settings.whisper_dir) == full
+    # Provisioning rebuilds it when the token choice changes, not only when it is missing.
+    assert restriction_is_current(full, settings.whisper_dir)
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    (stale / "model.bin").write_bytes(b"")
+    token_map = json.loads((settings.whisper_dir / TOKEN_MAP_FILE).read_text())
+    token_map["kept"] = token_map["kept"][:-1]
+    (stale / TOKEN_MAP_FILE).write_text(json.dumps(token_map))
+    assert not restriction_is_current(full, stale)
+    assert not restriction_is_current(full, tmp_path / "missing")

@@ -144,6 +144,15 @@ def restrict_model(source: Path, target: Path) -> int:
     return len(kept)
 
 
+def restriction_is_current(source: Path, target: Path) -> bool:
+    """Whether `target` is a complete restriction of `source` with today's token choice."""
+    path = target / TOKEN_MAP_FILE
+    if not path.is_file() or not (target / "model.bin").is_file():
+        return False
+    kept = json.loads(path.read_text(encoding="utf-8"))["kept"]
+    return bool(kept == select_tokens(read_vocabulary(source)))
+
+
 def source_model_dir(model_dir: Path) -> Path:
     """The unrestricted model a restricted one was derived from (itself if unrestricted),
     for comparisons with faster-whisper's own `transcribe()`, which needs the full vocabulary."""
