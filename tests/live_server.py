@@ -37,8 +37,8 @@ class LiveServer:
         self.thread.join(timeout=60)
 
 
-def start_server(data_dir: Path, tokens: TokenRegistry | None = None, **settings_overrides
-                 ) -> LiveServer:
+def start_server(data_dir: Path, tokens: TokenRegistry | None = None, *,
+                 wait_ready: bool = True, **settings_overrides) -> LiveServer:
     settings = Settings(data_dir=data_dir, **settings_overrides)
     data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings, tokens or TokenRegistry.load(None))
@@ -54,6 +54,8 @@ def start_server(data_dir: Path, tokens: TokenRegistry | None = None, **settings
         time.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
     live = LiveServer(server, thread, port)
+    if not wait_ready:
+        return live
     deadline = time.monotonic() + 180
     while True:  # models load in the background; /readyz says when
         with contextlib.suppress(httpx.HTTPError):

@@ -111,8 +111,8 @@ def test_health_readiness_and_metrics(server):
     metrics = httpx.get(f"{server.http}/metrics").text
     for name in ("sentiment_active_calls", "sentiment_alert_latency_seconds_bucket",
                  "sentiment_utterance_latency_seconds_bucket", "sentiment_asr_queue_depth",
-                 "sentiment_asr_busy_seconds_total", "sentiment_asr_real_time_factor",
-                 "sentiment_asr_batch_size_bucket"):
+                 "sentiment_asr_workers_alive", "sentiment_asr_busy_seconds_total",
+                 "sentiment_asr_real_time_factor", "sentiment_asr_batch_size_bucket"):
         assert name in metrics
     # Each call's utterances are recognised in passes of one or more; the benchmark reads
     # these numbers the same way.

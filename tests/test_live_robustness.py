@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 
 import httpx
 import numpy as np
 import pytest
 import websockets
 
+from sentiment_svc.asr.scheduler import AsrScheduler
 from sentiment_svc.client import stream_call
+from sentiment_svc.config import Settings
+from sentiment_svc.live.service import Service
 from tests.live_server import start_server
 from tests.test_live import angry_call
 
@@ -128,3 +132,30 @@ def test_too_many_live_calls_are_refused_cleanly(server):
 
     _, close_code, reason = asyncio.run(scenario())
     assert close_code == 1013 and "limit" in reason
+
+
+def test_readiness_says_why_when_the_models_fail_to_load(tmp_path):
+    live = start_server(tmp_path / "data", wait_ready=False, whisper_model=tmp_path / "absent")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            reply = httpx.get(f"{live.http}/readyz", timeout=5)
+            if reply.json()["status"] != "loading models" or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert reply.status_code == 503
+        status = reply.json()["status"]
+        assert status.startswith("models failed to load") and "make install" in status
+        assert httpx.get(f"{live.http}/healthz").status_code == 200  # alive, not ready
+    finally:
+        live.stop()
+
+
+def test_readiness_fails_when_a_recognition_worker_has_stopped(tmp_path, engines):
+    service = Service(Settings(data_dir=tmp_path))
+    service.engines = engines
+    service.scheduler = AsrScheduler(engines.recognizer, workers=2)
+    assert service.unhealthy() is None
+    service.scheduler.close()  # the workers' threads end, as a crashed worker's would
+    assert service.scheduler.workers_alive == 0
+    assert service.unhealthy() == "2 of 2 ASR workers stopped"

@@ -75,6 +75,14 @@ class AsrScheduler:
             thread.start()
 
     @property
+    def workers(self) -> int:
+        return len(self._threads)
+
+    @property
+    def workers_alive(self) -> int:
+        return sum(thread.is_alive() for thread in self._threads)
+
+    @property
     def depth(self) -> int:
         return self._queue.qsize()
 

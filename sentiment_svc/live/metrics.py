@@ -30,6 +30,11 @@ class Metrics:
         self.asr_queue_depth = Gauge(
             "sentiment_asr_queue_depth", "Utterances waiting for recognition", registry=r
         )
+        self.asr_workers_alive = Gauge(
+            "sentiment_asr_workers_alive",
+            "Recognition worker threads running (fewer than configured: /readyz fails)",
+            registry=r,
+        )
         self.asr_audio_seconds = Counter(
             "sentiment_asr_audio_seconds", "Seconds of speech recognised (final or partial)",
             ["kind"], registry=r,

@@ -94,6 +94,7 @@ class Service:
         self.store_executor = _named_pool(1, "store")
         self.engines: Engines | None = None
         self.scheduler: AsrScheduler | None = None
+        self.load_error: str | None = None
         interrupted = self.store.mark_unfinished_interrupted(time.time())
         if interrupted:
             log.warning("marked %d calls interrupted by an earlier stop", len(interrupted))
@@ -102,12 +103,28 @@ class Service:
     def ready(self) -> bool:
         return self.engines is not None
 
+    def unhealthy(self) -> str | None:
+        """Why the service cannot take calls now, or None: models still loading or failed,
+        or recognition workers that have stopped (every call's finals would wait forever)."""
+        if self.load_error is not None:
+            return f"models failed to load: {self.load_error}"
+        if self.engines is None or self.scheduler is None:
+            return "loading models"
+        alive, total = self.scheduler.workers_alive, self.scheduler.workers
+        if alive < total:
+            return f"{total - alive} of {total} ASR workers stopped"
+        return None
+
     async def load_models(self) -> None:
         single_threaded_numerics()
         loop = asyncio.get_running_loop()
         # CTranslate2 starts its worker threads while loading: they inherit this name.
         with _named_pool(1, "asr") as loader:
-            self.engines = await loop.run_in_executor(loader, Engines.load, self.settings)
+            try:
+                self.engines = await loop.run_in_executor(loader, Engines.load, self.settings)
+            except Exception as error:
+                self.load_error = str(error) or type(error).__name__
+                raise
         self.scheduler = AsrScheduler(
             self.engines.recognizer, self.settings.asr_layout()[0], self.metrics.asr_done,
             on_batch=self.metrics.asr_batch_size.observe,

@@ -66,8 +66,9 @@ def create_app(settings: Settings, tokens: TokenRegistry) -> FastAPI:
     @app.get("/readyz", tags=["ops"])
     async def readyz() -> JSONResponse:
         service: Service = app.state.service
-        if not service.ready:
-            return JSONResponse({"status": "loading models"}, status_code=503)
+        problem = service.unhealthy()
+        if problem is not None:
+            return JSONResponse({"status": problem}, status_code=503)
         return JSONResponse({"status": "ready", "live_calls": len(service.calls)})
 
     @app.get("/metrics", tags=["ops"])
@@ -75,6 +76,7 @@ def create_app(settings: Settings, tokens: TokenRegistry) -> FastAPI:
         service: Service = app.state.service
         if service.scheduler is not None:
             service.metrics.asr_queue_depth.set(service.scheduler.depth)
+            service.metrics.asr_workers_alive.set(service.scheduler.workers_alive)
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
