@@ -58,6 +58,7 @@ SINGLE_CALL_TEMPLATES = (0, 4, 1)  # the N=1 level: the angry, sarcasm and escal
 class RunResult:
     calls: int
     alert_latencies: list[float] = field(default_factory=list)
+    alert_sources: list[str] = field(default_factory=list)  # the recording of each alert
     final_latencies: list[float] = field(default_factory=list)
     speech_seconds: float = 0.0
     cpu_seconds: float = 0.0
@@ -86,6 +87,12 @@ class RunResult:
                 if seconds >= 0.01 * self.cpu_seconds
             } if self.speech_seconds else {},
             "scheduler": self.scheduler,
+            # Which alerts set the tail: recording@seconds into it, latency.
+            "slowest_alerts": sorted(
+                ([source, round(latency, 2)] for source, latency
+                 in zip(self.alert_sources, self.alert_latencies, strict=True)),
+                key=lambda pair: -pair[1],
+            )[:3],
         }
 
 
@@ -163,8 +170,9 @@ async def _run(url: str, templates: list[ClientCall], n: int, pid: int) -> RunRe
     cpu_before = _proc_cpu_seconds(pid)
     threads_before = cpu_seconds_by_thread_name(pid)
 
-    async def one(index: int, template: ClientCall, delay_s: float = 0.0) -> None:
+    async def one(index: int, template_index: int, delay_s: float = 0.0) -> None:
         await asyncio.sleep(delay_s)
+        template = templates[template_index]
         call = ClientCall(f"bench-{n}-{index}-{time.time_ns()}", f"bench-op-{index}",
                           template.customer, template.operator, template.sample_rate)
         arrivals: list[tuple[float, dict]] = []
@@ -177,16 +185,17 @@ async def _run(url: str, templates: list[ClientCall], n: int, pid: int) -> RunRe
         for arrived, event in arrivals:
             if event["type"] == "alert":
                 result.alert_latencies.append(arrived - outcome.first_sent_at - event["t"])
+                result.alert_sources.append(f"{CALLS[template_index][0].name}@{event['t']:.1f}")
             elif event["type"] == "utterance":
                 result.final_latencies.append(arrived - outcome.first_sent_at - event["end"])
                 result.speech_seconds += event["end"] - event["start"]
 
     if n == 1:  # one call at a time, each call that escalates: more than one alert to time
         for index in SINGLE_CALL_TEMPLATES:
-            await one(0, templates[index])
+            await one(0, index)
     else:
         await asyncio.gather(*(
-            one(i, templates[i % len(templates)], i // len(templates) * COPY_OFFSET_S)
+            one(i, i % len(templates), i // len(templates) * COPY_OFFSET_S)
             for i in range(n)
         ))
     result.cpu_seconds = _proc_cpu_seconds(pid) - cpu_before
