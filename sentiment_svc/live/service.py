@@ -108,7 +108,7 @@ class Service:
         or recognition workers that have stopped (every call's finals would wait forever)."""
         if self.load_error is not None:
             return f"models failed to load: {self.load_error}"
-        if self.engines is None or self.scheduler is None:
+        if not self.ready or self.scheduler is None:
             return "loading models"
         alive, total = self.scheduler.workers_alive, self.scheduler.workers
         if alive < total:

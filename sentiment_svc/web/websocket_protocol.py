@@ -6,7 +6,7 @@ around each 20 ms telephony frame, about a seventh of the event loop's work per 
 (BENCHMARKS.md). This subclass lets up to `RECEIVE_HIGH_WATER` messages wait before it
 pauses reading, so a slow call still pushes back on its sender, a bounded number of frames
 later. It touches uvicorn's private state (`read_paused`, `queue`, `transport`), so the
-version is pinned and `tests/test_websocket_protocol.py` checks the behaviour.
+version is pinned and `tests/test_ingest_transport.py` checks the behaviour.
 """
 
 from __future__ import annotations
