@@ -16,7 +16,9 @@ import websockets
 from sentiment_svc.asr.scheduler import AsrScheduler
 from sentiment_svc.client import stream_call
 from sentiment_svc.config import Settings
-from sentiment_svc.live.service import Service
+from sentiment_svc.frames import Channel
+from sentiment_svc.live.service import CallRejected, Service
+from sentiment_svc.protocols.base import CallStart
 from tests.live_server import start_server
 from tests.test_live import angry_call
 
@@ -159,3 +161,12 @@ def test_readiness_fails_when_a_recognition_worker_has_stopped(tmp_path, engines
     service.scheduler.close()  # the workers' threads end, as a crashed worker's would
     assert service.scheduler.workers_alive == 0
     assert service.unhealthy() == "2 of 2 ASR workers stopped"
+    # and it takes no call whose finals would never come, live or replayed
+    start = CallStart(call_id="after-crash", operator_id="op-1", customer_id=None,
+                      language="ru", sample_rate=8000, encoding="pcm16", channels=1,
+                      channel_map={0: Channel.CUSTOMER})
+    with pytest.raises(CallRejected, match="2 of 2 ASR workers stopped"):
+        asyncio.run(service.open_call(start, "native"))
+    with pytest.raises(CallRejected, match="2 of 2 ASR workers stopped"):
+        asyncio.run(service.replay("after-crash", 1.0, lambda message: None))
+    assert service.calls == {} and service.store.get_call("after-crash") is None

@@ -115,6 +115,13 @@ class Service:
             return f"{total - alive} of {total} ASR workers stopped"
         return None
 
+    def _refuse_unless_healthy(self) -> None:
+        problem = self.unhealthy()
+        if problem == "loading models":
+            raise CallRejected("the service is still loading its models; retry shortly")
+        if problem is not None:  # a call taken now would never get its finals
+            raise CallRejected(f"the service cannot take calls: {problem}")
+
     async def load_models(self) -> None:
         single_threaded_numerics()
         loop = asyncio.get_running_loop()
@@ -160,8 +167,7 @@ class Service:
         self, start: CallStart, protocol: str, send_alert=None, owner: object = None
     ) -> LiveCall:
         """`owner` (the ingest token's principal) is counted against `max_calls_per_token`."""
-        if not self.ready:
-            raise CallRejected("the service is still loading its models; retry shortly")
+        self._refuse_unless_healthy()
         if start.call_id in self.calls:
             raise CallRejected(f"call {start.call_id} is already live")
         if len(self.calls) >= self.settings.max_live_calls:
@@ -229,8 +235,7 @@ class Service:
     ) -> dict[str, Any]:
         """Play a stored call's recording through the live pipeline again, at `speed` times
         real time; events go to `sink` only. Returns the replay's summary."""
-        if not self.ready:
-            raise CallRejected("the service is still loading its models; retry shortly")
+        self._refuse_unless_healthy()
         detail = await self.store_call("get_call", call_id)
         path = self.store.recording_path(call_id)
         if detail is None or not path.is_file():
