@@ -2,11 +2,12 @@
 
 import asyncio
 import threading
+import time
 
 import numpy as np
 import pytest
 
-from sentiment_svc.asr.scheduler import AsrScheduler
+from sentiment_svc.asr.scheduler import AsrScheduler, CostModel
 from sentiment_svc.audio.decode import load_call
 from sentiment_svc.frames import SAMPLE_RATE, Channel, SpeechSegment
 from tests.conftest import real_prompts
@@ -106,7 +107,6 @@ def test_a_tense_call_goes_before_older_audio_of_calm_calls(engines):
     assert asyncio.run(scenario()) == [11.0, 9.0, 10.0]
 
 
-
 def test_helper_workers_take_only_what_the_first_worker_left_waiting(engines):
     pcms = [load_call(path).customer for path, _ in real_prompts("ru")[:3]]
     workers: list[str] = []
@@ -139,6 +139,53 @@ def test_helper_workers_take_only_what_the_first_worker_left_waiting(engines):
 
     asyncio.run(scenario())
     assert len(workers) == 6 and "asr-1" in workers[3:]
+
+
+def test_a_helper_steps_in_at_once_behind_a_long_utterance(engines):
+    """The first worker is expected busy for longer than the helper's delay (a long
+    utterance): the short one queued behind it starts on the helper without waiting."""
+    long_pcm = np.concatenate(
+        [load_call(path).customer for path, _ in real_prompts("ru")[:4]]
+    )[: 14 * SAMPLE_RATE]
+    short_pcm = load_call(real_prompts("ru")[0][0]).customer
+    started: list[tuple[str, float]] = []
+
+    async def scenario() -> float:
+        scheduler = AsrScheduler(
+            engines.recognizer, workers=2, max_batch=1, helper_delay_s=2.0,
+            # a cost so high that the long utterance is expected to take minutes
+            cost=CostModel(rate=10.0, smoothing=0.0),
+            on_batch=lambda size: started.append(
+                (threading.current_thread().name, time.monotonic())
+            ),
+        )
+        try:
+            long_job = asyncio.ensure_future(scheduler.transcribe(
+                SpeechSegment(Channel.OPERATOR, 0, 14, long_pcm), ("ru",)
+            ))
+            while not started:
+                await asyncio.sleep(0.01)
+            queued = time.monotonic()
+            await scheduler.transcribe(SpeechSegment(Channel.CUSTOMER, 10, 11, short_pcm),
+                                       ("ru",))
+            await long_job
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, scheduler.close)
+        return queued
+
+    queued = asyncio.run(scenario())
+    assert [name for name, _ in started] == ["asr-0", "asr-1"]
+    assert started[1][1] - queued < 1.0  # well before the 2 s delay
+
+
+def test_the_cost_model_follows_measured_batches():
+    cost = CostModel(rate=0.1, fixed_s=3.0, smoothing=0.5)
+    assert cost.expected([1.0, 2.0]) == pytest.approx(0.1 * (4.0 + 5.0))
+    cost.observe([3.0], busy_s=0.3)  # measured 0.05 s per unit of work
+    assert cost.rate == pytest.approx(0.075)
+    for _ in range(20):
+        cost.observe([3.0], busy_s=0.3)
+    assert cost.rate == pytest.approx(0.05, rel=1e-3)
 
 
 def test_an_error_in_the_bookkeeping_fails_its_batch_not_the_worker(engines):

@@ -6,10 +6,12 @@ oldest audio first. Every final utterance is recognised: when the queue is long,
 wait, which slows their own ingest, never anyone's finals.
 
 The first worker takes each utterance as soon as it is queued. The others are helpers: they
-take one only once it has waited `helper_delay_s`, that is once the first worker has fallen
-behind. Two decoders running at once slow each other down (they share the memory bus and
-the cache), so on a lightly loaded machine one worker does the work for less CPU, and what
-queues meanwhile is recognised in one batch.
+take one only once the first worker has fallen behind: the utterance has waited
+`helper_delay_s`, or every busy worker is expected to need longer than that to finish (a
+long utterance in progress). Two decoders running at once slow each other down (they share
+the memory bus and the cache), so on a lightly loaded machine one worker does the work for
+less CPU, and what queues meanwhile is recognised in one batch. Expected times come from
+the measured cost of recent batches per second of audio (`CostModel`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,25 @@ WINDOW_SPREAD = 1.5
 HELPER_POLL_S = 0.02
 
 
+class CostModel:
+    """Expected seconds to recognise a batch: `rate x (fixed + audio seconds)` per utterance,
+    where `fixed` stands for the encoder's window and the prompt, and `rate` follows the
+    measured batches (the machine's speed, the model's size)."""
+
+    def __init__(self, rate: float = 0.06, fixed_s: float = 3.0, smoothing: float = 0.2):
+        self.rate = rate
+        self.fixed_s = fixed_s
+        self._smoothing = smoothing
+
+    def expected(self, audio_seconds: Sequence[float]) -> float:
+        return self.rate * sum(self.fixed_s + seconds for seconds in audio_seconds)
+
+    def observe(self, audio_seconds: Sequence[float], busy_s: float) -> None:
+        work = sum(self.fixed_s + seconds for seconds in audio_seconds)
+        if work > 0:
+            self.rate += self._smoothing * (busy_s / work - self.rate)
+
+
 @dataclass(order=True)
 class _Job:
     priority: tuple[int, int, float]  # (kind, -urgency, audio end): smallest first
@@ -53,6 +74,7 @@ class AsrScheduler:
         max_batch: int = 4,
         on_batch: Callable[[int], None] | None = None,
         helper_delay_s: float = 0.25,
+        cost: CostModel | None = None,
     ) -> None:
         """`on_done(audio_seconds, busy_seconds, partial)` is called from the worker after
         each job, `on_batch(size)` before each recognition pass. Workers after the first
@@ -64,6 +86,8 @@ class AsrScheduler:
         self._on_batch = on_batch
         self._max_batch = max_batch
         self._working = [False] * workers  # one flag per worker: no lock needed
+        self._expected_done = [0.0] * workers  # monotonic time each worker should be free
+        self.cost = cost or CostModel()
         self._threads = [
             threading.Thread(
                 target=self._work, args=(n, 0.0 if n == 0 else helper_delay_s),
@@ -90,6 +114,12 @@ class AsrScheduler:
     def idle(self) -> bool:
         """Nothing queued and no worker recognising: a job submitted now starts at once."""
         return not any(self._working) and not self._queue.qsize()
+
+    @property
+    def has_free_worker(self) -> bool:
+        """Nothing queued and a worker free: a job submitted now starts at once, or on a
+        helper within `helper_delay_s`."""
+        return not all(self._working) and not self._queue.qsize()
 
     async def transcribe(
         self,
@@ -120,7 +150,7 @@ class AsrScheduler:
 
         name_this_thread(threading.current_thread().name)
         while True:
-            batch = self._next_batch(delay_s)
+            batch = self._next_batch(delay_s, worker)
             if batch is None:
                 return
             try:
@@ -135,6 +165,8 @@ class AsrScheduler:
     def _run_batch(self, worker: int, batch: list[_Job]) -> None:
         if self._on_batch is not None:
             self._on_batch(len(batch))
+        audio_seconds = [len(job.segment.pcm) / SAMPLE_RATE for job in batch]  # type: ignore[union-attr]
+        self._expected_done[worker] = time.monotonic() + self.cost.expected(audio_seconds)
         self._working[worker] = True
         started = time.perf_counter()
         try:
@@ -147,6 +179,8 @@ class AsrScheduler:
             recognitions = error
         busy = time.perf_counter() - started
         self._working[worker] = False
+        if not isinstance(recognitions, BaseException):
+            self.cost.observe(audio_seconds, busy)
         for index, job in enumerate(batch):
             assert job.segment is not None and job.loop is not None
             if isinstance(recognitions, BaseException):
@@ -160,15 +194,16 @@ class AsrScheduler:
                 )
             job.loop.call_soon_threadsafe(_resolve, job.future, result)
 
-    def _next_batch(self, delay_s: float = 0.0) -> list[_Job] | None:
-        """Block for the most urgent job (one queued at least `delay_s` ago), then add
+    def _next_batch(self, delay_s: float = 0.0, worker: int = 0) -> list[_Job] | None:
+        """Block for the most urgent job (for a helper, one the other workers will not take
+        within `delay_s`; see `_helper_may_take`), then add
         waiting jobs that fit its encoder window (up to max_batch): one pass over several
         utterances costs much less than one each, above all in the decoder, but a short
         utterance padded to a long one's window does not pay. Jobs that do not fit go back
         in the queue, in their place."""
         first = self._queue.get()
         while first.segment is not None and (
-            not _wanted(first) or time.monotonic() - first.queued_at < delay_s
+            not _wanted(first) or not self._helper_may_take(first, delay_s, worker)
         ):
             if _wanted(first):  # too fresh for a helper: the first worker may take it
                 self._queue.put(first)
@@ -196,6 +231,17 @@ class AsrScheduler:
             self._queue.put(job)
         return batch
 
+
+    def _helper_may_take(self, job: _Job, delay_s: float, worker: int) -> bool:
+        """The job has waited `delay_s`, or no other worker is expected free within it."""
+        now = time.monotonic()
+        if now - job.queued_at >= delay_s:
+            return True
+        others_free_at = min(
+            (self._expected_done[n] if self._working[n] else now)
+            for n in range(len(self._working)) if n != worker
+        ) if len(self._working) > 1 else now
+        return others_free_at - now > delay_s
 
     def _window(self, job: _Job) -> float:
         assert job.segment is not None

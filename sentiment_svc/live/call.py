@@ -3,7 +3,7 @@
 Two tasks per call keep the stages apart: the VAD task turns arriving audio into utterances
 (resampling, endpointing and recording in a worker thread), the recognition task takes them
 in order through the shared ASR scheduler and the text analysis and publishes the results.
-Audio keeps flowing while an utterance is being recognised. While the recogniser is idle a
+Audio keeps flowing while an utterance is being recognised. While a recognition worker is free a
 customer's utterance is sent to it as soon as its end is known (200 ms into the silence),
 not when the VAD closes it (500 ms): the result is kept if the speaker stays silent.
 """
@@ -156,7 +156,7 @@ class LiveCall:
         self, ending: dict[Channel, tuple[float, float]], fresh: list[SpeechSegment]
     ) -> None:
         """Start recognising an utterance as soon as its end is known (the silence as long
-        as the end padding), while the recogniser is idle; drop it if speech resumed.
+        as the end padding), while a recognition worker is free; drop it if speech resumed.
         `ending`: the spans about to end now; `fresh`: those of them not yet tracked."""
         service = self._service
         for channel, (span, task) in list(self._early.items()):
@@ -166,9 +166,10 @@ class LiveCall:
                 service.metrics.early_finals.labels("wasted").inc()
         for segment in fresh:
             channel = segment.channel
-            # Only if it would start at once: one that has to wait gains little on the VAD
-            # closing the utterance 300 ms later, and may still be wasted.
-            if channel not in self._early and service.scheduler.idle:
+            # Only if it would start at once (or on the helper within its delay): one that
+            # has to queue gains little on the VAD closing the utterance 300 ms later, and
+            # may still be wasted.
+            if channel not in self._early and service.scheduler.has_free_worker:
                 task = asyncio.create_task(
                     service.scheduler.transcribe(
                         segment, self.pipeline.languages, urgency=self._urgency()
