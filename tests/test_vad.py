@@ -75,3 +75,34 @@ def test_speech_that_resumes_withdraws_the_ending_utterance():
     assert len(emitted_all) == 1
     assert len(endings) >= 2
     assert endings[-1] == (emitted_all[0].start, emitted_all[0].end)
+
+
+def test_digital_silence_is_judged_without_the_model_and_cuts_the_same_utterances():
+    """A muted channel's zeros skip the model; the utterances come out as the model alone
+    cuts them, give or take a window (32 ms) at their edges."""
+    first, second = prompt(0), prompt(1)
+    audio = np.concatenate([silence(2.0), first, silence(3.0), second, silence(2.0)])
+    cut: dict[bool, list[tuple[float, float]]] = {}
+    gated: dict[bool, int] = {}
+    for gate in (True, False):
+        config = VadConfig() if gate else VadConfig(silence_gate_dbfs=None)
+        segmenter = SpeechSegmenter(Channel.CUSTOMER, config)
+        segments = [s for _, emitted, _ in stream(segmenter, audio) for s in emitted]
+        cut[gate] = [(s.start, s.end) for s in [*segments, *segmenter.flush()]]
+        gated[gate] = segmenter.windows_gated
+    assert len(cut[True]) == len(cut[False]) == 2
+    for (start, end), (start_alone, end_alone) in zip(cut[True], cut[False], strict=True):
+        assert abs(start - start_alone) <= 0.033 and abs(end - end_alone) <= 0.033
+    assert gated[False] == 0
+    # most of the 7 s of silence: all of it but what the utterances' tails keep open
+    assert gated[True] * 512 / SAMPLE_RATE > 4.0
+
+
+def test_quiet_line_noise_is_still_scored_by_the_model():
+    """Noise above the gate (a live line's hiss) goes through the model, as it must: the
+    gate is for digital silence, not for deciding what is speech."""
+    rng = np.random.default_rng(0)
+    hiss = (rng.standard_normal(3 * SAMPLE_RATE) * 10 ** (-45 / 20)).astype(np.float32)
+    segmenter = SpeechSegmenter(Channel.CUSTOMER)
+    assert not [s for _, emitted, _ in stream(segmenter, hiss) for s in emitted]
+    assert segmenter.windows_gated == 0

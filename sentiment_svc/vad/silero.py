@@ -30,6 +30,10 @@ class VadConfig:
     min_speech_ms: int = 250  # shorter blips are dropped
     speech_pad_ms: int = 200  # kept on both sides of detected speech
     max_utterance_s: float = 15.0  # a monologue is cut into utterances of at most this
+    # Audio whose peak stays below this, outside an utterance, is silence without asking the
+    # model: a channel muted by its phone or cut by silence suppression is digital silence
+    # for half the call, and the model costs about 0.1 ms a window. None: always ask.
+    silence_gate_dbfs: float | None = -55.0
 
 
 @dataclass
@@ -94,6 +98,9 @@ class SpeechSegmenter:
         self._min_silence = self.config.min_silence_ms * ms
         self._min_speech = self.config.min_speech_ms * ms
         self._max_utterance = int(self.config.max_utterance_s * SAMPLE_RATE)
+        gate = self.config.silence_gate_dbfs
+        self._gate_peak = None if gate is None else 10 ** (gate / 20)
+        self.windows_gated = 0  # windows judged silent without the model
 
     @property
     def in_speech(self) -> bool:
@@ -114,7 +121,7 @@ class SpeechSegmenter:
         scored = audio[:usable]
         self._buffer = np.concatenate([self._buffer, scored])
         segments = []
-        for index, probability in enumerate(self._model.probabilities(self._state, scored)):
+        for index, probability in enumerate(self._probabilities(scored)):
             window_start = self._position + index * WINDOW
             segment = self._step(float(probability), window_start)
             if segment is not None:
@@ -122,6 +129,15 @@ class SpeechSegmenter:
         self._position += usable
         self._trim_buffer()
         return segments
+
+    def _probabilities(self, scored: np.ndarray) -> np.ndarray:
+        gate = self._gate_peak
+        if gate is not None and self._speech_start is None and np.abs(scored).max() < gate:
+            # The model starts afresh after it, as at the start of a call.
+            self._state = _RecurrentState()
+            self.windows_gated += len(scored) // WINDOW
+            return np.zeros(len(scored) // WINDOW, dtype=np.float32)
+        return self._model.probabilities(self._state, scored)
 
     def open_span(self) -> tuple[float, float] | None:
         """(start, end) seconds of `open_utterance()`, without copying its audio."""
