@@ -11,6 +11,7 @@ not when the VAD closes it (500 ms): the result is kept if the speaker stays sil
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -43,10 +44,6 @@ AUDIO_QUEUE = 500  # chunks; a full queue makes the ingest socket wait (back-pre
 # waits, the audio queue fills and the ingest socket is read more slowly: an overloaded
 # service holds bounded memory and drops nothing.
 UTTERANCE_QUEUE = 64
-# Audio gathered before each VAD step. Telephony sends 20 ms frames; a worker-thread hand-off
-# per frame cost more CPU in the event loop than the VAD itself. Adds at most this much to
-# the endpointing delay.
-GATHER_S = 0.05
 PARTIAL_AFTER_S = 3.0  # an utterance this long gets interim transcripts ...
 PARTIAL_EVERY_S = 2.0  # ... this often, while the recogniser has nothing more urgent
 
@@ -131,18 +128,18 @@ class LiveCall:
 
     # -- VAD stage -------------------------------------------------------------------
     async def _vad_loop(self) -> None:
-        loop = asyncio.get_running_loop()
+        ticker = self._service.audio_ticker
         ended = False
         while not ended:
             chunks = [await self._audio.get()]
             if chunks[0] is not None:
-                await asyncio.sleep(GATHER_S)
+                await ticker.step()  # gather the audio of one step, with every other call
             while not self._audio.empty():
                 chunks.append(self._audio.get_nowait())
             ended = chunks[-1] is None
             audio = [chunk for chunk in chunks if chunk is not None]
-            segments, open_utterances, ending, fresh = await loop.run_in_executor(
-                self._service.audio_executor, self._segment, audio, ended
+            segments, open_utterances, ending, fresh = await ticker.run(
+                functools.partial(self._segment, audio, ended)
             )
             for segment in segments:
                 self._partial_at.pop(segment.channel, None)

@@ -22,6 +22,7 @@ from sentiment_svc.frames import Channel
 from sentiment_svc.live.bus import EventBus
 from sentiment_svc.live.call import LiveCall
 from sentiment_svc.live.metrics import Metrics
+from sentiment_svc.live.ticker import AudioTicker
 from sentiment_svc.pipeline import Engines
 from sentiment_svc.protocols.base import AudioChunk, CallStart
 from sentiment_svc.storage.db import CallRecord, CallStore
@@ -89,6 +90,7 @@ class Service:
         self._owners: dict[str, object] = {}  # call id -> the ingest principal that opened it
         cores = os.cpu_count() or 2
         self.audio_executor = _named_pool(max(2, cores // 2), "audio")
+        self.audio_ticker = AudioTicker(self.audio_executor)
         # Several calls' utterances are analysed at once so that their e5 passes combine.
         self.analysis_executor = _named_pool(4, "text")
         self.store_executor = _named_pool(1, "store")
