@@ -231,7 +231,6 @@ class AsrScheduler:
             self._queue.put(job)
         return batch
 
-
     def _helper_may_take(self, job: _Job, delay_s: float, worker: int) -> bool:
         """The job has waited `delay_s`, or no other worker is expected free within it."""
         now = time.monotonic()
