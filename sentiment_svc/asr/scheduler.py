@@ -237,9 +237,10 @@ class AsrScheduler:
         if now - job.queued_at >= delay_s:
             return True
         others_free_at = min(
-            (self._expected_done[n] if self._working[n] else now)
-            for n in range(len(self._working)) if n != worker
-        ) if len(self._working) > 1 else now
+            (self._expected_done[n] if self._working[n] else now
+             for n in range(len(self._working)) if n != worker),
+            default=now,
+        )
         return others_free_at - now > delay_s
 
     def _window(self, job: _Job) -> float:

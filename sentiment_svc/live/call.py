@@ -3,9 +3,10 @@
 Two tasks per call keep the stages apart: the VAD task turns arriving audio into utterances
 (resampling, endpointing and recording in a worker thread), the recognition task takes them
 in order through the shared ASR scheduler and the text analysis and publishes the results.
-Audio keeps flowing while an utterance is being recognised. While a recognition worker is free a
-customer's utterance is sent to it as soon as its end is known (200 ms into the silence),
-not when the VAD closes it (500 ms): the result is kept if the speaker stays silent.
+Audio keeps flowing while an utterance is being recognised. While a recognition worker is
+free, a customer's utterance is sent to it as soon as its end is known (200 ms into the
+silence), not when the VAD closes it (500 ms): the result is kept if the speaker stays
+silent.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ REPLAY_CHUNK_S = 0.1
 PURGE_EVERY_S = 3600.0
 CUSTOMER_MEMORY_S = 7 * 86400  # earlier calls of the same customer that shape a new one
 RECORDING_WRITE_EVERY_S = 1.0  # a killed process loses at most this much of a recording
+LOADING = "loading models"  # what `unhealthy()` says until the models are in
 
 
 class CallRejected(Exception):
@@ -111,7 +112,7 @@ class Service:
         if self.load_error is not None:
             return f"models failed to load: {self.load_error}"
         if not self.ready or self.scheduler is None:
-            return "loading models"
+            return LOADING
         alive, total = self.scheduler.workers_alive, self.scheduler.workers
         if alive < total:
             return f"{total - alive} of {total} ASR workers stopped"
@@ -119,7 +120,7 @@ class Service:
 
     def _refuse_unless_healthy(self) -> None:
         problem = self.unhealthy()
-        if problem == "loading models":
+        if problem == LOADING:
             raise CallRejected("the service is still loading its models; retry shortly")
         if problem is not None:  # a call taken now would never get its finals
             raise CallRejected(f"the service cannot take calls: {problem}")
