@@ -120,6 +120,7 @@ SCHEDULER_SAMPLES = {  # what the bench reports of the service's own metrics
     ("sentiment_asr_batch_size_count", ()): "batches",
     ("sentiment_early_finals_total", ("used",)): "early_finals_used",
     ("sentiment_early_finals_total", ("wasted",)): "early_finals_wasted",
+    ("sentiment_asr_decodes_skipped_total", ()): "decodes_skipped",
     ("sentiment_asr_busy_seconds_total", ("final",)): "busy_s_final",
     ("sentiment_asr_busy_seconds_total", ("partial",)): "busy_s_partial",
     ("sentiment_asr_audio_seconds_total", ("final",)): "audio_s_final",

@@ -48,3 +48,21 @@ def test_missing_tokenizer_is_a_clear_error_not_a_download(tmp_path, settings):
         WhisperRecognizer(tmp_path)
     with pytest.raises(ModelNotFoundError, match="does not exist"):
         WhisperRecognizer(tmp_path / "nowhere")
+
+
+def test_utterances_no_longer_wanted_after_encoding_are_not_decoded(engines):
+    pcms = [load_call(path).customer for path, _ in real_prompts("ru")[:3]]
+    languages = [("ru",)] * 3
+    asked: list[int] = []
+
+    def wanted() -> list[bool]:
+        asked.append(1)
+        return [True, False, True]
+
+    partly = engines.recognizer.recognize_wanted(pcms, languages, wanted)
+    whole = engines.recognizer.recognize_batch(pcms, languages)
+    assert asked == [1]
+    assert partly[1] is None
+    # The kept rows decode as they would have in the whole batch (same shared window).
+    assert [partly[0].text, partly[2].text] == [whole[0].text, whole[2].text]
+    assert engines.recognizer.recognize_wanted(pcms, languages, lambda: [False] * 3) == [None] * 3

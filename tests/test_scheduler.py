@@ -211,3 +211,48 @@ def test_an_error_in_the_bookkeeping_fails_its_batch_not_the_worker(engines):
         return again.text
 
     assert asyncio.run(scenario())
+
+
+def test_a_job_cancelled_during_its_encoder_pass_is_not_decoded(engines):
+    """An early final the speaker talked over is cancelled while the worker is busy with
+    it: it is counted as skipped, the other utterance is still recognised, the worker and
+    its cost model go on."""
+    pcms = [load_call(path).customer for path, _ in real_prompts("ru")[:2]]
+    skipped: list[int] = []
+
+    async def scenario() -> tuple[bool, str, str]:
+        loop = asyncio.get_running_loop()
+        tasks: list[asyncio.Task] = []
+        cancelled = threading.Event()
+
+        def cancel_first() -> None:
+            tasks[0].cancel()  # cancels the future it awaits at once
+            cancelled.set()
+
+        def on_batch(size: int) -> None:  # worker thread, before the recognition pass
+            if not cancelled.is_set():
+                loop.call_soon_threadsafe(cancel_first)
+                assert cancelled.wait(10)
+
+        scheduler = AsrScheduler(
+            engines.recognizer, workers=1, max_batch=2, on_batch=on_batch,
+            on_skipped=lambda: skipped.append(1),
+        )
+        rate = scheduler.cost.rate
+        try:
+            for index, pcm in enumerate(pcms):
+                segment = SpeechSegment(Channel.CUSTOMER, index, index + 1, pcm)
+                tasks.append(asyncio.ensure_future(scheduler.transcribe(segment, ("ru",))))
+            kept = await asyncio.wait_for(tasks[1], 60)
+            again = await asyncio.wait_for(scheduler.transcribe(
+                SpeechSegment(Channel.CUSTOMER, 5, 6, pcms[0]), ("ru",)
+            ), 60)
+            assert scheduler.cost.rate != rate  # learnt from the whole batches only
+        finally:
+            await loop.run_in_executor(None, scheduler.close)
+        return tasks[0].cancelled(), kept.text, again.text
+
+    first_cancelled, kept, again = asyncio.run(scenario())
+    assert first_cancelled and skipped == [1]
+    assert kept == engines.recognizer.recognize(pcms[1], ("ru",)).text
+    assert again == engines.recognizer.recognize(pcms[0], ("ru",)).text

@@ -75,15 +75,18 @@ class AsrScheduler:
         on_batch: Callable[[int], None] | None = None,
         helper_delay_s: float = 0.25,
         cost: CostModel | None = None,
+        on_skipped: Callable[[], None] | None = None,
     ) -> None:
         """`on_done(audio_seconds, busy_seconds, partial)` is called from the worker after
-        each job, `on_batch(size)` before each recognition pass. Workers after the first
+        each job, `on_batch(size)` before each recognition pass, `on_skipped()` for each job
+        cancelled while it was being encoded (not decoded). Workers after the first
         take a job only once it has waited `helper_delay_s`."""
         self._recognizer = recognizer
         self._queue: queue.PriorityQueue[_Job] = queue.PriorityQueue()
         self._counter = itertools.count()
         self._on_done = on_done
         self._on_batch = on_batch
+        self._on_skipped = on_skipped
         self._max_batch = max_batch
         self._working = [False] * workers  # one flag per worker: no lock needed
         self._expected_done = [0.0] * workers  # monotonic time each worker should be free
@@ -170,23 +173,29 @@ class AsrScheduler:
         self._working[worker] = True
         started = time.perf_counter()
         try:
-            recognitions: list | BaseException = self._recognizer.recognize_batch(
+            # A job cancelled meanwhile (an early final the speaker talked over) is not
+            # decoded: the check comes after the encoder, the first half of the cost.
+            recognitions: list | BaseException = self._recognizer.recognize_wanted(
                 [job.segment.pcm for job in batch],  # type: ignore[union-attr]
                 [job.languages for job in batch],
+                lambda: [_wanted(job) for job in batch],
             )
         except Exception as error:  # a bad utterance must not kill the worker
             log.exception("recognition failed")
             recognitions = error
         busy = time.perf_counter() - started
         self._working[worker] = False
-        if not isinstance(recognitions, BaseException):
+        if not isinstance(recognitions, BaseException) and None not in recognitions:
             self.cost.observe(audio_seconds, busy)
         for index, job in enumerate(batch):
             assert job.segment is not None and job.loop is not None
             if isinstance(recognitions, BaseException):
                 result: Transcript | BaseException = recognitions
+            elif (recognition := recognitions[index]) is None:
+                if self._on_skipped is not None:
+                    self._on_skipped()
+                result = asyncio.CancelledError()  # its future is cancelled: nothing to set
             else:
-                recognition = recognitions[index]
                 result = Transcript(job.segment, recognition.text, recognition.lang)
             if self._on_done is not None:
                 self._on_done(

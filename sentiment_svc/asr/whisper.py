@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +107,21 @@ class WhisperRecognizer:
     ) -> list[Recognition]:
         """Several utterances in one encoder and one decoder pass (one window for all: the
         longest one needs)."""
+        return [
+            recognition for recognition in self.recognize_wanted(pcms, languages)
+            if recognition is not None
+        ]
+
+    def recognize_wanted(
+        self,
+        pcms: Sequence[np.ndarray],
+        languages: Sequence[Sequence[str]],
+        wanted: Callable[[], Sequence[bool]] | None = None,
+    ) -> list[Recognition | None]:
+        """`recognize_batch`, but after the encoder pass `wanted()` says which utterances
+        are still worth decoding (decoding is about half the cost); the others get None.
+        An early final whose speaker went on is typically dropped here."""
+        import ctranslate2
         from faster_whisper.transcribe import get_ctranslate2_storage
 
         model = self._model
@@ -124,6 +139,28 @@ class WhisperRecognizer:
             features = model.feature_extractor(padded)[:, :window_frames]
             batch[index, :, : features.shape[1]] = features
         encoder_output = model.model.encode(get_ctranslate2_storage(batch))
+        count = len(pcms)
+        keep = list(range(count)) if wanted is None else [
+            index for index, still in enumerate(wanted()) if still
+        ]
+        if len(keep) < count:
+            if not keep:
+                return [None] * count
+            # CTranslate2 shares this array's memory: it must outlive the decoding below.
+            kept_rows = np.ascontiguousarray(np.asarray(encoder_output)[keep])
+            encoder_output = ctranslate2.StorageView.from_array(kept_rows)
+            pcms = [pcms[index] for index in keep]
+            languages = [languages[index] for index in keep]
+        recognitions = self._decode(encoder_output, pcms, languages)
+        results: list[Recognition | None] = [None] * count
+        for index, recognition in zip(keep, recognitions, strict=True):
+            results[index] = recognition
+        return results
+
+    def _decode(
+        self, encoder_output, pcms: Sequence[np.ndarray], languages: Sequence[Sequence[str]]
+    ) -> list[Recognition]:
+        model = self._model
         langs = [candidates[0] for candidates in languages]
         undecided = [i for i, candidates in enumerate(languages) if len(candidates) > 1]
         if undecided:
@@ -202,3 +239,4 @@ class WhisperRecognizer:
         from faster_whisper.transcribe import get_suppressed_tokens
 
         return list(get_suppressed_tokens(tokenizer, [-1]))
+

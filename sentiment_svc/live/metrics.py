@@ -56,6 +56,11 @@ class Metrics:
             "Utterances recognised as soon as their end was known: used, or wasted because"
             " the speaker went on", ["outcome"], registry=r,
         )
+        self.decodes_skipped = Counter(
+            "sentiment_asr_decodes_skipped",
+            "Utterances encoded but not decoded: their recognition was no longer wanted (an"
+            " early final whose speaker went on)", registry=r,
+        )
         self.partials_skipped = Counter(
             "sentiment_partials_skipped",
             "Interim transcripts not made: the recogniser had a queue (asr_busy) or more calls"

@@ -138,6 +138,7 @@ class Service:
         self.scheduler = AsrScheduler(
             self.engines.recognizer, self.settings.asr_layout()[0], self.metrics.asr_done,
             on_batch=self.metrics.asr_batch_size.observe,
+            on_skipped=self.metrics.decodes_skipped.inc,
         )
 
     async def purge_expired(self, now: float | None = None) -> dict[str, int]:
