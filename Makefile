@@ -7,7 +7,7 @@ SAMPLE := audio_samples/real/tinkoff_voicekit_examples/negative_sample_8k.wav
 
 .PHONY: install run demo analyze-sample test lint clean-models
 
-MODEL_FILES := models/whisper-base/model.bin models/whisper-base-ru-uk/model.bin models/e5-small/model.safetensors
+MODEL_FILES := models/whisper-base/model.bin models/whisper-base-ru-uk/model.bin models/e5-small/model.safetensors models/e5-small/model.onnx
 
 install: $(VENV)/.installed $(MODEL_FILES)
 
@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[uk,dev]'
 	touch $@
 
-$(MODEL_FILES) &: $(VENV)/.installed models/provision.py models/convert_e5.py models/requirements.txt sentiment_svc/asr/vocabulary.py
+$(MODEL_FILES) &: $(VENV)/.installed models/provision.py models/convert_e5.py models/e5_onnx.py models/requirements.txt sentiment_svc/asr/vocabulary.py
 	$(BIN)/python -m models.provision
 	touch $(MODEL_FILES)
 

@@ -108,3 +108,34 @@ def test_missing_model_dir_is_explained(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(FileNotFoundError, match=r"model\.safetensors.*make install"):
         E5Encoder(tmp_path)
+
+
+def test_onnx_runtime_and_torch_give_the_same_embeddings(e5_dir: Path, tmp_path: Path) -> None:
+    """The bundled directory runs in ONNX Runtime; one without `model.onnx` (a user's own
+    e5) runs in torch. Padding in a batch must not leak into either."""
+    without_onnx = tmp_path / "e5-torch"
+    without_onnx.mkdir()
+    for path in e5_dir.iterdir():
+        if not path.name.startswith("model.onnx"):
+            (without_onnx / path.name).symlink_to(path.resolve())
+    onnx, torch = E5Encoder(e5_dir), E5Encoder(without_onnx)
+    assert (onnx.backend, torch.backend) == ("onnxruntime", "torch")
+    np.testing.assert_allclose(onnx.embed(SENTENCES), torch.embed(SENTENCES), atol=1e-5)
+
+
+def test_a_broken_onnx_export_is_refused(e5_dir: Path, tmp_path: Path) -> None:
+    """The export is checked against torch before it is kept."""
+    from models import e5_onnx
+
+    target = tmp_path / "model.onnx"
+    e5_onnx.export(e5_dir, target)  # a good export passes its own check
+    assert target.is_file() and (tmp_path / "model.onnx.data").is_file()
+    data = np.memmap(tmp_path / "model.onnx.data", dtype=np.float32, mode="r+")
+    data[: len(data) // 2] *= 1.5  # damage the weights
+    data.flush()
+    del data
+    from transformers import BertModel
+
+    model = BertModel.from_pretrained(e5_dir, local_files_only=True, add_pooling_layer=False)
+    with pytest.raises(RuntimeError, match="differs from torch"):
+        e5_onnx._check(model.eval(), target)

