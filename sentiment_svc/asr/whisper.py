@@ -107,10 +107,8 @@ class WhisperRecognizer:
     ) -> list[Recognition]:
         """Several utterances in one encoder and one decoder pass (one window for all: the
         longest one needs)."""
-        return [
-            recognition for recognition in self.recognize_wanted(pcms, languages)
-            if recognition is not None
-        ]
+        recognitions = self.recognize_wanted(pcms, languages)
+        return [recognition for recognition in recognitions if recognition is not None]  # all
 
     def recognize_wanted(
         self,
@@ -143,9 +141,11 @@ class WhisperRecognizer:
         keep = list(range(count)) if wanted is None else [
             index for index, still in enumerate(wanted()) if still
         ]
+        if not keep:
+            return [None] * count
+        if len(keep) < count and self.config.device != "cpu":
+            keep = list(range(count))  # rows of a GPU's output are not split here
         if len(keep) < count:
-            if not keep:
-                return [None] * count
             # CTranslate2 shares this array's memory: it must outlive the decoding below.
             kept_rows = np.ascontiguousarray(np.asarray(encoder_output)[keep])
             encoder_output = ctranslate2.StorageView.from_array(kept_rows)
