@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import httpx
@@ -125,6 +126,9 @@ def test_health_readiness_and_metrics(server):
     assert scheduler["batches"] >= 1
     assert scheduler["batched_utterances"] >= scheduler["batches"]
     assert scheduler["audio_s_final"] > 0
+    rate = re.search(r"^sentiment_asr_cost_rate (\S+)$", httpx.get(f"{server.http}/metrics").text,
+                     re.MULTILINE)
+    assert rate is not None and 0 < float(rate.group(1)) < 1  # learnt from the batches
 
 
 def test_replay_of_a_stored_call_yields_the_same_alerts(server):

@@ -51,6 +51,12 @@ class Metrics:
             "sentiment_asr_real_time_factor",
             "Worker seconds per second of speech recognised, since start", registry=r,
         )
+        self.asr_cost_rate = Gauge(
+            "sentiment_asr_cost_rate",
+            "Worker seconds per unit of recognition work (3 s + the utterance's seconds), as"
+            " the scheduler has learnt it from recent batches: how fast the machine runs now",
+            registry=r,
+        )
         self.early_finals = Counter(
             "sentiment_early_finals",
             "Utterances recognised as soon as their end was known: used, or wasted because"

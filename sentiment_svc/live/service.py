@@ -140,6 +140,8 @@ class Service:
             on_batch=self.metrics.asr_batch_size.observe,
             on_skipped=self.metrics.decodes_skipped.inc,
         )
+        cost = self.scheduler.cost
+        self.metrics.asr_cost_rate.set_function(lambda: cost.rate)
 
     async def purge_expired(self, now: float | None = None) -> dict[str, int]:
         """Retention (152-FZ): recordings and transcripts past their configured age go."""
