@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-ONNX_FILE = "model.onnx"  # its weights go beside it, in model.onnx.data
+from sentiment_svc.analysis.text_encoder import ONNX_FILE  # where E5Encoder looks for it
+
 TOLERANCE = 1e-4  # largest difference allowed between torch's and the export's states
 
 

@@ -143,14 +143,14 @@ class WhisperRecognizer:
         ]
         if not keep:
             return [None] * count
-        if len(keep) < count and self.config.device != "cpu":
-            keep = list(range(count))  # rows of a GPU's output are not split here
-        if len(keep) < count:
+        if len(keep) < count and self.config.device == "cpu":  # a GPU's output stays whole
             # CTranslate2 shares this array's memory: it must outlive the decoding below.
             kept_rows = np.ascontiguousarray(np.asarray(encoder_output)[keep])
             encoder_output = ctranslate2.StorageView.from_array(kept_rows)
             pcms = [pcms[index] for index in keep]
             languages = [languages[index] for index in keep]
+        else:
+            keep = list(range(count))
         recognitions = self._decode(encoder_output, pcms, languages)
         results: list[Recognition | None] = [None] * count
         for index, recognition in zip(keep, recognitions, strict=True):
@@ -239,4 +239,3 @@ class WhisperRecognizer:
         from faster_whisper.transcribe import get_suppressed_tokens
 
         return list(get_suppressed_tokens(tokenizer, [-1]))
-
