@@ -101,12 +101,15 @@ class RunResult:
 def median_row(runs: list[dict]) -> dict:
     """One level's repeated runs as one row: the median of each figure, the range of the
     two the targets are about, and the errors of all runs."""
+    def present(key: str) -> list[float]:  # a level without alerts has no alert figures
+        return [run[key] for run in runs if run[key] is not None]
+
     def median(key: str) -> float | None:
-        values = [run[key] for run in runs if run[key] is not None]
+        values = present(key)
         return round(float(np.median(values)), 3) if values else None
 
     def spread(key: str) -> list[float]:
-        values = [run[key] for run in runs if run[key] is not None]
+        values = present(key)
         return [min(values), max(values)] if values else []
 
     return {
@@ -307,8 +310,10 @@ def main(argv: list[str] | None = None) -> None:
                 run = asyncio.run(_run(f"ws://127.0.0.1:{port}", templates, n, server.pid))
                 runs.append(run.row())
                 print(json.dumps(runs[-1]), flush=True)
-            rows.append(runs[0] if args.repeat == 1 else median_row(runs))
-            if args.repeat > 1:
+            if args.repeat == 1:
+                rows.append(runs[0])
+            else:
+                rows.append(median_row(runs))
                 print(json.dumps({"median": rows[-1]}), flush=True)
         peak_rss = _proc_peak_rss_mb(server.pid)
     finally:
