@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 import time
@@ -14,7 +13,7 @@ import httpx
 import uvicorn
 
 from sentiment_svc.config import Settings
-from sentiment_svc.web.app import UVICORN_WS_OPTIONS, create_app
+from sentiment_svc.web.app import UVICORN_OPTIONS, create_app
 from sentiment_svc.web.auth import TokenRegistry
 
 
@@ -43,9 +42,9 @@ def start_server(data_dir: Path, tokens: TokenRegistry | None = None, *,
     data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings, tokens or TokenRegistry.load(None))
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                            **UVICORN_WS_OPTIONS)
+                            **UVICORN_OPTIONS)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread = threading.Thread(target=server.run, daemon=True)  # on uvloop, as served
     thread.start()
     deadline = time.monotonic() + 30
     while not (server.started and server.servers):

@@ -9,12 +9,13 @@ import time
 
 import pytest
 import uvicorn
+import uvloop
 import websockets
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from sentiment_svc.web.app import UVICORN_WS_OPTIONS
+from sentiment_svc.web.app import UVICORN_OPTIONS
 from sentiment_svc.web.ingest import IdleWatch
 from sentiment_svc.web.websocket_protocol import RECEIVE_HIGH_WATER, BufferedWebSocketProtocol
 
@@ -43,7 +44,7 @@ async def _buffered_reading(messages: int) -> tuple[list[bytes], int, bool, bool
     port = _free_port()
     config = uvicorn.Config(
         Starlette(routes=[WebSocketRoute("/ws", endpoint)]), host="127.0.0.1", port=port,
-        log_level="warning", lifespan="off", **UVICORN_WS_OPTIONS,
+        log_level="warning", lifespan="off", **UVICORN_OPTIONS,
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
@@ -72,7 +73,8 @@ async def _buffered_reading(messages: int) -> tuple[list[bytes], int, bool, bool
 
 
 def test_reading_pauses_only_at_the_high_water_mark_and_nothing_is_lost():
-    received, queued, reading, reading_after = asyncio.run(_buffered_reading(40))
+    # on uvloop, the loop the service runs on
+    received, queued, reading, reading_after = uvloop.run(_buffered_reading(40))
     assert [int.from_bytes(m[:2], "big") for m in received] == list(range(40))
     # Backpressure still holds: a stalled reader stops the socket a few frames later...
     assert RECEIVE_HIGH_WATER <= queued < 40
