@@ -13,7 +13,9 @@ and peak RSS. Then the largest N whose
 alert p95 stays <= 2 s, and a comparison of our recogniser with faster-whisper's own
 `transcribe()` on the bundled prompts (WER, speed). The last line is a JSON object.
 `--repeat K` runs each level K times and judges it by the medians (this virtual machine's
-speed drifts 10-30 % between runs minutes apart, so one run is one sample).
+speed drifts 10-30 % between runs minutes apart, so one run is one sample). Each run also
+reports the machine's speed around it (`encode_30s_cpu_s`, see `machine_speed`) and its CPU
+figure scaled to the speed the targets were set at.
 Linux only (reads /proc for the child's CPU and memory).
 """
 
@@ -35,8 +37,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from sentiment_svc.asr.vocabulary import source_model_dir
 from sentiment_svc.audio.decode import CustomerChannel
 from sentiment_svc.client import load_client_call, stream_call
+from sentiment_svc.config import Settings
+from sentiment_svc.machine_speed import SpeedGauge, at_issue_speed
 from sentiment_svc.protocols.clients import ClientCall
 from sentiment_svc.threads import cpu_seconds_by_thread_name
 
@@ -117,11 +122,20 @@ def median_row(runs: list[dict]) -> dict:
         "runs": len(runs),
         **{key: median(key) for key in (
             "alert_p50_s", "alert_p95_s", "final_p50_s", "final_p95_s", "cpu_per_speech_s",
-        )},
+            "encode_30s_cpu_s", "cpu_per_speech_s_at_issue_speed",
+        ) if key in runs[0]},
         "alert_p95_s_range": spread("alert_p95_s"),
         "cpu_per_speech_s_range": spread("cpu_per_speech_s"),
         "errors": sum(run["errors"] for run in runs),
     }
+
+
+def speed_fields(cpu: float | None, speed_before: float, speed_after: float) -> dict:
+    """The machine's speed over a run (the mean of its measures just before and just
+    after) and the run's CPU figure scaled to the targets' speed."""
+    speed = round((speed_before + speed_after) / 2, 3)
+    return {"encode_30s_cpu_s": speed,
+            "cpu_per_speech_s_at_issue_speed": None if cpu is None else at_issue_speed(cpu, speed)}
 
 
 def _free_port() -> int:
@@ -246,10 +260,8 @@ def reference_comparison() -> dict:
     import jiwer
     from faster_whisper import WhisperModel
 
-    from sentiment_svc.asr.vocabulary import source_model_dir
     from sentiment_svc.asr.whisper import WhisperRecognizer
     from sentiment_svc.bench_windows import BUNDLED, load_prompts, normalise
-    from sentiment_svc.config import Settings
     from sentiment_svc.threads import single_threaded_numerics
 
     single_threaded_numerics()  # as the service runs
@@ -304,11 +316,16 @@ def main(argv: list[str] | None = None) -> None:
         # One call first, not counted: lazy initialisation (allocator pools, thread pools,
         # dictionaries) is paid once per process, not per call.
         asyncio.run(_run(f"ws://127.0.0.1:{port}", templates, 1, server.pid))
+        gauge = SpeedGauge(source_model_dir(Settings().whisper_dir))
+        speed_before = gauge.encode_30s_cpu_s()
         for n in levels:
             runs = []
             for _ in range(args.repeat):
                 run = asyncio.run(_run(f"ws://127.0.0.1:{port}", templates, n, server.pid))
-                runs.append(run.row())
+                speed_after = gauge.encode_30s_cpu_s()  # the service is idle again
+                row = run.row()
+                runs.append(row | speed_fields(row["cpu_per_speech_s"], speed_before, speed_after))
+                speed_before = speed_after
                 print(json.dumps(runs[-1]), flush=True)
             if args.repeat == 1:
                 rows.append(runs[0])
@@ -337,6 +354,8 @@ def main(argv: list[str] | None = None) -> None:
         "alert_p95_s": single["alert_p95_s"],
         "cpu_per_speech_s": loaded["cpu_per_speech_s"],
         "cpu_per_speech_s_at_calls": loaded["calls"],
+        "encode_30s_cpu_s": loaded["encode_30s_cpu_s"],
+        "cpu_per_speech_s_at_issue_speed": loaded["cpu_per_speech_s_at_issue_speed"],
         **({"runs_per_level": args.repeat,
             "cpu_per_speech_s_range": loaded["cpu_per_speech_s_range"]}
            if args.repeat > 1 else {}),

@@ -3,7 +3,9 @@ and are `python -m sentiment_svc.bench`, not a test)."""
 
 import pytest
 
-from sentiment_svc.bench import main, median_row
+from sentiment_svc.asr.vocabulary import source_model_dir
+from sentiment_svc.bench import main, median_row, speed_fields
+from sentiment_svc.machine_speed import ISSUE_ENCODE_30S_CPU_S, SpeedGauge, at_issue_speed
 
 
 def _run(cpu: float, p95: float | None, errors: int = 0) -> dict:
@@ -35,3 +37,30 @@ def test_repeat_must_be_positive(capsys):
     with pytest.raises(SystemExit):
         main(["--repeat", "0"])
     assert "--repeat must be at least 1" in capsys.readouterr().err
+
+
+def test_speed_fields_scale_the_cpu_figure_to_the_issues_machine():
+    # a machine 1.25x slower than the issue's (2.125 CPU-s a 30 s pass against 1.7)
+    fields = speed_fields(0.2, 2.0, 2.25)
+    assert fields == {"encode_30s_cpu_s": 2.125, "cpu_per_speech_s_at_issue_speed": 0.16}
+    assert speed_fields(None, 1.7, 1.7)["cpu_per_speech_s_at_issue_speed"] is None
+    assert at_issue_speed(0.15, ISSUE_ENCODE_30S_CPU_S) == 0.15
+
+
+def test_median_row_carries_the_machine_speed():
+    runs = [_run(0.19, 1.3) | speed_fields(0.19, 2.0, 2.0),
+            _run(0.14, 0.9) | speed_fields(0.14, 1.4, 1.4),
+            _run(0.17, 1.8) | speed_fields(0.17, 1.7, 1.7)]
+    row = median_row(runs)
+    assert row["encode_30s_cpu_s"] == 1.7
+    assert row["cpu_per_speech_s_at_issue_speed"] == 0.17
+    assert "encode_30s_cpu_s" not in median_row([_run(0.2, 1.0)])  # runs without the gauge
+
+
+def test_speed_gauge_times_the_real_encoder(settings):
+    gauge = SpeedGauge(source_model_dir(settings.whisper_dir))
+    first, second = gauge.encode_30s_cpu_s(passes=1), gauge.encode_30s_cpu_s(passes=1)
+    # a 30 s window is about 9 G multiply-adds: tenths of a second at least on any CPU, and
+    # the same work each time
+    assert 0.05 < first < 60 and 0.05 < second < 60
+    assert 0.5 < first / second < 2
