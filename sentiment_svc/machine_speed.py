@@ -1,10 +1,11 @@
 """How fast this machine is at the moment, in the unit the performance targets were set in.
 
-The performance issue measured its machine as "encoding one padded 30 s window (Whisper
-base int8, CTranslate2's default threads) takes about 1.7 CPU-seconds", and set the CPU
-target on that machine. This virtual machine's speed drifts by 10-30 % within minutes, so
-the benchmark takes the same measure next to every run: a figure taken at another speed can
-then be told apart from a change in the service, and scaled to the targets' speed.
+The performance issue set its CPU target on a machine where "encoding one padded 30 s
+window takes ~1.7 s" (Whisper base int8). Read as CPU seconds with CTranslate2's default
+threads, that is what this machine measures at its usual speed. Its speed drifts by 10-30 %
+within minutes, so the benchmark takes the same measure next to every run: a figure taken
+at another speed can then be told apart from a change in the service, and scaled to the
+targets' speed.
 """
 
 from __future__ import annotations
