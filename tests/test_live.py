@@ -9,6 +9,7 @@ import time
 import httpx
 import numpy as np
 import pytest
+import soundfile
 
 from sentiment_svc.audio.decode import CustomerChannel
 from sentiment_svc.client import load_client_call, stream_call
@@ -175,6 +176,10 @@ def test_stream_and_replay_commands(server):
                    "--operator-id", "op-cli", "--speed", "2")
     sources = {(event["source"], event["type"]) for event in streamed}
     assert ("ingest", "started") in sources and ("ingest", "alert") in sources
+    # The recording ends on the customer's last word (a hang-up): the final utterance
+    # reaches the last sample, none of it left in the resampler or the VAD.
+    last = [e for e in streamed if e["source"] == "feed" and e["type"] == "utterance"][-1]
+    assert last["end"] == pytest.approx(soundfile.info(ANGRY_CALL).duration, abs=0.011)
     assert ("feed", "utterance") in sources and ("feed", "call_ended") in sources
     replayed = run("replay", "cli-call", "--url", server.ws, "--speed", "8")
     assert replayed[0]["type"] == "replay_started" and replayed[-1]["type"] == "replay_ended"

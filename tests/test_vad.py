@@ -1,6 +1,7 @@
 """Streaming endpointing with Silero on real telephone prompts."""
 
 import numpy as np
+import pytest
 
 from sentiment_svc.audio.decode import load_call
 from sentiment_svc.frames import SAMPLE_RATE, Channel
@@ -57,6 +58,18 @@ def test_an_ending_utterance_is_known_before_the_vad_closes_it_and_is_the_same_a
     assert abs(saved - expected) < 0.07
     assert (early.start, early.end) == (segment.start, segment.end)
     assert np.array_equal(early.pcm, segment.pcm)
+
+
+def test_speech_cut_off_by_the_end_of_the_call_keeps_its_last_samples():
+    speech = prompt(3)
+    pad = VadConfig().speech_pad_ms * SAMPLE_RATE // 1000
+    cut = speech[: len(speech) - pad // 2 + 100]  # ends in the word, not a window multiple
+    segmenter = SpeechSegmenter(Channel.CUSTOMER)
+    assert [s for _, emitted, _ in stream(segmenter, cut) for s in emitted] == []
+    (last,) = segmenter.flush()
+    assert last.end == pytest.approx(len(cut) / SAMPLE_RATE)
+    start = round(last.start * SAMPLE_RATE)
+    assert np.array_equal(last.pcm, cut[start:])
 
 
 def test_speech_that_resumes_withdraws_the_ending_utterance():

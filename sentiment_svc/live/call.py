@@ -237,6 +237,11 @@ class LiveCall:
             resampled = self._resampler(channel).resample_chunk(pcm, last=False)
             segments.extend(self.pipeline.feed(channel, resampled))
         if ended:
+            # The resampler holds back the last tens of milliseconds for its filter: at a
+            # hang-up they are the end of the last word.
+            for channel, resampler in self._resamplers.items():
+                tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+                segments.extend(self.pipeline.feed(channel, tail))
             segments.extend(self.pipeline.flush())
             return sorted(segments, key=lambda segment: segment.end), [], {}, []
         tracked = {channel: span for channel, (span, _) in self._early.items()}

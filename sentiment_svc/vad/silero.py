@@ -163,10 +163,17 @@ class SpeechSegmenter:
         return first / SAMPLE_RATE, last / SAMPLE_RATE
 
     def flush(self) -> list[SpeechSegment]:
-        """End of the call: close an utterance still open."""
+        """End of the call: close an utterance still open. Speech cut off by the end keeps
+        the audio too short for one more VAD window: a hang-up often follows the last word."""
         if self._speech_start is None:
             return []
-        end = self._silence_start if self._silence_start is not None else self._position
+        if self._silence_start is not None:
+            end = self._silence_start
+        else:
+            self._buffer = np.concatenate([self._buffer, self._pending])
+            self._position += len(self._pending)
+            self._pending = np.zeros(0, dtype=np.float32)
+            end = self._position
         segment = self._emit(self._speech_start, end)
         return [segment] if segment is not None else []
 
