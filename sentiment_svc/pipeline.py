@@ -137,6 +137,11 @@ class CallPipeline:
             if (span := segmenter.ending_span()) is not None
         }
 
+    def silence_s(self, channel: Channel) -> float:
+        """Seconds of silence so far inside the utterance open on `channel`."""
+        segmenter = self._segmenters.get(channel)
+        return 0.0 if segmenter is None else segmenter.silence_s
+
     def flush(self) -> list[SpeechSegment]:
         segments = [s for segmenter in self._segmenters.values() for s in segmenter.flush()]
         return sorted(segments, key=lambda segment: segment.end)

@@ -178,6 +178,39 @@ def test_a_helper_steps_in_at_once_behind_a_long_utterance(engines):
     assert started[1][1] - queued < 1.0  # well before the 2 s delay
 
 
+def test_the_expected_finish_counts_a_helper_s_delay_and_none_when_it_would_queue(engines):
+    long_pcm = np.concatenate(
+        [load_call(path).customer for path, _ in real_prompts("ru")[:4]]
+    )[: 14 * SAMPLE_RATE]
+
+    async def scenario(workers: int) -> tuple[float | None, float | None]:
+        started: list[int] = []
+        scheduler = AsrScheduler(
+            engines.recognizer, workers=workers, max_batch=1, helper_delay_s=2.0,
+            cost=CostModel(rate=10.0, fixed_s=3.0, smoothing=0.0),  # minutes per utterance
+            on_batch=started.append,
+        )
+        try:
+            idle = scheduler.expected_finish_s(1.0)
+            long_job = asyncio.ensure_future(scheduler.transcribe(
+                SpeechSegment(Channel.OPERATOR, 0, 14, long_pcm), ("ru",)
+            ))
+            while not started or scheduler.idle:  # taken, and the worker marked busy
+                await asyncio.sleep(0.01)
+            busy = scheduler.expected_finish_s(1.0)
+            await long_job
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, scheduler.close)
+        return idle, busy
+
+    idle, behind_helper = asyncio.run(scenario(workers=2))
+    assert idle == pytest.approx(10.0 * 4.0)  # starts at once
+    # The first worker is busy for minutes: the helper takes it after its 2 s delay.
+    assert behind_helper == pytest.approx(2.0 + 10.0 * 4.0)
+    idle, behind_only_worker = asyncio.run(scenario(workers=1))
+    assert idle == pytest.approx(40.0) and behind_only_worker is None
+
+
 def test_the_cost_model_follows_measured_batches():
     cost = CostModel(rate=0.1, fixed_s=3.0, smoothing=0.5)
     assert cost.expected([1.0, 2.0]) == pytest.approx(0.1 * (4.0 + 5.0))

@@ -60,6 +60,25 @@ def test_an_ending_utterance_is_known_before_the_vad_closes_it_and_is_the_same_a
     assert np.array_equal(early.pcm, segment.pcm)
 
 
+def test_the_silence_inside_an_utterance_is_measured_until_the_vad_closes_it():
+    config = VadConfig()
+    audio = np.concatenate([silence(0.3), prompt(2), silence(1.0)])
+    segmenter = SpeechSegmenter(Channel.CUSTOMER, config)
+    at_first_ending, before_close, after_close = None, 0.0, None
+    for _, emitted, ending in stream(segmenter, audio):
+        if emitted:
+            after_close = segmenter.silence_s
+            break
+        if ending is not None and at_first_ending is None:
+            at_first_ending = segmenter.silence_s
+        before_close = segmenter.silence_s
+    # Known as ending once the silence equals the end padding; the VAD closes it after
+    # min_silence; then no utterance is open and there is no silence inside one.
+    assert at_first_ending == pytest.approx(config.speech_pad_ms / 1000, abs=0.04)
+    assert before_close == pytest.approx(config.min_silence_ms / 1000, abs=0.04)
+    assert after_close == 0.0
+
+
 def test_speech_cut_off_by_the_end_of_the_call_keeps_its_last_samples():
     speech = prompt(3)
     pad = VadConfig().speech_pad_ms * SAMPLE_RATE // 1000

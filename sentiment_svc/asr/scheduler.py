@@ -88,6 +88,7 @@ class AsrScheduler:
         self._on_batch = on_batch
         self._on_skipped = on_skipped
         self._max_batch = max_batch
+        self._helper_delay_s = helper_delay_s
         self._working = [False] * workers  # one flag per worker: no lock needed
         self._expected_done = [0.0] * workers  # monotonic time each worker should be free
         self.cost = cost or CostModel()
@@ -123,6 +124,18 @@ class AsrScheduler:
         """Nothing queued and a worker free: a job submitted now starts at once, or on a
         helper within `helper_delay_s`."""
         return not all(self._working) and not self._queue.qsize()
+
+    def expected_finish_s(self, audio_seconds: float) -> float | None:
+        """Seconds until an utterance this long, submitted now, would be recognised; None
+        if it would queue behind others (no `has_free_worker`)."""
+        if not self.has_free_worker:
+            return None
+        starts_in = 0.0
+        if self._working[0]:  # only a helper is free: it steps in within its delay
+            starts_in = min(
+                self._helper_delay_s, max(0.0, self._expected_done[0] - time.monotonic())
+            )
+        return starts_in + self.cost.expected([audio_seconds])
 
     async def transcribe(
         self,

@@ -107,6 +107,14 @@ class SpeechSegmenter:
         return self._speech_start is not None
 
     @property
+    def silence_s(self) -> float:
+        """Seconds of silence so far inside the utterance in progress (0 in speech or
+        between utterances)."""
+        if self._speech_start is None or self._silence_start is None:
+            return 0.0
+        return (self._position - self._silence_start) / SAMPLE_RATE
+
+    @property
     def position(self) -> float:
         """Seconds of this channel scored so far."""
         return self._position / SAMPLE_RATE
