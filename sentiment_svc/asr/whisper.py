@@ -49,8 +49,11 @@ class AsrConfig:
     # of the accuracy greedy loses on Ukrainian. No temperature fallback (it loops on noise).
     beam_size: int = 5
     timestamps: bool = False  # timestamp tokens cost accuracy on short utterances
+    # The repetition guard: no 3-gram twice, and `max_length` per second of audio. A
+    # repetition penalty on top (1.1 until the tenth session) cost words on all three prompt
+    # sets on this machine and kept swear words no better (BENCHMARKS.md): none by default.
     no_repeat_ngram_size: int = 3
-    repetition_penalty: float = 1.1
+    repetition_penalty: float = 1.0
     # An utterance whose decoding is this unsure and that the model itself calls
     # non-speech is dropped: it is noise that Whisper would otherwise "transcribe".
     no_speech_threshold: float = 0.6
