@@ -85,6 +85,7 @@ def test_speech_cut_off_by_the_end_of_the_call_keeps_its_last_samples():
     cut = speech[: len(speech) - pad // 2 + 100]  # ends in the word, not a window multiple
     segmenter = SpeechSegmenter(Channel.CUSTOMER)
     assert [s for _, emitted, _ in stream(segmenter, cut) for s in emitted] == []
+    assert segmenter.in_speech and segmenter.silence_s == 0.0  # cut off mid-speech
     (last,) = segmenter.flush()
     assert last.end == pytest.approx(len(cut) / SAMPLE_RATE)
     start = round(last.start * SAMPLE_RATE)
