@@ -138,7 +138,8 @@ def speed_fields(cpu: float | None, speed_before: float, speed_after: float) -> 
             "cpu_per_speech_s_at_issue_speed": None if cpu is None else at_issue_speed(cpu, speed)}
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now (for a child service)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -302,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     levels = [int(n) for n in args.calls.split(",")]
-    port = _free_port()
+    port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="sentiment-bench-"))
     server = subprocess.Popen(
         [sys.executable, "-m", "sentiment_svc.cli", "serve", "--port", str(port),

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sentiment_svc.bench import _free_port, _load_calls, _wait_ready
+from sentiment_svc.bench import _load_calls, _wait_ready, free_port
 from sentiment_svc.client import stream_call
 from sentiment_svc.protocols.clients import ClientCall
 
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--minutes", type=float, default=5.0)
     args = parser.parse_args(argv)
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "sentiment_svc.cli", "serve", "--port", str(port),
          "--data-dir", tempfile.mkdtemp(prefix="sentiment-load-")],

@@ -6,7 +6,6 @@ import asyncio
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,14 +15,9 @@ import httpx
 import soundfile
 
 from sentiment_svc.audio.decode import CustomerChannel
+from sentiment_svc.bench import free_port
 from sentiment_svc.client import load_client_call, stream_call
 from tests.conftest import SCRIPTED_AUDIO
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def serve(data_dir, port: int) -> subprocess.Popen:

@@ -4,7 +4,6 @@ real loopback socket, and the per-connection idle watch."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 
 import pytest
@@ -15,15 +14,10 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
+from sentiment_svc.bench import free_port
 from sentiment_svc.web.app import UVICORN_OPTIONS
 from sentiment_svc.web.ingest import IdleWatch
 from sentiment_svc.web.websocket_protocol import RECEIVE_HIGH_WATER, BufferedWebSocketProtocol
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def _buffered_reading(messages: int) -> tuple[list[bytes], int, bool, bool]:
@@ -41,7 +35,7 @@ async def _buffered_reading(messages: int) -> tuple[list[bytes], int, bool, bool
         await finished.wait()
         await websocket.close()
 
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         Starlette(routes=[WebSocketRoute("/ws", endpoint)]), host="127.0.0.1", port=port,
         log_level="warning", lifespan="off", **UVICORN_OPTIONS,
