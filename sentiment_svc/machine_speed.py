@@ -2,10 +2,11 @@
 
 The performance issue set its CPU target on a machine where "encoding one padded 30 s
 window takes ~1.7 s" (Whisper base int8). Read as CPU seconds with CTranslate2's default
-threads, that is what this machine measures at its usual speed. Its speed drifts by 10-30 %
-within minutes, so the benchmark takes the same measure next to every run: a figure taken
-at another speed can then be told apart from a change in the service, and scaled to the
-targets' speed.
+threads, that is what the development machine of the first nine sessions measured at its
+usual speed (its replacement, with AVX-512 VNNI, measures about 0.6). A machine's speed
+also drifts by 10-30 % within minutes, so the benchmark takes the same measure next to
+every run: a figure taken at another speed can then be told apart from a change in the
+service, and scaled to the targets' speed.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class SpeedGauge:
 
 
 def at_issue_speed(cpu_per_speech_s: float, encode_30s_cpu_s: float) -> float:
-    """A CPU figure scaled to the speed the targets were set at. Every thread group of the
-    service moves in proportion with the machine's speed (BENCHMARKS.md), so a linear
-    scale is the estimate; the measured figure stays the one of record."""
+    """A CPU figure scaled to the speed the targets were set at: a linear estimate, the
+    measured figure stays the one of record. On one machine every thread group moves with
+    its drift; across CPU generations they do not (on AVX-512 VNNI the encoder gained 3x and
+    the Python parts 2-2.5x, BENCHMARKS.md), and the scale then overstates the Python."""
     return round(cpu_per_speech_s * ISSUE_ENCODE_30S_CPU_S / encode_30s_cpu_s, 3)
