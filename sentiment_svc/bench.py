@@ -1,6 +1,7 @@
 """Benchmark: many live calls against a real service process over loopback.
 
-    python -m sentiment_svc.bench [--calls 1,2,4,8,12] [--repeat K] [--skip-reference]
+    python -m sentiment_svc.bench [--calls 1,4,12 | --max-calls N] [--repeat K]
+        [--skip-reference]
 
 Starts `sentiment-svc serve` as a child process, streams N concurrent calls in real time
 (real and scripted recordings, native protocol; copies of one recording start 2.5 s apart)
@@ -8,10 +9,15 @@ and reads every operator feed. N = 1 streams the three calls that escalate one a
 another, so that its latency has several alerts. Prints per N: alert latency p50/p95 (end
 of the triggering utterance in the audio -> alert frame on the operator feed),
 final-transcript latency p50/p95, service CPU seconds per second of speech (in total and
-per thread group), the recogniser's own metrics over the level (batch sizes, early finals)
-and peak RSS. Then the largest N whose
-alert p95 stays <= 2 s, and a comparison of our recogniser with faster-whisper's own
+per thread group), the cores the service and the benchmark's own client kept busy, the
+recogniser's own metrics over the level (batch sizes, early finals) and peak RSS.
+Without `--calls` it runs 1, 4 and 12 calls, then searches upward for the largest N whose
+alert p95 stays <= 2 s: doubling N until a level fails (or reaches `--max-calls`), then
+halving the gap (`next_level`). With `--calls` it runs exactly those levels. Then it prints
+the largest passing N, and a comparison of our recogniser with faster-whisper's own
 `transcribe()` on the bundled prompts (WER, speed). The last line is a JSON object.
+The client streams every call from this process on the same machine: where its
+`client_cores` nears one, its own event loop is full and the limit found is partly its.
 `--repeat K` runs each level K times and judges it by the medians (this virtual machine's
 speed drifts 10-30 % between runs minutes apart, so one run is one sample). Each run also
 reports the machine's speed around it (`encode_30s_cpu_s`, see `machine_speed`) and its CPU
@@ -39,6 +45,7 @@ import numpy as np
 
 from sentiment_svc.asr.vocabulary import source_model_dir
 from sentiment_svc.audio.decode import CustomerChannel
+from sentiment_svc.bench_windows import reference_comparison
 from sentiment_svc.client import load_client_call, stream_call
 from sentiment_svc.config import Settings
 from sentiment_svc.machine_speed import SpeedGauge, at_issue_speed
@@ -59,6 +66,8 @@ ALERT_P95_TARGET_S = 2.0
 # at the same instant, a burst no real contact centre sends (and an easy batch).
 COPY_OFFSET_S = 2.5
 SINGLE_CALL_TEMPLATES = (0, 4, 1)  # the N=1 level: the angry, sarcasm and escalating calls
+DEFAULT_LEVELS = (1, 4, 12)  # without --calls: these, then the search upward
+SEARCH_MAX_CALLS = 256
 
 
 @dataclass
@@ -72,6 +81,8 @@ class RunResult:
     cpu_by_thread: dict[str, float] = field(default_factory=dict)
     errors: int = 0
     scheduler: dict[str, float] = field(default_factory=dict)  # metric deltas over the level
+    wall_seconds: float = 0.0
+    client_cpu_seconds: float = 0.0  # this process: the calls' clients share the machine
 
     def percentile(self, values: list[float], q: float) -> float | None:
         return round(float(np.percentile(values, q)), 3) if values else None
@@ -88,6 +99,12 @@ class RunResult:
             "cpu_per_speech_s": round(self.cpu_seconds / self.speech_seconds, 3)
             if self.speech_seconds else None,
             "errors": self.errors,
+            # Cores busy on average: the service's, and the benchmark client's own (past
+            # about one, the client's event loop is full and the latencies are partly its).
+            "service_cores": round(self.cpu_seconds / self.wall_seconds, 2)
+            if self.wall_seconds else None,
+            "client_cores": round(self.client_cpu_seconds / self.wall_seconds, 2)
+            if self.wall_seconds else None,
             "cpu_per_speech_s_by_thread": {
                 name: round(seconds / self.speech_seconds, 3)
                 for name, seconds in sorted(self.cpu_by_thread.items(), key=lambda i: -i[1])
@@ -122,12 +139,36 @@ def median_row(runs: list[dict]) -> dict:
         "runs": len(runs),
         **{key: median(key) for key in (
             "alert_p50_s", "alert_p95_s", "final_p50_s", "final_p95_s", "cpu_per_speech_s",
-            "encode_30s_cpu_s", "cpu_per_speech_s_at_issue_speed",
+            "encode_30s_cpu_s", "cpu_per_speech_s_at_issue_speed", "service_cores",
+            "client_cores",
         ) if key in runs[0]},
         "alert_p95_s_range": spread("alert_p95_s"),
         "cpu_per_speech_s_range": spread("cpu_per_speech_s"),
         "errors": sum(run["errors"] for run in runs),
     }
+
+
+def passes(row: dict) -> bool:
+    """The level held: alerts within the p95 target and no call failed."""
+    return (row["alert_p95_s"] is not None and row["alert_p95_s"] <= ALERT_P95_TARGET_S
+            and not row["errors"])
+
+
+def next_level(passed: dict[int, bool], max_calls: int) -> int | None:
+    """The next number of calls to try, in the search for the largest that passes, given
+    the levels run so far (calls -> passed); None when the search is done. Doubles past
+    the largest pass until a level fails or `max_calls`, then halves the gap between the
+    largest pass and the smallest failure above it until that is within a quarter."""
+    best = max((n for n, ok in passed.items() if ok), default=0)
+    if best == 0:
+        return None  # not even the smallest level held: nothing to search
+    failed_above = min((n for n, ok in passed.items() if not ok and n > best), default=None)
+    if failed_above is None:
+        candidate = min(best * 2, max_calls)
+        return candidate if candidate > best else None
+    if failed_above - best <= max(1, best // 4):
+        return None
+    return best + (failed_above - best) // 2
 
 
 def speed_fields(cpu: float | None, speed_before: float, speed_after: float) -> dict:
@@ -213,6 +254,7 @@ async def _run(url: str, templates: list[ClientCall], n: int, pid: int) -> RunRe
     scheduler_before = _scheduler_metrics(http_url)
     cpu_before = _proc_cpu_seconds(pid)
     threads_before = cpu_seconds_by_thread_name(pid)
+    wall_before, client_cpu_before = time.monotonic(), time.process_time()
 
     async def one(index: int, template_index: int, delay_s: float = 0.0) -> None:
         await asyncio.sleep(delay_s)
@@ -243,6 +285,8 @@ async def _run(url: str, templates: list[ClientCall], n: int, pid: int) -> RunRe
             for i in range(n)
         ))
     result.cpu_seconds = _proc_cpu_seconds(pid) - cpu_before
+    result.wall_seconds = time.monotonic() - wall_before
+    result.client_cpu_seconds = time.process_time() - client_cpu_before
     threads_after = cpu_seconds_by_thread_name(pid)
     threads_after.subtract(threads_before)
     result.cpu_by_thread = dict(threads_after)
@@ -256,53 +300,26 @@ async def _run(url: str, templates: list[ClientCall], n: int, pid: int) -> RunRe
     return result
 
 
-def reference_comparison() -> dict:
-    """Our recogniser vs faster-whisper's transcribe() on the bundled ru and uk prompts."""
-    import jiwer
-    from faster_whisper import WhisperModel
-
-    from sentiment_svc.asr.whisper import WhisperRecognizer
-    from sentiment_svc.bench_windows import BUNDLED, load_prompts, normalise
-    from sentiment_svc.threads import single_threaded_numerics
-
-    single_threaded_numerics()  # as the service runs
-    settings = Settings()
-    ours = WhisperRecognizer(settings.whisper_dir)
-    reference = WhisperModel(str(source_model_dir(settings.whisper_dir)), device="cpu",
-                             compute_type="int8",
-                             local_files_only=True)
-    audio = load_prompts(BUNDLED, None, prefix="asterisk_core_sounds_")
-    refs = [text for _, text, _ in audio]
-    started = time.perf_counter()
-    hyps_ours = [normalise(ours.recognize(pcm, (lang,)).text) for pcm, _, lang in audio]
-    ours_s = time.perf_counter() - started
-    started = time.perf_counter()
-    hyps_ref = [
-        normalise(" ".join(s.text for s in reference.transcribe(pcm, language=lang)[0]))
-        for pcm, _, lang in audio
-    ]
-    ref_s = time.perf_counter() - started
-    return {
-        "utterances": len(audio),
-        "speech_s": round(sum(len(pcm) for pcm, _, _ in audio) / 16000, 1),
-        "wer": round(jiwer.wer(refs, hyps_ours), 3),
-        "wer_reference": round(jiwer.wer(refs, hyps_ref), 3),
-        "seconds": round(ours_s, 1),
-        "seconds_reference": round(ref_s, 1),
-        "speedup": round(ref_s / ours_s, 2),
-    }
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", default="1,2,4,8,12")
+    levels_given = parser.add_mutually_exclusive_group()
+    levels_given.add_argument("--calls", help="levels to run, e.g. 1,4,12 (default: "
+                              f"{','.join(map(str, DEFAULT_LEVELS))}, then search upward)")
+    levels_given.add_argument("--max-calls", type=int, default=SEARCH_MAX_CALLS, metavar="N",
+                              help=f"where the search stops (default {SEARCH_MAX_CALLS})")
     parser.add_argument("--repeat", type=int, default=1, metavar="K",
                         help="runs per level, judged by their medians (default 1)")
     parser.add_argument("--skip-reference", action="store_true")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
-    levels = [int(n) for n in args.calls.split(",")]
+    try:
+        levels = [int(n) for n in (args.calls or ",".join(map(str, DEFAULT_LEVELS))).split(",")]
+    except ValueError:
+        parser.error(f"--calls wants numbers separated by commas, got {args.calls!r}")
+    if min(levels) < 1:
+        parser.error("--calls: every level needs at least one call")
+    search = args.calls is None
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="sentiment-bench-"))
     server = subprocess.Popen(
@@ -310,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
          "--data-dir", str(data_dir)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    rows = []
+    rows: list[dict] = []
     try:
         _wait_ready(port, server)
         templates = _load_calls()
@@ -318,39 +335,47 @@ def main(argv: list[str] | None = None) -> None:
         # dictionaries) is paid once per process, not per call.
         asyncio.run(_run(f"ws://127.0.0.1:{port}", templates, 1, server.pid))
         gauge = SpeedGauge(source_model_dir(Settings().whisper_dir))
-        speed_before = gauge.encode_30s_cpu_s()
-        for n in levels:
+        speed = [gauge.encode_30s_cpu_s()]
+
+        def run_level(n: int) -> dict:
             runs = []
             for _ in range(args.repeat):
                 run = asyncio.run(_run(f"ws://127.0.0.1:{port}", templates, n, server.pid))
-                speed_after = gauge.encode_30s_cpu_s()  # the service is idle again
+                speed.append(gauge.encode_30s_cpu_s())  # the service is idle again
                 row = run.row()
-                runs.append(row | speed_fields(row["cpu_per_speech_s"], speed_before, speed_after))
-                speed_before = speed_after
+                runs.append(row | speed_fields(row["cpu_per_speech_s"], *speed[-2:]))
                 print(json.dumps(runs[-1]), flush=True)
             if args.repeat == 1:
-                rows.append(runs[0])
-            else:
-                rows.append(median_row(runs))
-                print(json.dumps({"median": rows[-1]}), flush=True)
+                return runs[0]
+            level = median_row(runs)
+            print(json.dumps({"median": level}), flush=True)
+            return level
+
+        rows = [run_level(n) for n in levels]
+        while search and (n := next_level({r["calls"]: passes(r) for r in rows},
+                                          args.max_calls)) is not None:
+            rows.append(run_level(n))
         peak_rss = _proc_peak_rss_mb(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=60)
-    passing = [r["calls"] for r in rows
-               if r["alert_p95_s"] is not None and r["alert_p95_s"] <= ALERT_P95_TARGET_S
-               and not r["errors"]]
+    passing = [r["calls"] for r in rows if passes(r)]
+    best = max(passing, default=0)
+    failed_above = min((r["calls"] for r in rows if r["calls"] > best and not passes(r)),
+                       default=None)
     single = next((r for r in rows if r["calls"] == 1), rows[0])
     print(f"peak RSS {peak_rss:.0f} MB; largest N with alert p95 <= {ALERT_P95_TARGET_S} s:"
-          f" {max(passing) if passing else 0}", flush=True)
+          f" {best}" + (f" ({failed_above} failed)" if failed_above else
+                        " (no level tried above it failed: a lower bound)"), flush=True)
     reference = {} if args.skip_reference else reference_comparison()
     if reference:
         print(json.dumps({"reference": reference}), flush=True)
     # The cost of speech at the load the machine is sized for (the largest passing N): with
     # fewer calls the idle recogniser spends spare time on partials and early finals.
-    loaded = next((r for r in rows if passing and r["calls"] == max(passing)), rows[-1])
+    loaded = next((r for r in rows if r["calls"] == best), rows[-1])
     print(json.dumps({
-        "max_calls": max(passing) if passing else 0,
+        "max_calls": best,
+        "max_calls_failed_above": failed_above,
         "alert_p50_s": single["alert_p50_s"],
         "alert_p95_s": single["alert_p95_s"],
         "cpu_per_speech_s": loaded["cpu_per_speech_s"],

@@ -69,6 +69,54 @@ def score(name: str, prompts, hypotheses: list[str], cpu_s: float) -> dict:
     return row
 
 
+def reference_hypotheses(
+    model_dir: Path, prompts: list[tuple[np.ndarray, str, str]], cpu_threads: int = 0
+) -> list[str]:
+    """faster-whisper's own `transcribe()` (30 s windows, beam 5, temperature fallback)
+    over the prompts, each with its language given, normalised for scoring."""
+    from faster_whisper import WhisperModel
+
+    from sentiment_svc.asr.vocabulary import source_model_dir
+
+    reference = WhisperModel(str(source_model_dir(model_dir)), device="cpu",
+                             compute_type="int8", cpu_threads=cpu_threads,
+                             local_files_only=True)
+    return [normalise(" ".join(s.text for s in reference.transcribe(pcm, language=lang)[0]))
+            for pcm, _, lang in prompts]
+
+
+def reference_comparison() -> dict:
+    """Our recogniser against `transcribe()` on the bundled ru and uk telephone prompts,
+    both as the service runs them (numerics single-threaded): word error rates and the
+    wall time each took."""
+    import jiwer
+
+    from sentiment_svc.asr.whisper import WhisperRecognizer
+    from sentiment_svc.config import Settings
+    from sentiment_svc.threads import single_threaded_numerics
+
+    single_threaded_numerics()
+    model_dir = Settings().whisper_dir
+    ours = WhisperRecognizer(model_dir)
+    prompts = load_prompts(BUNDLED, None, prefix="asterisk_core_sounds_")
+    refs = [text for _, text, _ in prompts]
+    started = time.perf_counter()
+    hyps_ours = [normalise(ours.recognize(pcm, (lang,)).text) for pcm, _, lang in prompts]
+    ours_s = time.perf_counter() - started
+    started = time.perf_counter()
+    hyps_ref = reference_hypotheses(model_dir, prompts)
+    ref_s = time.perf_counter() - started
+    return {
+        "utterances": len(prompts),
+        "speech_s": round(sum(len(pcm) for pcm, _, _ in prompts) / 16000, 1),
+        "wer": round(jiwer.wer(refs, hyps_ours), 3),
+        "wer_reference": round(jiwer.wer(refs, hyps_ref), 3),
+        "seconds": round(ours_s, 1),
+        "seconds_reference": round(ref_s, 1),
+        "speedup": round(ref_s / ours_s, 2),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     from sentiment_svc.asr.whisper import AsrConfig, WhisperRecognizer
     from sentiment_svc.config import Settings
@@ -98,16 +146,8 @@ def main(argv: list[str] | None = None) -> None:
                           time.process_time() - started))
         print(json.dumps(rows[-1]), flush=True)
     if args.reference:
-        from faster_whisper import WhisperModel
-
-        from sentiment_svc.asr.vocabulary import source_model_dir
-
-        reference = WhisperModel(str(source_model_dir(model_dir)), device="cpu",
-                                 compute_type="int8", cpu_threads=1, local_files_only=True)
         started = time.process_time()
-        hypotheses = [normalise(" ".join(s.text for s in reference.transcribe(pcm,
-                                                                           language=lang)[0]))
-                      for pcm, _, lang in prompts]
+        hypotheses = reference_hypotheses(model_dir, prompts, cpu_threads=1)
         rows.append(score("transcribe()", prompts, hypotheses, time.process_time() - started))
         print(json.dumps(rows[-1]), flush=True)
     print(json.dumps(rows))

@@ -4,7 +4,8 @@ and are `python -m sentiment_svc.bench`, not a test)."""
 import pytest
 
 from sentiment_svc.asr.vocabulary import source_model_dir
-from sentiment_svc.bench import main, median_row, speed_fields
+from sentiment_svc.bench import main, median_row, next_level, passes, speed_fields
+from sentiment_svc.bench_windows import BUNDLED, load_prompts, reference_hypotheses
 from sentiment_svc.machine_speed import ISSUE_ENCODE_30S_CPU_S, SpeedGauge, at_issue_speed
 
 
@@ -64,3 +65,51 @@ def test_speed_gauge_times_the_real_encoder(settings):
     # the same work each time
     assert 0.05 < first < 60 and 0.05 < second < 60
     assert 0.5 < first / second < 2
+
+
+def test_search_doubles_until_a_level_fails():
+    assert next_level({1: True, 4: True, 12: True}, 256) == 24
+    assert next_level({1: True, 4: True, 12: True, 24: True, 48: True}, 256) == 96
+    assert next_level({12: True, 24: True}, 30) == 30  # the cap is tried itself
+    assert next_level({12: True, 30: True}, 30) is None  # ... and then the search ends
+
+
+def test_search_halves_the_gap_after_a_failure():
+    assert next_level({12: True, 24: True, 48: False}, 256) == 36
+    assert next_level({12: True, 24: True, 48: False, 36: True}, 256) == 42
+    # 36 passes and 42 fails: within a quarter of 36, the search is done
+    assert next_level({12: True, 24: True, 48: False, 36: True, 42: False}, 256) is None
+    assert next_level({1: True, 2: False}, 256) is None
+
+
+def test_search_needs_a_level_that_held():
+    assert next_level({1: False, 4: False}, 256) is None
+    # a noisy low level that failed does not stop the search above a higher pass
+    assert next_level({1: True, 4: False, 12: True}, 256) == 24
+
+
+def test_passes_wants_alerts_in_time_and_no_errors():
+    assert passes(_run(0.1, 1.9))
+    assert not passes(_run(0.1, 2.1))
+    assert not passes(_run(0.1, 1.0, errors=1))
+    assert not passes(_run(0.1, None))  # no alert at all: nothing shows the latency held
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--calls", "1,x"], "--calls wants numbers"),
+    (["--calls", "0,4"], "at least one call"),
+    (["--calls", "4", "--max-calls", "64"], "not allowed with argument"),
+])
+def test_bad_levels_are_refused(argv, capsys, message):
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_reference_transcribes_bundled_prompts(settings):
+    import jiwer
+
+    prompts = load_prompts(BUNDLED, None, prefix="asterisk_core_sounds_")[:2]
+    hypotheses = reference_hypotheses(settings.whisper_dir, prompts, cpu_threads=1)
+    assert len(hypotheses) == 2
+    assert jiwer.wer([text for _, text, _ in prompts], hypotheses) < 0.5
