@@ -3,14 +3,17 @@
     python -m sentiment_svc.bench [--calls 1,4,12 | --max-calls N] [--repeat K]
         [--skip-reference]
 
-Starts `sentiment-svc serve` as a child process, streams N concurrent calls in real time
-(real and scripted recordings, native protocol; copies of one recording start 2.5 s apart)
-and reads every operator feed. N = 1 streams the three calls that escalate one after
+Starts `sentiment-svc serve` as a child process and keeps N calls live at once for a
+minute: N connections each stream calls in real time, one after another (real and scripted
+recordings in turn, native protocol; copies of one recording start 2.5 s apart, or closer
+so that all have started within 15 s), and finish the call they are in when the minute is
+up; every operator feed is read. N = 1 streams the three calls that escalate one after
 another, so that its latency has several alerts. Prints per N: alert latency p50/p95 (end
 of the triggering utterance in the audio -> alert frame on the operator feed),
-final-transcript latency p50/p95, service CPU seconds per second of speech (in total and
-per thread group), the cores the service and the benchmark's own client kept busy, the
-recogniser's own metrics over the level (batch sizes, early finals) and peak RSS.
+final-transcript latency p50/p95, how many calls were live at once (peak, mean), service
+CPU seconds per second of speech (in total and per thread group), the cores the service
+and the benchmark's own client kept busy, the recogniser's own metrics over the level
+(batch sizes, early finals) and peak RSS.
 Without `--calls` it runs 1, 4 and 12 calls, then searches upward for the largest N whose
 alert p95 stays <= 2 s: doubling N until a level fails (or reaches `--max-calls`), then
 halving the gap (`next_level`). With `--calls` it runs exactly those levels. Then it prints
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import socket
@@ -45,10 +49,19 @@ import numpy as np
 
 from sentiment_svc.asr.vocabulary import source_model_dir
 from sentiment_svc.audio.decode import CustomerChannel
+from sentiment_svc.bench_levels import (
+    ALERT_P95_TARGET_S,
+    live_calls,
+    median_row,
+    next_level,
+    passes,
+    speed_fields,
+    start_offsets,
+)
 from sentiment_svc.bench_windows import reference_comparison
 from sentiment_svc.client import load_client_call, stream_call
 from sentiment_svc.config import Settings
-from sentiment_svc.machine_speed import SpeedGauge, at_issue_speed
+from sentiment_svc.machine_speed import SpeedGauge
 from sentiment_svc.protocols.clients import ClientCall
 from sentiment_svc.threads import cpu_seconds_by_thread_name
 
@@ -61,10 +74,9 @@ CALLS = [  # (file, customer channel, trailing silence s)
     (ROOT / "audio_samples/scripted/sarcasm_ru.wav", "mono", 2.0),
     (ROOT / "audio_samples/scripted/escalating_uk.wav", "mono", 2.0),
 ]
-ALERT_P95_TARGET_S = 2.0
-# Copies of the same recording start this far apart: in lockstep their utterances would end
-# at the same instant, a burst no real contact centre sends (and an easy batch).
-COPY_OFFSET_S = 2.5
+# Each connection streams calls one after another and starts new ones for this long, then
+# finishes the call it is in: N calls are live at once, not N calls that each end early.
+LEVEL_S = 60.0
 SINGLE_CALL_TEMPLATES = (0, 4, 1)  # the N=1 level: the angry, sarcasm and escalating calls
 DEFAULT_LEVELS = (1, 4, 12)  # without --calls: these, then the search upward
 SEARCH_MAX_CALLS = 256
@@ -81,6 +93,7 @@ class RunResult:
     cpu_by_thread: dict[str, float] = field(default_factory=dict)
     errors: int = 0
     scheduler: dict[str, float] = field(default_factory=dict)  # metric deltas over the level
+    call_spans: list[tuple[float, float]] = field(default_factory=list)  # monotonic s
     wall_seconds: float = 0.0
     client_cpu_seconds: float = 0.0  # this process: the calls' clients share the machine
 
@@ -99,6 +112,8 @@ class RunResult:
             "cpu_per_speech_s": round(self.cpu_seconds / self.speech_seconds, 3)
             if self.speech_seconds else None,
             "errors": self.errors,
+            **dict(zip(("live_calls_peak", "live_calls_mean"), live_calls(self.call_spans),
+                       strict=True)),
             # Cores busy on average: the service's, and the benchmark client's own (past
             # about one, the client's event loop is full and the latencies are partly its).
             "service_cores": round(self.cpu_seconds / self.wall_seconds, 2)
@@ -118,65 +133,6 @@ class RunResult:
                 key=lambda pair: -pair[1],
             )[:3],
         }
-
-
-def median_row(runs: list[dict]) -> dict:
-    """One level's repeated runs as one row: the median of each figure, the range of the
-    two the targets are about, and the errors of all runs."""
-    def present(key: str) -> list[float]:  # a level without alerts has no alert figures
-        return [run[key] for run in runs if run[key] is not None]
-
-    def median(key: str) -> float | None:
-        values = present(key)
-        return round(float(np.median(values)), 3) if values else None
-
-    def spread(key: str) -> list[float]:
-        values = present(key)
-        return [min(values), max(values)] if values else []
-
-    return {
-        "calls": runs[0]["calls"],
-        "runs": len(runs),
-        **{key: median(key) for key in (
-            "alert_p50_s", "alert_p95_s", "final_p50_s", "final_p95_s", "cpu_per_speech_s",
-            "encode_30s_cpu_s", "cpu_per_speech_s_at_issue_speed", "service_cores",
-            "client_cores",
-        ) if key in runs[0]},
-        "alert_p95_s_range": spread("alert_p95_s"),
-        "cpu_per_speech_s_range": spread("cpu_per_speech_s"),
-        "errors": sum(run["errors"] for run in runs),
-    }
-
-
-def passes(row: dict) -> bool:
-    """The level held: alerts within the p95 target and no call failed."""
-    return (row["alert_p95_s"] is not None and row["alert_p95_s"] <= ALERT_P95_TARGET_S
-            and not row["errors"])
-
-
-def next_level(passed: dict[int, bool], max_calls: int) -> int | None:
-    """The next number of calls to try, in the search for the largest that passes, given
-    the levels run so far (calls -> passed); None when the search is done. Doubles past
-    the largest pass until a level fails or `max_calls`, then halves the gap between the
-    largest pass and the smallest failure above it until that is within a quarter."""
-    best = max((n for n, ok in passed.items() if ok), default=0)
-    if best == 0:
-        return None  # not even the smallest level held: nothing to search
-    failed_above = min((n for n, ok in passed.items() if not ok and n > best), default=None)
-    if failed_above is None:
-        candidate = min(best * 2, max_calls)
-        return candidate if candidate > best else None
-    if failed_above - best <= max(1, best // 4):
-        return None
-    return best + (failed_above - best) // 2
-
-
-def speed_fields(cpu: float | None, speed_before: float, speed_after: float) -> dict:
-    """The machine's speed over a run (the mean of its measures just before and just
-    after) and the run's CPU figure scaled to the targets' speed."""
-    speed = round((speed_before + speed_after) / 2, 3)
-    return {"encode_30s_cpu_s": speed,
-            "cpu_per_speech_s_at_issue_speed": None if cpu is None else at_issue_speed(cpu, speed)}
 
 
 def free_port() -> int:
@@ -256,15 +212,16 @@ async def _run(url: str, templates: list[ClientCall], n: int, pid: int) -> RunRe
     threads_before = cpu_seconds_by_thread_name(pid)
     wall_before, client_cpu_before = time.monotonic(), time.process_time()
 
-    async def one(index: int, template_index: int, delay_s: float = 0.0) -> None:
-        await asyncio.sleep(delay_s)
+    async def one(index: int, template_index: int) -> None:
         template = templates[template_index]
         call = ClientCall(f"bench-{n}-{index}-{time.time_ns()}", f"bench-op-{index}",
                           template.customer, template.operator, template.sample_rate)
         arrivals: list[tuple[float, dict]] = []
+        started = time.monotonic()
         outcome = await stream_call(call, url, "native",
                                     on_event=lambda source, e: arrivals.append(
                                         (time.monotonic(), e)) if source == "feed" else None)
+        result.call_spans.append((started, time.monotonic()))
         if outcome.close_code != 1000 or outcome.first_sent_at is None:
             result.errors += 1
             return
@@ -276,13 +233,22 @@ async def _run(url: str, templates: list[ClientCall], n: int, pid: int) -> RunRe
                 result.final_latencies.append(arrived - outcome.first_sent_at - event["end"])
                 result.speech_seconds += event["end"] - event["start"]
 
+    until = time.monotonic() + LEVEL_S
+
+    async def connection(index: int, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        for turn in itertools.count():
+            await one(index, (index + turn) % len(templates))
+            if time.monotonic() >= until:
+                return
+
     if n == 1:  # one call at a time, each call that escalates: more than one alert to time
         for index in SINGLE_CALL_TEMPLATES:
             await one(0, index)
     else:
         await asyncio.gather(*(
-            one(i, i % len(templates), i // len(templates) * COPY_OFFSET_S)
-            for i in range(n)
+            connection(i, delay_s)
+            for i, delay_s in enumerate(start_offsets(n, len(templates)))
         ))
     result.cpu_seconds = _proc_cpu_seconds(pid) - cpu_before
     result.wall_seconds = time.monotonic() - wall_before

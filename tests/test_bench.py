@@ -1,10 +1,18 @@
-"""The benchmark's summary of repeated runs (the runs themselves need minutes of real time
-and are `python -m sentiment_svc.bench`, not a test)."""
+"""The benchmark's plan and summary of its levels (the runs themselves need minutes of real
+time and are `python -m sentiment_svc.bench`, not a test)."""
 
 import pytest
 
 from sentiment_svc.asr.vocabulary import source_model_dir
-from sentiment_svc.bench import main, median_row, next_level, passes, speed_fields
+from sentiment_svc.bench import main
+from sentiment_svc.bench_levels import (
+    live_calls,
+    median_row,
+    next_level,
+    passes,
+    speed_fields,
+    start_offsets,
+)
 from sentiment_svc.bench_windows import BUNDLED, load_prompts, reference_hypotheses
 from sentiment_svc.machine_speed import ISSUE_ENCODE_30S_CPU_S, SpeedGauge, at_issue_speed
 
@@ -113,3 +121,20 @@ def test_reference_transcribes_bundled_prompts(settings):
     hypotheses = reference_hypotheses(settings.whisper_dir, prompts, cpu_threads=1)
     assert len(hypotheses) == 2
     assert jiwer.wer([text for _, text, _ in prompts], hypotheses) < 0.5
+
+
+def test_copies_start_apart_and_all_within_the_stagger():
+    assert start_offsets(12, 6) == [0.0] * 6 + [2.5] * 6
+    offsets = start_offsets(96, 6)  # 16 copies of each recording
+    assert max(offsets) < 15.0
+    assert offsets[6] - offsets[0] == pytest.approx(15.0 / 16)
+    assert start_offsets(1, 6) == [0.0]
+
+
+def test_live_calls_counts_overlaps():
+    # two calls overlapping for 5 s of a 15 s level, then a connection's next call
+    peak, mean = live_calls([(0.0, 10.0), (5.0, 15.0)])
+    assert peak == 2 and mean == pytest.approx(20 / 15, abs=0.05)
+    # a call ending as the next one starts is not two live calls
+    assert live_calls([(0.0, 10.0), (10.0, 20.0)]) == (1, 1.0)
+    assert live_calls([]) == (0, 0.0)
