@@ -51,6 +51,7 @@ from sentiment_svc.asr.vocabulary import source_model_dir
 from sentiment_svc.audio.decode import CustomerChannel
 from sentiment_svc.bench_levels import (
     ALERT_P95_TARGET_S,
+    first_levels,
     live_calls,
     median_row,
     next_level,
@@ -279,13 +280,18 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
-    try:
-        levels = [int(n) for n in (args.calls or ",".join(map(str, DEFAULT_LEVELS))).split(",")]
-    except ValueError:
-        parser.error(f"--calls wants numbers separated by commas, got {args.calls!r}")
-    if min(levels) < 1:
-        parser.error("--calls: every level needs at least one call")
     search = args.calls is None
+    if search:
+        if args.max_calls < 1:
+            parser.error("--max-calls must be at least 1")
+        levels = first_levels(DEFAULT_LEVELS, args.max_calls)
+    else:
+        try:
+            levels = [int(n) for n in args.calls.split(",")]
+        except ValueError:
+            parser.error(f"--calls wants numbers separated by commas, got {args.calls!r}")
+        if min(levels) < 1:
+            parser.error("--calls: every level needs at least one call")
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="sentiment-bench-"))
     server = subprocess.Popen(

@@ -84,6 +84,12 @@ def passes(row: dict) -> bool:
             and not row["errors"])
 
 
+def first_levels(defaults: tuple[int, ...], max_calls: int) -> list[int]:
+    """The levels a search starts with: the defaults up to `max_calls`, the cap itself in
+    place of the first one above it."""
+    return ([n for n in defaults if n < max_calls] + [max_calls])[:len(defaults)]
+
+
 def next_level(passed: dict[int, bool], max_calls: int) -> int | None:
     """The next number of calls to try, in the search for the largest that passes, given
     the levels run so far (calls -> passed); None when the search is done. Doubles past

@@ -6,6 +6,7 @@ import pytest
 from sentiment_svc.asr.vocabulary import source_model_dir
 from sentiment_svc.bench import main
 from sentiment_svc.bench_levels import (
+    first_levels,
     live_calls,
     median_row,
     next_level,
@@ -82,6 +83,13 @@ def test_search_doubles_until_a_level_fails():
     assert next_level({12: True, 30: True}, 30) is None  # ... and then the search ends
 
 
+def test_search_starts_below_the_cap():
+    assert first_levels((1, 4, 12), 256) == [1, 4, 12]
+    assert first_levels((1, 4, 12), 8) == [1, 4, 8]
+    assert first_levels((1, 4, 12), 1) == [1]
+    assert first_levels((1, 4, 12), 12) == [1, 4, 12]
+
+
 def test_search_halves_the_gap_after_a_failure():
     assert next_level({12: True, 24: True, 48: False}, 256) == 36
     assert next_level({12: True, 24: True, 48: False, 36: True}, 256) == 42
@@ -107,6 +115,7 @@ def test_passes_wants_alerts_in_time_and_no_errors():
     (["--calls", "1,x"], "--calls wants numbers"),
     (["--calls", "0,4"], "at least one call"),
     (["--calls", "4", "--max-calls", "64"], "not allowed with argument"),
+    (["--max-calls", "0"], "--max-calls must be at least 1"),
 ])
 def test_bad_levels_are_refused(argv, capsys, message):
     with pytest.raises(SystemExit):
