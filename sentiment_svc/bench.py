@@ -213,7 +213,8 @@ async def _run(url: str, templates: list[ClientCall], n: int, pid: int) -> RunRe
     threads_before = cpu_seconds_by_thread_name(pid)
     wall_before, client_cpu_before = time.monotonic(), time.process_time()
 
-    async def one(index: int, template_index: int) -> None:
+    async def one(index: int, template_index: int) -> bool:
+        """Stream one call and record what it showed; False if it failed."""
         template = templates[template_index]
         call = ClientCall(f"bench-{n}-{index}-{time.time_ns()}", f"bench-op-{index}",
                           template.customer, template.operator, template.sample_rate)
@@ -225,7 +226,7 @@ async def _run(url: str, templates: list[ClientCall], n: int, pid: int) -> RunRe
         result.call_spans.append((started, time.monotonic()))
         if outcome.close_code != 1000 or outcome.first_sent_at is None:
             result.errors += 1
-            return
+            return False
         for arrived, event in arrivals:
             if event["type"] == "alert":
                 result.alert_latencies.append(arrived - outcome.first_sent_at - event["t"])
@@ -233,14 +234,16 @@ async def _run(url: str, templates: list[ClientCall], n: int, pid: int) -> RunRe
             elif event["type"] == "utterance":
                 result.final_latencies.append(arrived - outcome.first_sent_at - event["end"])
                 result.speech_seconds += event["end"] - event["start"]
+        return True
 
     until = time.monotonic() + LEVEL_S
 
     async def connection(index: int, delay_s: float) -> None:
         await asyncio.sleep(delay_s)
         for turn in itertools.count():
-            await one(index, (index + turn) % len(templates))
-            if time.monotonic() >= until:
+            succeeded = await one(index, (index + turn) % len(templates))
+            # A failed call has failed the level already; a refusing service is not hammered.
+            if not succeeded or time.monotonic() >= until:
                 return
 
     if n == 1:  # one call at a time, each call that escalates: more than one alert to time
