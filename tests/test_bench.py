@@ -14,7 +14,12 @@ from sentiment_svc.bench_levels import (
     speed_fields,
     start_offsets,
 )
-from sentiment_svc.bench_windows import BUNDLED, load_prompts, reference_hypotheses
+from sentiment_svc.bench_windows import (
+    BUNDLED,
+    load_prompts,
+    load_reference,
+    reference_hypotheses,
+)
 from sentiment_svc.machine_speed import ISSUE_ENCODE_30S_CPU_S, SpeedGauge, at_issue_speed
 
 
@@ -127,7 +132,7 @@ def test_reference_transcribes_bundled_prompts(settings):
     import jiwer
 
     prompts = load_prompts(BUNDLED, None, prefix="asterisk_core_sounds_")[:2]
-    hypotheses = reference_hypotheses(settings.whisper_dir, prompts, cpu_threads=1)
+    hypotheses = reference_hypotheses(load_reference(settings.whisper_dir, cpu_threads=1), prompts)
     assert len(hypotheses) == 2
     assert jiwer.wer([text for _, text, _ in prompts], hypotheses) < 0.5
 
