@@ -7,17 +7,18 @@ these. Times are seconds from the call start, as floats, everywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 import numpy as np
 
+from sentiment_svc.domain.vocabulary import Action, Category, Channel, SentimentLabel, Severity
+
+__all__ = [
+    "SAMPLE_RATE", "Alert", "AlertAddressed", "Channel", "Sentiment", "SpeechSegment",
+    "Transcript", "UtteranceAnalysis",
+]
+
 SAMPLE_RATE = 16_000
 """Every stage after decoding works on 16 kHz mono float32 PCM."""
-
-
-class Channel(StrEnum):
-    CUSTOMER = "customer"
-    OPERATOR = "operator"
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,8 @@ class Sentiment:
     pos: float
 
     @property
-    def label(self) -> str:
-        scores = {"neg": self.neg, "neu": self.neu, "pos": self.pos}
+    def label(self) -> SentimentLabel:
+        scores = {label: getattr(self, label) for label in SentimentLabel}
         return max(scores, key=scores.__getitem__)
 
 
@@ -62,7 +63,7 @@ class UtteranceAnalysis:
     lang: str
     text: str
     sentiment: Sentiment
-    categories: tuple[str, ...] = ()
+    categories: tuple[Category, ...] = ()
     loudness_db: float = 0.0  # relative to the speaker's own baseline so far
     raised_voice: bool = False
 
@@ -70,10 +71,11 @@ class UtteranceAnalysis:
 @dataclass(frozen=True)
 class Alert:
     t: float  # when it would have fired live: the end of the triggering utterance
-    action: str  # apology | bonus | supervisor | thank
-    severity: str  # info | warning | critical
+    action: Action
+    severity: Severity
     reason: str
     evidence: tuple[str, ...] = field(default_factory=tuple)
+    categories: tuple[Category, ...] = ()  # what the utterances quoted as evidence said
 
 
 @dataclass(frozen=True)

@@ -2,57 +2,31 @@
 
 from __future__ import annotations
 
-from enum import IntEnum
 from pathlib import Path
-from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-CUSTOMER_CATEGORIES = (
-    "not_helped",
-    "repeat_contact",
-    "waiting",
-    "money",
-    "rudeness",
-    "escalation_request",
-    "churn_threat",
-    "legal_threat",
-    "profanity",
-    "gratitude",
+from sentiment_svc.domain.vocabulary import (
+    ADDRESSES,
+    CUSTOMER_CATEGORIES,
+    OPERATOR_CATEGORIES,
+    SEVERITY_RANK,
+    Action,
+    Category,
+    Level,
+    LevelName,
+    SentimentLabel,
+    Severity,
 )
-# What the operator did, heard on the operator channel; each answers one suggested action.
-OPERATOR_CATEGORIES = ("operator_apologised", "operator_offered_bonus", "operator_transferred")
-ADDRESSES = {
-    "operator_apologised": "apology",
-    "operator_offered_bonus": "bonus",
-    "operator_transferred": "supervisor",
-}
-CATEGORIES = CUSTOMER_CATEGORIES + OPERATOR_CATEGORIES
+
 DEFAULT_POLICY = Path(__file__).with_name("data") / "policy.yaml"
-
-Category = Literal[
-    "not_helped",
-    "repeat_contact",
-    "waiting",
-    "money",
-    "rudeness",
-    "escalation_request",
-    "churn_threat",
-    "legal_threat",
-    "profanity",
-    "gratitude",
-    "operator_apologised",
-    "operator_offered_bonus",
-    "operator_transferred",
+# The vocabulary the policy file is written in (re-exported for the analysis modules).
+__all__ = [
+    "ADDRESSES", "CATEGORIES", "CUSTOMER_CATEGORIES", "OPERATOR_CATEGORIES", "SEVERITY_RANK",
+    "Level", "Policy", "PolicyError", "Rule",
 ]
-
-
-class Level(IntEnum):
-    CALM = 0
-    TENSE = 1
-    ESCALATED = 2
-    CRITICAL = 3
+CATEGORIES = tuple(Category)
 
 
 class PolicyError(ValueError):
@@ -81,33 +55,33 @@ class Escalation(_Strict):
     repeat_multiplier: float = Field(ge=1.0)
     raised_voice_weight: float = Field(ge=0.0)
     category_weights: dict[Category, float]
-    levels: dict[Literal["tense", "escalated", "critical"], Band]
+    levels: dict[LevelName, Band]
 
     @model_validator(mode="after")
     def _all_levels(self) -> Escalation:
-        missing = {"tense", "escalated", "critical"} - set(self.levels)
+        missing = {level.label for level in Level if level is not Level.CALM} - set(self.levels)
         if missing:
             raise ValueError(f"levels lacks {sorted(missing)}")
         return self
 
     def band(self, level: Level) -> Band:
-        return self.levels[level.name.lower()]  # type: ignore[index]
+        return self.levels[level.label]
 
 
 class Condition(_Strict):
     categories_any: tuple[Category, ...] = ()
     category_repeated: tuple[Category, ...] = ()
-    level_reached: Literal["tense", "escalated", "critical"] | None = None
-    level_below: Literal["tense", "escalated", "critical"] | None = None
-    sentiment: Literal["neg", "neu", "pos"] | None = None
+    level_reached: LevelName | None = None
+    level_below: LevelName | None = None
+    sentiment: SentimentLabel | None = None
     min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
 
 
 class Rule(_Strict):
     name: str
     when: Condition
-    action: Literal["apology", "bonus", "supervisor", "thank"]
-    severity: Literal["info", "warning", "critical"]
+    action: Action
+    severity: Severity
     reason: str
 
 
@@ -131,5 +105,3 @@ class Policy(_Strict):
             place = ".".join(str(part) for part in first["loc"])
             raise PolicyError(f"{path}: {place}: {first['msg']}") from None
 
-
-SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}

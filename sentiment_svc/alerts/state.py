@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from sentiment_svc.alerts.policy import ADDRESSES, SEVERITY_RANK, Level, Policy, Rule
+from sentiment_svc.alerts.policy import Policy, Rule
+from sentiment_svc.domain.vocabulary import ADDRESSES, SEVERITY_RANK, Action, Level
 from sentiment_svc.frames import Alert, AlertAddressed, Channel, UtteranceAnalysis
 
 EVIDENCE_WINDOW = 5  # recent customer utterances that may be quoted as evidence
@@ -127,17 +128,18 @@ class CallState:
 
     def _fire(self, rule: Rule, utterance: UtteranceAnalysis) -> Alert:
         self._last_fired[rule.action] = (utterance.end, SEVERITY_RANK[rule.severity])
-        evidence = [
-            past.text for past, gain in self._recent
+        quoted = [
+            past for past, gain in self._recent
             if gain >= EVIDENCE_MIN_GAIN or past is utterance
-        ]
+        ][-EVIDENCE_MAX:]
         alert = Alert(
             t=utterance.end,
             action=rule.action,
             severity=rule.severity,
             reason=rule.reason,
-            evidence=tuple(evidence[-EVIDENCE_MAX:]),
+            evidence=tuple(past.text for past in quoted),
+            categories=tuple(dict.fromkeys(c for past in quoted for c in past.categories)),
         )
-        if rule.action != "thank":
+        if rule.action is not Action.THANK:
             self._open_alerts.append(alert)
         return alert

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sentiment_svc.alerts.policy import CUSTOMER_CATEGORIES, OPERATOR_CATEGORIES
 from sentiment_svc.analysis.batching import TextEncoder
 from sentiment_svc.analysis.lexicon import ComplaintLexicon
 from sentiment_svc.analysis.prosody import LoudnessReading
 from sentiment_svc.analysis.sentiment import SentimentHead
+from sentiment_svc.domain.vocabulary import CUSTOMER_CATEGORIES, OPERATOR_CATEGORIES, Category
 from sentiment_svc.frames import Channel, Sentiment, Transcript, UtteranceAnalysis
 
 NEUTRAL = Sentiment(neg=0.0, neu=1.0, pos=0.0)
@@ -63,9 +63,9 @@ class UtteranceAnalyzer:
             )
         ]
 
-    def _categories(self, transcript: Transcript) -> tuple[str, ...]:
+    def _categories(self, transcript: Transcript) -> tuple[Category, ...]:
         if not transcript.text:
             return ()
         wanted = CHANNEL_CATEGORIES[transcript.segment.channel]
         found = self.lexicon.categories(transcript.text, transcript.lang)
-        return tuple(category for category in found if category in wanted)
+        return tuple(Category(category) for category in found if category in wanted)
