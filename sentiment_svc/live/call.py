@@ -127,6 +127,27 @@ class LiveCall:
         self.finished.set()
         return summary
 
+    async def dtmf(self, digit: str, channel: Channel | None, t: float) -> None:
+        """A key pressed on the phone at call second `t`: published (and stored) with its
+        digits masked, since key presses carry card numbers and PINs."""
+        from sentiment_svc.domain.codec import to_jsonable
+        from sentiment_svc.domain.messages import Dtmf
+
+        self._sink(to_jsonable(Dtmf(
+            call_id=self.info.call_id, operator_id=self.info.operator_id, t=round(t, 2),
+            channel=channel, digits="*" * len(digit),
+        )))
+
+    def alert_delivered(self, alert_id: str) -> None:
+        """The telephony platform confirmed it received the alert `alert_id`."""
+        from sentiment_svc.domain.codec import to_jsonable
+        from sentiment_svc.domain.messages import AlertDelivered
+
+        self._sink(to_jsonable(AlertDelivered(
+            call_id=self.info.call_id, operator_id=self.info.operator_id, alert_id=alert_id,
+            protocol=self.info.protocol,
+        )))
+
     def abort(self) -> None:
         for task in [*self._tasks, *(task for _, task in self._early.values())]:
             task.cancel()
