@@ -3,8 +3,10 @@
 Layout: ``<data_dir>/calls.sqlite3`` (WAL mode, ``synchronous=NORMAL``, foreign keys on,
 ``secure_delete`` on) and ``<data_dir>/recordings/<call_id>.wav``. The API is synchronous:
 one connection guarded by a lock, meant to be driven from one worker thread (async code
-wraps each call in ``run_in_threadpool``). Events are the dicts of `sentiment_svc.events`;
-wall-clock times are UTC epoch seconds, in-call times are seconds from the call start.
+reaches it through `storage.hop.StoreHop`). It takes the pipeline's typed values and gives
+back the records of `sentiment_svc.domain.records`; wall-clock times are UTC epoch
+seconds, in-call times are seconds from the call start. `storage.base.CallRepository` is
+the interface it implements.
 The schema lives in `.schema`, row shaping and list filters in `.rows`, search folding in
 `.text`, the errors in `.errors` (re-exported here).
 """
@@ -21,10 +23,19 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sentiment_svc.domain.messages import CallSummary, Dtmf
+from sentiment_svc.domain.records import (
+    CallDetail,
+    CallOpened,
+    CustomerPast,
+    StoredCall,
+    StoredDtmf,
+)
+from sentiment_svc.domain.vocabulary import ENDED_STATUSES, AckOutcome, CallStatus
+from sentiment_svc.frames import Alert, UtteranceAnalysis
 from sentiment_svc.storage.errors import (
     CallExistsError,
     CallLiveError,
@@ -34,12 +45,12 @@ from sentiment_svc.storage.errors import (
     UnknownCallError,
 )
 from sentiment_svc.storage.recordings import repair_wav
-from sentiment_svc.storage.rows import CALL_SELECT, alert_dict, call_filters, utterance_dict
-from sentiment_svc.storage.schema import ACK_OUTCOMES, CALL_STATUSES, ensure_schema
+from sentiment_svc.storage.rows import CALL_SELECT, call_filters, stored_alert, stored_utterance
+from sentiment_svc.storage.schema import ensure_schema
 from sentiment_svc.storage.text import fold_text
 
 __all__ = [
-    "CallExistsError", "CallLiveError", "CallNotLiveError", "CallRecord", "CallStore", "StoreError",
+    "CallExistsError", "CallLiveError", "CallNotLiveError", "CallStore", "StoreError",
     "UnknownAlertError", "UnknownCallError",
 ]
 
@@ -48,21 +59,6 @@ log = logging.getLogger(__name__)
 DB_NAME = "calls.sqlite3"
 RECORDINGS_DIR = "recordings"
 _SAFE_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-
-
-@dataclass(frozen=True)
-class CallRecord:
-    """What is known when a call starts."""
-
-    call_id: str
-    operator_id: str
-    customer_id: str | None
-    language: str
-    protocol: str  # native | twilio | audiohook | audio_fork | replay | ...
-    started_at: float  # UTC epoch seconds
-    sample_rate: int
-    channels: int
-
 
 
 class CallStore:
@@ -102,7 +98,7 @@ class CallStore:
 
     # -- writing -----------------------------------------------------------------------
 
-    def start_call(self, call: CallRecord) -> None:
+    def start_call(self, call: CallOpened) -> None:
         """Store a new live call; `CallExistsError` if the id is taken."""
         with self._tx() as db:
             try:
@@ -117,19 +113,15 @@ class CallStore:
                     raise CallExistsError(call.call_id) from exc
                 raise
 
-    def add_utterance(self, call_id: str, event: dict[str, Any]) -> int:
-        """Store an utterance event; return its sequence number in the call (0, 1, ...)."""
-        with _event_fields("utterance"):
-            sentiment = event["sentiment"]
-            categories = [str(c) for c in event.get("categories", ())]
-            text = str(event["text"])
-            values = (
-                str(event["channel"]), float(event["start"]), float(event["end"]),
-                str(event["lang"]), text, fold_text(text), float(sentiment["neg"]),
-                float(sentiment["neu"]), float(sentiment["pos"]),
-                json.dumps(categories, ensure_ascii=False),
-                float(event.get("loudness_db", 0.0)),
-            )
+    def add_utterance(self, call_id: str, utterance: UtteranceAnalysis) -> int:
+        """Store an utterance; return its sequence number in the call (0, 1, ...)."""
+        sentiment = utterance.sentiment
+        values = (
+            str(utterance.channel), utterance.start, utterance.end, utterance.lang,
+            utterance.text, fold_text(utterance.text), sentiment.neg, sentiment.neu,
+            sentiment.pos, _json_list(utterance.categories), utterance.loudness_db,
+            utterance.raised_voice,
+        )
         with self._tx() as db:
             _require_call(db, call_id)
             (seq,) = db.execute(
@@ -137,27 +129,21 @@ class CallStore:
             ).fetchone()
             db.execute(
                 'INSERT INTO utterances (call_id, seq, channel, "start", "end", lang, text,'
-                " text_folded, neg, neu, pos, categories, loudness_db)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " text_folded, neg, neu, pos, categories, loudness_db, raised_voice)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (call_id, seq, *values),
             )
-            _add_categories(db, call_id, categories)
+            _add_categories(db, call_id, utterance.categories)
         return int(seq)
 
-    def add_alert(
-        self, call_id: str, event: dict[str, Any], *, created_at: float | None = None
-    ) -> str:
-        """Store an alert event; return its new alert id. `created_at` defaults to now."""
+    def add_alert(self, call_id: str, alert: Alert, *, created_at: float | None = None) -> str:
+        """Store an alert; return its new alert id. `created_at` defaults to now."""
         alert_id = uuid.uuid4().hex[:12]
-        with _event_fields("alert"):
-            categories = [str(c) for c in event.get("categories", ())]
-            values = (
-                float(event["t"]), str(event["action"]), str(event["severity"]),
-                str(event["reason"]),
-                json.dumps([str(e) for e in event.get("evidence", ())], ensure_ascii=False),
-                json.dumps(categories, ensure_ascii=False),
-                time.time() if created_at is None else created_at,
-            )
+        values = (
+            alert.t, str(alert.action), str(alert.severity), alert.reason,
+            _json_list(alert.evidence), _json_list(alert.categories),
+            time.time() if created_at is None else created_at,
+        )
         with self._tx() as db:
             _require_call(db, call_id)
             db.execute(
@@ -165,16 +151,15 @@ class CallStore:
                 " categories, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (alert_id, call_id, *values),
             )
-            _add_categories(db, call_id, categories)
+            _add_categories(db, call_id, alert.categories)
         return alert_id
 
     def add_ack(
-        self, call_id: str, alert_id: str, operator_id: str, outcome: str, at: float,
+        self, call_id: str, alert_id: str, operator_id: str, outcome: AckOutcome, at: float,
         seconds_to_ack: float,
     ) -> None:
         """Record the operator's answer to an alert; `at` is UTC epoch seconds."""
-        if outcome not in ACK_OUTCOMES:
-            raise ValueError(f"outcome must be one of {', '.join(ACK_OUTCOMES)}, not {outcome!r}")
+        outcome = AckOutcome(outcome)
         with self._tx() as db:
             row = db.execute(
                 "SELECT 1 FROM alerts WHERE alert_id = ? AND call_id = ?", (alert_id, call_id)
@@ -184,23 +169,33 @@ class CallStore:
             db.execute(
                 "INSERT INTO acks (alert_id, operator_id, outcome, at, seconds_to_ack)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (alert_id, operator_id, outcome, at, seconds_to_ack),
+                (alert_id, operator_id, str(outcome), at, seconds_to_ack),
+            )
+
+    def add_dtmf(self, call_id: str, dtmf: Dtmf) -> None:
+        """Store a key press (its digits already masked)."""
+        with self._tx() as db:
+            _require_call(db, call_id)
+            db.execute(
+                "INSERT INTO dtmf (call_id, t, channel, digits) VALUES (?, ?, ?, ?)",
+                (call_id, dtmf.t, None if dtmf.channel is None else str(dtmf.channel),
+                 dtmf.digits),
             )
 
     def end_call(
-        self, call_id: str, status: str, summary: dict[str, Any] | None, ended_at: float
+        self, call_id: str, status: CallStatus, summary: CallSummary | None, ended_at: float
     ) -> None:
         """Close a live call; `CallNotLiveError` if it already ended."""
-        if status not in CALL_STATUSES[1:]:
-            raise ValueError(f"status must be one of {', '.join(CALL_STATUSES[1:])}")
-        summary_json = None if summary is None else json.dumps(summary, ensure_ascii=False)
+        if status not in ENDED_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(ENDED_STATUSES)}")
+        summary_json = None if summary is None else summary.model_dump_json()
         with self._tx() as db:
             current = _require_call(db, call_id)
             if current != "live":
                 raise CallNotLiveError(call_id, current)
             db.execute(
                 "UPDATE calls SET status = ?, summary = ?, ended_at = ? WHERE call_id = ?",
-                (status, summary_json, ended_at, call_id),
+                (str(CallStatus(status)), summary_json, ended_at, call_id),
             )
 
     def mark_unfinished_interrupted(self, now: float) -> list[str]:
@@ -285,7 +280,7 @@ class CallStore:
             name = "_" + hashlib.sha256(call_id.encode()).hexdigest()[:40]
         return self.recordings_dir / f"{name}.wav"
 
-    def get_call(self, call_id: str) -> dict[str, Any] | None:
+    def get_call(self, call_id: str) -> CallDetail | None:
         """The call with its utterances, alerts (each with ``acks``) and summary."""
         with self._tx("DEFERRED") as db:
             row = db.execute(f"{CALL_SELECT} WHERE c.call_id = ?", (call_id,)).fetchone()
@@ -293,7 +288,7 @@ class CallStore:
                 return None
             utterances = db.execute(
                 'SELECT seq, channel, "start", "end", lang, text, neg, neu, pos, categories,'
-                " loudness_db FROM utterances WHERE call_id = ? ORDER BY seq",
+                " loudness_db, raised_voice FROM utterances WHERE call_id = ? ORDER BY seq",
                 (call_id,),
             ).fetchall()
             alerts = db.execute(
@@ -304,10 +299,15 @@ class CallStore:
                 " FROM acks k JOIN alerts a USING (alert_id) WHERE a.call_id = ? ORDER BY k.id",
                 (call_id,),
             ).fetchall()
-        call = self._call_dict(row)
-        call["utterances"] = [utterance_dict(u) for u in utterances]
-        call["alerts"] = [alert_dict(a, acks) for a in alerts]
-        return call
+            dtmf = db.execute(
+                "SELECT t, channel, digits FROM dtmf WHERE call_id = ? ORDER BY id", (call_id,)
+            ).fetchall()
+        return CallDetail(
+            **self._call_fields(row),
+            utterances=tuple(stored_utterance(u) for u in utterances),
+            alerts=tuple(stored_alert(a, acks) for a in alerts),
+            dtmf=tuple(StoredDtmf(**dict(d)) for d in dtmf),
+        )
 
     def list_calls(
         self,
@@ -320,7 +320,7 @@ class CallStore:
         text: str | None = None,
         limit: int = 50,
         offset: int = 0,
-    ) -> list[dict[str, Any]]:
+    ) -> list[StoredCall]:
         """Calls, newest first. `since` inclusive, `until` exclusive (on ``started_at``);
         `text`: every word starts a word of one utterance (case-insensitive, any script)."""
         if limit < 0 or offset < 0:
@@ -332,9 +332,9 @@ class CallStore:
         sql = CALL_SELECT + clause + " ORDER BY c.started_at DESC, c.call_id LIMIT ? OFFSET ?"
         with self._tx("DEFERRED") as db:
             rows = db.execute(sql, (*params, limit, offset)).fetchall()
-        return [self._call_dict(row) for row in rows]
+        return [StoredCall(**self._call_fields(row)) for row in rows]
 
-    def customer_history(self, customer_id: str, since: float) -> dict[str, Any]:
+    def customer_history(self, customer_id: str, since: float) -> CustomerPast:
         """What this customer's finished calls since `since` left: how many, how many went
         badly, and each category with the number of calls it came up in."""
         with self._tx("DEFERRED") as db:
@@ -353,13 +353,13 @@ class CallStore:
             1 for call in calls
             if call["summary"] and json.loads(call["summary"]).get("negative_share", 0) >= 0.5
         )
-        return {
-            "previous_calls": len(calls),
-            "negative_calls": negative,
-            "categories": {category: count for category, count in categories},
-        }
+        return CustomerPast(
+            previous_calls=len(calls),
+            negative_calls=negative,
+            categories={category: count for category, count in categories},
+        )
 
-    def _call_dict(self, row: sqlite3.Row) -> dict[str, Any]:
+    def _call_fields(self, row: sqlite3.Row) -> dict[str, Any]:
         call = dict(row)
         call["summary"] = None if call["summary"] is None else json.loads(call["summary"])
         call["categories"] = sorted(json.loads(call["categories"] or "[]"))
@@ -367,15 +367,8 @@ class CallStore:
         return call
 
 
-@contextlib.contextmanager
-def _event_fields(kind: str) -> Iterator[None]:
-    """Turn a missing or mistyped field of an event dict into one clear `ValueError`."""
-    try:
-        yield
-    except KeyError as exc:
-        raise ValueError(f"not an {kind} event: no {exc.args[0]!r} field") from exc
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"not an {kind} event: {exc}") from exc
+def _json_list(values: tuple[str, ...]) -> str:
+    return json.dumps([str(value) for value in values], ensure_ascii=False)
 
 
 def _exists(db: sqlite3.Connection, call_id: str) -> bool:
@@ -390,7 +383,7 @@ def _require_call(db: sqlite3.Connection, call_id: str) -> str:
     return str(row[0])
 
 
-def _add_categories(db: sqlite3.Connection, call_id: str, categories: list[str]) -> None:
+def _add_categories(db: sqlite3.Connection, call_id: str, categories: tuple[str, ...]) -> None:
     db.executemany(
         "INSERT OR IGNORE INTO call_categories (call_id, category) VALUES (?, ?)",
         [(call_id, category) for category in categories],

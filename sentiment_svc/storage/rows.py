@@ -1,8 +1,8 @@
-"""The SQL the store reads calls with, and how rows become the dicts it returns.
+"""The SQL the store reads calls with, and how rows become the records it returns.
 
-Utterances and alerts come back in the event shape of `sentiment_svc.events` (so a stored
-call reads like the live feed), plus their store ids; calls come back as their row plus
-``utterance_count``, ``alert_count``, ``categories`` and (added by the store) ``recording``.
+Utterances and alerts come back as `domain.records` values (so a stored call reads like the
+live feed, plus store ids); calls come back as their row plus ``utterance_count``,
+``alert_count``, ``categories`` and (added by the store) ``recording``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import json
 import sqlite3
 from typing import Any
 
+from sentiment_svc.domain.messages import SentimentScores
+from sentiment_svc.domain.records import StoredAck, StoredAlert, StoredUtterance
 from sentiment_svc.storage.text import fts_query, like_patterns, query_words
 
 CALL_SELECT = """
@@ -23,38 +25,28 @@ SELECT c.call_id, c.operator_id, c.customer_id, c.language, c.protocol, c.sample
 FROM calls c"""
 
 
-def utterance_dict(row: sqlite3.Row) -> dict[str, Any]:
-    """An utterance in the event shape of `sentiment_svc.events`, plus ``seq``."""
-    return {
-        "seq": row["seq"],
-        "channel": row["channel"],
-        "start": row["start"],
-        "end": row["end"],
-        "lang": row["lang"],
-        "text": row["text"],
-        "sentiment": {"neg": row["neg"], "neu": row["neu"], "pos": row["pos"]},
-        "categories": json.loads(row["categories"]),
-        "loudness_db": row["loudness_db"],
-    }
+def stored_utterance(row: sqlite3.Row) -> StoredUtterance:
+    return StoredUtterance(
+        seq=row["seq"], channel=row["channel"], start=row["start"], end=row["end"],
+        lang=row["lang"], text=row["text"],
+        sentiment=SentimentScores(neg=row["neg"], neu=row["neu"], pos=row["pos"]),
+        categories=json.loads(row["categories"]), loudness_db=row["loudness_db"],
+        raised_voice=bool(row["raised_voice"]),
+    )
 
 
-def alert_dict(row: sqlite3.Row, acks: list[sqlite3.Row]) -> dict[str, Any]:
-    """An alert in the event shape, plus ``alert_id``, ``created_at`` and its ``acks``."""
-    return {
-        "alert_id": row["alert_id"],
-        "t": row["t"],
-        "action": row["action"],
-        "severity": row["severity"],
-        "reason": row["reason"],
-        "evidence": json.loads(row["evidence"]),
-        "categories": json.loads(row["categories"]),
-        "created_at": row["created_at"],
-        "acks": [
-            {k: ack[k] for k in ("operator_id", "outcome", "at", "seconds_to_ack")}
+def stored_alert(row: sqlite3.Row, acks: list[sqlite3.Row]) -> StoredAlert:
+    """The alert with its acks (picked out of all the call's `acks`)."""
+    return StoredAlert(
+        alert_id=row["alert_id"], t=row["t"], action=row["action"], severity=row["severity"],
+        reason=row["reason"], evidence=json.loads(row["evidence"]),
+        categories=json.loads(row["categories"]), created_at=row["created_at"],
+        acks=tuple(
+            StoredAck(**{k: ack[k] for k in ("operator_id", "outcome", "at", "seconds_to_ack")})
             for ack in acks
             if ack["alert_id"] == row["alert_id"]
-        ],
-    }
+        ),
+    )
 
 
 def call_filters(

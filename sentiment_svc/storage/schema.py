@@ -2,17 +2,20 @@
 
 Wall-clock times (``started_at``, ``ended_at``, ``created_at``, ``at``) are UTC epoch
 seconds (REAL); in-call times (``start``, ``end``, ``t``) are seconds from the call start.
-JSON columns hold the lists/objects of the event contract in `sentiment_svc.events`.
+JSON columns hold the lists/objects of `sentiment_svc.domain` (categories, evidence, the
+summary). A new database is created at version 1 and upgraded like an old one.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 1
+from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus
 
-CALL_STATUSES = ("live", "completed", "interrupted", "failed")
-ACK_OUTCOMES = ("apologised", "offered_bonus", "called_supervisor", "dismissed")
+SCHEMA_VERSION = 2
+
+CALL_STATUSES = tuple(status.value for status in CallStatus)
+ACK_OUTCOMES = tuple(outcome.value for outcome in AckOutcome)
 
 _SCHEMA_V1 = f"""
 CREATE TABLE schema_version (
@@ -105,7 +108,20 @@ CREATE TRIGGER utterances_fts_update AFTER UPDATE OF text_folded ON utterances B
 END;
 """
 
-_MIGRATIONS: dict[int, str] = {}  # version N -> the script that upgrades N-1 to N
+# version N -> the script that upgrades N-1 to N
+_MIGRATIONS: dict[int, str] = {
+    2: """
+ALTER TABLE utterances ADD COLUMN raised_voice INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE dtmf (
+    id      INTEGER PRIMARY KEY,
+    call_id TEXT NOT NULL REFERENCES calls (call_id) ON DELETE CASCADE,
+    t       REAL NOT NULL,
+    channel TEXT,
+    digits  TEXT NOT NULL  -- masked
+);
+CREATE INDEX dtmf_by_call ON dtmf (call_id, t);
+""",
+}
 
 
 class SchemaError(RuntimeError):
@@ -145,7 +161,7 @@ def ensure_schema(conn: sqlite3.Connection, *, fts: bool) -> bool:
     try:
         if not _has_table(conn, "schema_version"):
             _run_script(conn, _SCHEMA_V1)
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            conn.execute("INSERT INTO schema_version (version) VALUES (1)")
         (version,) = conn.execute("SELECT version FROM schema_version").fetchone()
         if version > SCHEMA_VERSION:
             raise SchemaError(

@@ -1,0 +1,54 @@
+"""The interface every call store implements (SQLite today; PostgreSQL is the next one).
+
+Synchronous and typed: it takes the pipeline's values and returns `domain.records`. Async
+code reaches it only through `storage.hop.StoreHop`, never on the event loop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from sentiment_svc.domain.messages import CallSummary, Dtmf
+from sentiment_svc.domain.records import CallDetail, CallOpened, CustomerPast, StoredCall
+from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus
+from sentiment_svc.frames import Alert, UtteranceAnalysis
+
+
+class CallRepository(Protocol):
+    def start_call(self, call: CallOpened) -> None: ...
+
+    def add_utterance(self, call_id: str, utterance: UtteranceAnalysis) -> int: ...
+
+    def add_alert(self, call_id: str, alert: Alert, *, created_at: float | None = None
+                  ) -> str: ...
+
+    def add_ack(self, call_id: str, alert_id: str, operator_id: str, outcome: AckOutcome,
+                at: float, seconds_to_ack: float) -> None: ...
+
+    def add_dtmf(self, call_id: str, dtmf: Dtmf) -> None: ...
+
+    def end_call(self, call_id: str, status: CallStatus, summary: CallSummary | None,
+                 ended_at: float) -> None: ...
+
+    def mark_unfinished_interrupted(self, now: float) -> list[str]: ...
+
+    def get_call(self, call_id: str) -> CallDetail | None: ...
+
+    def list_calls(self, *, since: float | None = None, until: float | None = None,
+                   operator_id: str | None = None, has_alert: bool | None = None,
+                   category: str | None = None, text: str | None = None, limit: int = 50,
+                   offset: int = 0) -> list[StoredCall]: ...
+
+    def customer_history(self, customer_id: str, since: float) -> CustomerPast: ...
+
+    def delete_call(self, call_id: str) -> bool: ...
+
+    def delete_customer(self, customer_id: str) -> int: ...
+
+    def purge(self, *, audio_before: float | None, calls_before: float | None
+              ) -> dict[str, int]: ...
+
+    def recording_path(self, call_id: str) -> Path: ...
+
+    def close(self) -> None: ...
