@@ -2,48 +2,80 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import shutil
 import sqlite3
 import time
 from pathlib import Path
 
 import numpy as np
+import pydantic
 import pytest
 import soundfile
 
+from sentiment_svc.alerts.policy import Policy
+from sentiment_svc.alerts.state import CallState
+from sentiment_svc.domain.messages import CallSummary, Dtmf
+from sentiment_svc.domain.records import (
+    CallDetail,
+    CallOpened,
+    CustomerPast,
+    StoredAck,
+    StoredCall,
+    StoredDtmf,
+)
+from sentiment_svc.domain.vocabulary import (
+    AckOutcome,
+    Action,
+    CallStatus,
+    Category,
+    Channel,
+    Severity,
+)
+from sentiment_svc.frames import Alert, Sentiment, UtteranceAnalysis
 from sentiment_svc.storage.db import (
     CallExistsError,
     CallLiveError,
     CallNotLiveError,
-    CallRecord,
     CallStore,
     UnknownAlertError,
     UnknownCallError,
 )
 from sentiment_svc.storage.recordings import RecordingWriter, repair_wav
+from sentiment_svc.storage.schema import _FTS, _SCHEMA_V1, SCHEMA_VERSION, fts5_available
 from sentiment_svc.storage.text import fold_text, query_words
 
 T0 = 1_740_000_000.0  # a fixed wall-clock start (UTC epoch seconds)
 
 
 def record(call_id: str, *, operator: str = "op-1", customer: str | None = "cust-1",
-           language: str = "ru", started_at: float = T0) -> CallRecord:
-    return CallRecord(call_id, operator, customer, language, "native", started_at, 8000, 2)
+           language: str = "ru", started_at: float = T0) -> CallOpened:
+    return CallOpened(call_id=call_id, operator_id=operator, customer_id=customer,
+                      language=language, protocol="native", started_at=started_at,
+                      sample_rate=8000, channels=2)
 
 
 def utterance(text: str, start: float, *, channel: str = "customer", lang: str = "ru",
-              categories: tuple[str, ...] = (), neg: float = 0.2) -> dict:
-    return {
-        "type": "utterance", "channel": channel, "start": start, "end": start + 2.0,
-        "lang": lang, "text": text, "sentiment": {"neg": neg, "neu": 0.7 - neg + 0.1,
-                                                   "pos": 0.2},
-        "categories": list(categories), "loudness_db": 1.5,
-    }
+              categories: tuple[str, ...] = (), neg: float = 0.2,
+              raised_voice: bool = False) -> UtteranceAnalysis:
+    return UtteranceAnalysis(
+        channel=Channel(channel), start=start, end=start + 2.0, lang=lang, text=text,
+        sentiment=Sentiment(neg=neg, neu=0.7 - neg + 0.1, pos=0.2),
+        categories=tuple(Category(c) for c in categories), loudness_db=1.5,
+        raised_voice=raised_voice,
+    )
 
 
-def alert(t: float, action: str = "apology") -> dict:
-    return {"type": "alert", "t": t, "action": action, "severity": "warning",
-            "reason": "The customer is unhappy", "evidence": ["Ну сколько можно ждать"]}
+def alert(t: float, action: str = "apology") -> Alert:
+    return Alert(t=t, action=Action(action), severity=Severity.WARNING,
+                 reason="The customer is unhappy", evidence=("Ну сколько можно ждать",))
+
+
+def summary(duration: float, *, utterances: int = 2, alerts: int = 1,
+            negative_share: float = 0.5, csat_estimate: float = 3.1) -> CallSummary:
+    return CallSummary(duration=duration, utterances=utterances, alerts=alerts,
+                       negative_share=negative_share, csat_estimate=csat_estimate)
 
 
 @pytest.fixture
@@ -61,7 +93,7 @@ def fill(store: CallStore) -> None:
     store.add_utterance("c-ru", utterance("Я ЖДУ уже ЧАС, это безобразие", 3.0,
                                           categories=("waiting",), neg=0.8))
     store.add_alert("c-ru", alert(5.0))
-    store.end_call("c-ru", "completed", {"type": "summary", "duration": 9.0}, T0 + 9)
+    store.end_call("c-ru", CallStatus.COMPLETED, summary(9.0), T0 + 9)
 
     store.start_call(record("c-uk", operator="op-2", customer="cust-2", language="uk",
                             started_at=T0 + 100))
@@ -75,11 +107,17 @@ def fill(store: CallStore) -> None:
                             started_at=T0 + 200))
     store.add_utterance("c-calm", utterance("Спасибо, всё ещё работает отлично", 1.0,
                                             categories=("gratitude",), neg=0.05))
-    store.end_call("c-calm", "completed", None, T0 + 210)
+    store.end_call("c-calm", CallStatus.COMPLETED, None, T0 + 210)
 
 
-def ids(calls: list[dict]) -> list[str]:
-    return [call["call_id"] for call in calls]
+def ids(calls: list[StoredCall]) -> list[str]:
+    return [call.call_id for call in calls]
+
+
+def detail(store: CallStore, call_id: str) -> CallDetail:
+    call = store.get_call(call_id)
+    assert call is not None
+    return call
 
 
 def test_round_trip(store: CallStore) -> None:
@@ -89,56 +127,59 @@ def test_round_trip(store: CallStore) -> None:
                                                categories=("not_helped",))) == 1
     alert_id = store.add_alert("c1", alert(4.5), created_at=T0 + 4.5)
     assert len(alert_id) == 12
-    store.add_ack("c1", alert_id, "op-1", "apologised", T0 + 10, 5.5)
-    summary = {"type": "summary", "duration": 12.0, "utterances": 2, "alerts": 1,
-               "negative_share": 0.5, "csat_estimate": 3.1}
-    store.end_call("c1", "completed", summary, T0 + 12)
+    store.add_ack("c1", alert_id, "op-1", AckOutcome.APOLOGISED, T0 + 10, 5.5)
+    ended = summary(12.0, utterances=2, alerts=1, negative_share=0.5, csat_estimate=3.1)
+    store.end_call("c1", CallStatus.COMPLETED, ended, T0 + 12)
 
     call = store.get_call("c1")
-    assert call is not None
-    assert {k: call[k] for k in ("operator_id", "customer_id", "language", "protocol",
-                                 "sample_rate", "channels", "started_at", "ended_at",
-                                 "status")} == {
+    assert isinstance(call, CallDetail)
+    assert call.model_dump(include={"operator_id", "customer_id", "language", "protocol",
+                                    "sample_rate", "channels", "started_at", "ended_at",
+                                    "status"}) == {
         "operator_id": "op-1", "customer_id": "cust-1", "language": "ru", "protocol": "native",
         "sample_rate": 8000, "channels": 2, "started_at": T0, "ended_at": T0 + 12,
         "status": "completed",
     }
-    assert call["summary"] == summary
-    assert call["recording"] is False
-    assert call["utterance_count"] == 2 and call["alert_count"] == 1
-    assert call["categories"] == ["not_helped"]
-    first, second = call["utterances"]
-    assert first["seq"] == 0 and first["channel"] == "operator"
-    assert second == {
+    assert call.status is CallStatus.COMPLETED
+    assert call.summary == ended
+    assert call.recording is False
+    assert call.utterance_count == 2 and call.alert_count == 1
+    assert call.categories == ("not_helped",)
+    first, second = call.utterances
+    assert first.seq == 0 and first.channel is Channel.OPERATOR
+    assert second.model_dump() == {
         "seq": 1, "channel": "customer", "start": 2.5, "end": 4.5, "lang": "ru",
         "text": "Мне не помогли", "sentiment": {"neg": 0.2, "neu": 0.6, "pos": 0.2},
-        "categories": ["not_helped"], "loudness_db": 1.5,
+        "categories": ("not_helped",), "loudness_db": 1.5, "raised_voice": False,
     }
-    (stored_alert,) = call["alerts"]
-    assert stored_alert["alert_id"] == alert_id
-    assert stored_alert["created_at"] == T0 + 4.5
-    assert stored_alert["evidence"] == ["Ну сколько можно ждать"]
-    assert stored_alert["acks"] == [
-        {"operator_id": "op-1", "outcome": "apologised", "at": T0 + 10, "seconds_to_ack": 5.5}
-    ]
+    (stored_alert,) = call.alerts
+    assert stored_alert.alert_id == alert_id
+    assert stored_alert.created_at == T0 + 4.5
+    assert stored_alert.evidence == ("Ну сколько можно ждать",)
+    assert stored_alert.acks == (
+        StoredAck(operator_id="op-1", outcome="apologised", at=T0 + 10, seconds_to_ack=5.5),
+    )
+    assert stored_alert.acks[0].outcome is AckOutcome.APOLOGISED
+    assert call.dtmf == ()
     assert store.get_call("nope") is None
 
 
-def test_events_from_the_pipeline_contract(store: CallStore) -> None:
-    from sentiment_svc.events import event_to_dict
-    from sentiment_svc.frames import Alert, Channel, Sentiment, UtteranceAnalysis
-
+def test_values_from_the_pipeline_round_trip(store: CallStore) -> None:
+    """What the pipeline produces is stored as is and reads back field for field."""
     event = UtteranceAnalysis(Channel.CUSTOMER, 1.0, 2.5, "uk", "Де мої гроші?",
-                              Sentiment(0.7, 0.2, 0.1), ("money",), 4.2, True)
+                              Sentiment(0.7, 0.2, 0.1), (Category.MONEY,), 4.2, True)
+    raised = Alert(2.5, Action.APOLOGY, Severity.WARNING, "why", ("x",), (Category.MONEY,))
     store.start_call(record("c1"))
-    store.add_utterance("c1", event_to_dict(event))
-    store.add_alert("c1", event_to_dict(Alert(2.5, "apology", "warning", "why", ("x",))))
-    call = store.get_call("c1")
-    assert call is not None
-    expected = event_to_dict(event)
-    del expected["type"]
-    assert call["utterances"] == [{"seq": 0, **expected}]
-    assert call["alerts"][0]["action"] == "apology"
+    store.add_utterance("c1", event)
+    store.add_alert("c1", raised, created_at=T0 + 2.5)
+    call = detail(store, "c1")
+    assert [u.model_dump() for u in call.utterances] == [
+        {"seq": 0, **dataclasses.asdict(event)}
+    ]
+    assert call.alerts[0].action == "apology"
+    assert call.alerts[0].model_dump(exclude={"alert_id", "created_at", "acks"}) == (
+        dataclasses.asdict(raised)
+    )
 
 
 def test_errors_are_clear(store: CallStore) -> None:
@@ -150,31 +191,37 @@ def test_errors_are_clear(store: CallStore) -> None:
     assert isinstance(info.value, KeyError)
     with pytest.raises(UnknownCallError):
         store.add_alert("zz", alert(1))
+    with pytest.raises(UnknownCallError):
+        store.add_dtmf("zz", Dtmf(t=1.0, digits="1"))
     with pytest.raises(UnknownAlertError, match="no alert 'missing' in call 'c1'"):
-        store.add_ack("c1", "missing", "op-1", "dismissed", T0, 1.0)
+        store.add_ack("c1", "missing", "op-1", AckOutcome.DISMISSED, T0, 1.0)
     store.start_call(record("c2"))
     other = store.add_alert("c2", alert(1))
     with pytest.raises(UnknownAlertError):  # an alert of another call
-        store.add_ack("c1", other, "op-1", "dismissed", T0, 1.0)
-    with pytest.raises(ValueError, match="outcome must be one of"):
+        store.add_ack("c1", other, "op-1", AckOutcome.DISMISSED, T0, 1.0)
+    with pytest.raises(ValueError, match="'shrugged' is not a valid AckOutcome"):
         store.add_ack("c2", other, "op-1", "shrugged", T0, 1.0)
-    with pytest.raises(ValueError, match="no 'sentiment' field"):
-        store.add_utterance("c1", {"channel": "customer", "start": 0, "end": 1, "lang": "ru",
-                                   "text": "x"})
-    with pytest.raises(ValueError, match="status must be one of"):
-        store.end_call("c1", "live", None, T0)
-    store.end_call("c1", "failed", None, T0 + 1)
+    assert detail(store, "c2").alerts[0].acks == ()  # nothing stored by the refused ack
+    # the typed boundary of a new call: an unknown language or protocol is refused
+    with pytest.raises(pydantic.ValidationError, match="language"):
+        record("c3", language="de")
+    for status in ("live", CallStatus.LIVE, "bogus"):
+        with pytest.raises(ValueError, match="status must be one of"):
+            store.end_call("c1", status, None, T0)
+    assert detail(store, "c1").status is CallStatus.LIVE
+    store.end_call("c1", CallStatus.FAILED, None, T0 + 1)
     with pytest.raises(CallNotLiveError, match=r"already ended \(failed\)"):
-        store.end_call("c1", "completed", None, T0 + 2)
+        store.end_call("c1", CallStatus.COMPLETED, None, T0 + 2)
     with pytest.raises(UnknownCallError):
-        store.end_call("zz", "completed", None, T0)
+        store.end_call("zz", CallStatus.COMPLETED, None, T0)
 
 
 def test_restart_keeps_everything(tmp_path: Path) -> None:
     first = CallStore(tmp_path)
     fill(first)
-    alert_id = first.get_call("c-uk")["alerts"][0]["alert_id"]
-    first.add_ack("c-uk", alert_id, "op-2", "called_supervisor", T0 + 110, 7.0)
+    alert_id = detail(first, "c-uk").alerts[0].alert_id
+    first.add_ack("c-uk", alert_id, "op-2", AckOutcome.CALLED_SUPERVISOR, T0 + 110, 7.0)
+    first.add_dtmf("c-uk", Dtmf(t=6.0, channel=Channel.CUSTOMER, digits="1**4"))
     before = {call_id: first.get_call(call_id) for call_id in ("c-ru", "c-uk", "c-calm")}
     first.close()
 
@@ -185,13 +232,14 @@ def test_restart_keeps_everything(tmp_path: Path) -> None:
         # the sequence continues after a restart
         assert again.add_utterance("c-uk", utterance("Дякую", 8.0, lang="uk")) == 2
         assert again.mark_unfinished_interrupted(T0 + 500) == ["c-uk"]
-        call = again.get_call("c-uk")
-        assert call["status"] == "interrupted" and call["ended_at"] == T0 + 500
+        call = detail(again, "c-uk")
+        assert call.status == "interrupted" and call.ended_at == T0 + 500
         assert again.mark_unfinished_interrupted(T0 + 600) == []
     finally:
         again.close()
     db = sqlite3.connect(tmp_path / "calls.sqlite3")
-    assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    assert SCHEMA_VERSION == 2
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     db.close()
 
@@ -240,16 +288,18 @@ def test_filters(store: CallStore) -> None:
     assert ids(store.list_calls(limit=2)) == ["c-calm", "c-uk"]
     assert ids(store.list_calls(limit=2, offset=2)) == ["c-ru"]
     row = store.list_calls(operator_id="op-2")[0]
-    assert row["status"] == "live" and row["ended_at"] is None and row["summary"] is None
-    assert row["categories"] == ["escalation_request", "repeat_contact"]
-    assert (row["utterance_count"], row["alert_count"]) == (2, 1)
+    assert row.status == "live" and row.ended_at is None and row.summary is None
+    assert row.status is CallStatus.LIVE
+    assert row.categories == ("escalation_request", "repeat_contact")
+    assert (row.utterance_count, row.alert_count) == (2, 1)
+    assert not isinstance(row, CallDetail)  # a list row is not the whole call
     with pytest.raises(ValueError):
         store.list_calls(limit=-1)
 
 
 def test_alert_categories_count_for_the_filter(store: CallStore) -> None:
     store.start_call(record("c1"))
-    store.add_alert("c1", {**alert(1.0), "categories": ["legal_threat"]})
+    store.add_alert("c1", dataclasses.replace(alert(1.0), categories=(Category.LEGAL_THREAT,)))
     assert ids(store.list_calls(category="legal_threat")) == ["c1"]
 
 
@@ -269,10 +319,10 @@ def test_delete_call_and_customer_erase_everything(tmp_path: Path) -> None:
     try:
         fill(store)
         paths = {call_id: _write_recording(store, call_id) for call_id in ("c-ru", "c-calm")}
-        assert store.get_call("c-ru")["recording"] is True
+        assert detail(store, "c-ru").recording is True
         with pytest.raises(CallLiveError, match="'c-uk' is still live"):
             store.delete_call("c-uk")
-        store.end_call("c-uk", "completed", None, T0 + 120)
+        store.end_call("c-uk", CallStatus.COMPLETED, None, T0 + 120)
         assert store.delete_call("c-uk") is True
         assert store.delete_call("c-uk") is False
         assert store.get_call("c-uk") is None
@@ -282,13 +332,13 @@ def test_delete_call_and_customer_erase_everything(tmp_path: Path) -> None:
         assert store.list_calls() == []
         assert not any(path.exists() for path in paths.values())
         db = sqlite3.connect(tmp_path / "calls.sqlite3")
-        for table in ("utterances", "alerts", "acks", "call_categories"):
+        for table in ("utterances", "alerts", "acks", "call_categories", "dtmf"):
             assert db.execute(f"SELECT COUNT(*) FROM {table}").fetchone() == (0,)
         db.execute("INSERT INTO utterances_fts (utterances_fts) VALUES ('integrity-check')")
         db.close()
         store.start_call(record("c-live", customer="cust-9"))
         store.start_call(record("c-done", customer="cust-9"))
-        store.end_call("c-done", "completed", None, T0 + 1)
+        store.end_call("c-done", CallStatus.COMPLETED, None, T0 + 1)
         with pytest.raises(CallLiveError):  # all or nothing
             store.delete_customer("cust-9")
         assert store.get_call("c-done") is not None
@@ -379,21 +429,209 @@ def test_interrupted_calls_get_their_recordings_repaired(tmp_path: Path) -> None
         store.close()
 
 
-def test_retention_purge_deletes_old_recordings_then_old_calls(tmp_path):
-    from sentiment_svc.storage.db import CallRecord, CallStore
-    from sentiment_svc.storage.recordings import RecordingWriter
-
+def test_retention_purge_deletes_old_recordings_then_old_calls(tmp_path: Path) -> None:
     store = CallStore(tmp_path)
     now = 1_000_000.0
     for call_id, age_days in (("old", 400), ("middle", 100), ("new", 1)):
         started = now - age_days * 86400
-        store.start_call(CallRecord(call_id, "op", "cu", "ru", "native", started, 8000, 1))
+        store.start_call(CallOpened(call_id=call_id, operator_id="op", customer_id="cu",
+                                    language="ru", protocol="native", started_at=started,
+                                    sample_rate=8000, channels=1))
         with RecordingWriter(store.recording_path(call_id), 8000, 1) as writer:
             writer.write(np.zeros(800, dtype=np.int16))
-        store.end_call(call_id, "completed", None, started + 60)
+        store.end_call(call_id, CallStatus.COMPLETED, None, started + 60)
     deleted = store.purge(audio_before=now - 90 * 86400, calls_before=now - 365 * 86400)
     assert deleted == {"calls": 1, "recordings": 1}
     assert store.get_call("old") is None
     assert store.get_call("middle") is not None and not store.recording_path("middle").exists()
     assert store.recording_path("new").exists()
     store.close()
+
+
+def test_customer_history(store: CallStore) -> None:
+    fill(store)
+    assert store.customer_history("cust-1", since=T0) == CustomerPast(
+        previous_calls=2, negative_calls=1, categories={"waiting": 1, "gratitude": 1}
+    )
+    assert store.customer_history("cust-1", since=T0 + 150) == CustomerPast(
+        previous_calls=1, negative_calls=0, categories={"gratitude": 1}
+    )
+    # a live call is not history yet
+    assert store.customer_history("cust-2", since=T0) == CustomerPast(
+        previous_calls=0, negative_calls=0, categories={}
+    )
+
+
+def test_raised_voice_and_dtmf_round_trip(store: CallStore) -> None:
+    store.start_call(record("c1"))
+    store.add_utterance("c1", utterance("ВЫ МЕНЯ СЛЫШИТЕ?", 1.0, neg=0.7, raised_voice=True))
+    store.add_utterance("c1", utterance("Да, слышу", 4.0, channel="operator"))
+    store.add_dtmf("c1", Dtmf(t=5.5, channel=Channel.CUSTOMER, digits="4276********9913"))
+    store.add_dtmf("c1", Dtmf(t=7.0, digits="#"))
+    call = detail(store, "c1")
+    assert [u.raised_voice for u in call.utterances] == [True, False]
+    assert call.dtmf == (
+        StoredDtmf(t=5.5, channel="customer", digits="4276********9913"),
+        StoredDtmf(t=7.0, channel=None, digits="#"),
+    )
+    assert call.dtmf[0].channel is Channel.CUSTOMER
+    # a key press is neither an utterance nor a category
+    assert call.utterance_count == 2 and call.categories == ()
+    assert detail(store, "c1") == call  # reading does not change anything
+
+
+def test_dtmf_is_erased_with_its_call_and_its_customer(tmp_path: Path) -> None:
+    store = CallStore(tmp_path)
+    card_ru, card_uk = "5536********0071", "4149********8802"
+    try:
+        fill(store)
+        store.add_dtmf("c-ru", Dtmf(t=4.0, channel=Channel.CUSTOMER, digits=card_ru))
+        store.add_dtmf("c-uk", Dtmf(t=2.0, channel=Channel.CUSTOMER, digits=card_uk))
+        store.add_dtmf("c-calm", Dtmf(t=1.5, digits="7**9"))
+        store.end_call("c-uk", CallStatus.COMPLETED, None, T0 + 120)
+        db = sqlite3.connect(tmp_path / "calls.sqlite3")
+
+        def dtmf_rows() -> list[tuple[str, int]]:
+            return db.execute(
+                "SELECT call_id, COUNT(*) FROM dtmf GROUP BY call_id ORDER BY call_id"
+            ).fetchall()
+
+        assert dtmf_rows() == [("c-calm", 1), ("c-ru", 1), ("c-uk", 1)]
+        assert store.delete_call("c-uk") is True
+        assert dtmf_rows() == [("c-calm", 1), ("c-ru", 1)]
+        assert [d.digits for d in detail(store, "c-ru").dtmf] == [card_ru]
+        assert store.delete_customer("cust-1") == 2
+        assert dtmf_rows() == []
+        db.close()
+    finally:
+        store.close()
+    raw = _file_bytes(tmp_path)  # the erased key presses are not left on disk either
+    for digits in (card_ru, card_uk):
+        assert digits.encode() not in raw
+
+
+def test_alert_categories_from_the_escalation_state(store: CallStore) -> None:
+    """An alert the real policy raises carries what its evidence said, and the store files
+    the call under those categories (only the alert is stored: no utterance adds them)."""
+    state = CallState(Policy.load())
+    said = [
+        utterance("Добрый день, у меня вопрос", 0.0, neg=0.2),  # calm: not evidence
+        utterance("С меня дважды списали деньги", 3.0, categories=("money",), neg=0.8),
+        utterance("Я уже звонил, верните мои деньги", 6.0,
+                  categories=("money", "repeat_contact"), neg=0.8),
+    ]
+    fired: list[Alert] = []
+    for heard in said:
+        fired = [event for event in state.observe(heard) if isinstance(event, Alert)]
+        if fired:
+            break
+    (raised,) = fired
+    assert raised.t == said[2].end  # the money complaint came up again
+    assert raised.action is Action.BONUS and raised.severity is Severity.WARNING
+    assert raised.evidence == (said[1].text, said[2].text)
+    assert raised.categories == (Category.MONEY, Category.REPEAT_CONTACT)
+
+    store.start_call(record("c1"))
+    store.start_call(record("c2", started_at=T0 + 10))  # a call without the alert
+    alert_id = store.add_alert("c1", raised, created_at=T0 + raised.t)
+    call = detail(store, "c1")
+    (stored,) = call.alerts
+    assert stored.alert_id == alert_id
+    assert stored.categories == ("money", "repeat_contact")
+    assert stored.model_dump(exclude={"alert_id", "created_at", "acks"}) == (
+        dataclasses.asdict(raised)
+    )
+    assert call.utterance_count == 0 and call.categories == ("money", "repeat_contact")
+    assert ids(store.list_calls(category="money")) == ["c1"]
+    assert ids(store.list_calls(category="repeat_contact")) == ["c1"]
+    assert ids(store.list_calls(category="waiting")) == []
+
+
+def _version_1_file(data_dir: Path, *, fts: bool) -> None:
+    """A database as sentiment-svc wrote it before schema version 2: the v1 script, version
+    1, the search index when FTS5 was there; one ended call with one utterance."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(data_dir / "calls.sqlite3", isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.executescript(_SCHEMA_V1)
+    db.execute("INSERT INTO schema_version VALUES (1)")
+    if fts:
+        db.executescript(_FTS)
+        db.execute("INSERT INTO utterances_fts (utterances_fts) VALUES ('rebuild')")
+    old_summary = {"type": "summary", "duration": 30.0, "utterances": 1, "alerts": 0,
+                   "negative_share": 1.0, "csat_estimate": 2.0}
+    db.execute(
+        "INSERT INTO calls (call_id, operator_id, customer_id, language, protocol,"
+        " sample_rate, channels, started_at, ended_at, status, summary)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ("old", "op-1", "cust-1", "ru", "native", 8000, 2, T0, T0 + 30, "completed",
+         json.dumps(old_summary, ensure_ascii=False)),
+    )
+    text = "Верните деньги, ПОЖАЛУЙСТА"
+    db.execute(
+        'INSERT INTO utterances (call_id, seq, channel, "start", "end", lang, text,'
+        " text_folded, neg, neu, pos, categories, loudness_db)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ("old", 0, "customer", 1.0, 3.0, "ru", text, fold_text(text), 0.8, 0.1, 0.1,
+         '["money"]', 2.5),
+    )
+    db.execute("INSERT INTO call_categories (call_id, category) VALUES ('old', 'money')")
+    assert "raised_voice" not in {row[1] for row in db.execute("PRAGMA table_info(utterances)")}
+    db.close()
+
+
+def _schema_version(data_dir: Path) -> list[tuple[int]]:
+    db = sqlite3.connect(data_dir / "calls.sqlite3")
+    try:
+        return db.execute("SELECT version FROM schema_version").fetchall()
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("old_fts", [True, False], ids=["v1-fts5", "v1-without-fts5"])
+def test_a_version_1_database_is_upgraded_on_open(tmp_path: Path, old_fts: bool) -> None:
+    if old_fts:
+        probe = sqlite3.connect(":memory:")
+        if not fts5_available(probe):
+            pytest.skip("this SQLite lacks FTS5")
+        probe.close()
+    _version_1_file(tmp_path, fts=old_fts)
+    assert _schema_version(tmp_path) == [(1,)]
+
+    store = CallStore(tmp_path)
+    try:
+        assert _schema_version(tmp_path) == [(2,)]
+        old = detail(store, "old")
+        assert old.status is CallStatus.COMPLETED and old.ended_at == T0 + 30
+        assert old.summary == CallSummary(duration=30.0, utterances=1, alerts=0,
+                                          negative_share=1.0, csat_estimate=2.0)
+        assert [u.model_dump() for u in old.utterances] == [{
+            "seq": 0, "channel": "customer", "start": 1.0, "end": 3.0, "lang": "ru",
+            "text": "Верните деньги, ПОЖАЛУЙСТА",
+            "sentiment": {"neg": 0.8, "neu": 0.1, "pos": 0.1}, "categories": ("money",),
+            "loudness_db": 2.5, "raised_voice": False,
+        }]
+        assert old.utterances[0].raised_voice is False
+        assert old.dtmf == () and old.categories == ("money",)
+        assert ids(store.list_calls(text="пожалуйста")) == ["old"]
+        assert ids(store.list_calls(category="money")) == ["old"]
+
+        # the upgraded file takes what version 2 added
+        store.start_call(record("new", started_at=T0 + 100))
+        assert store.add_utterance("new", utterance("ДА СКОЛЬКО МОЖНО", 1.0, neg=0.9,
+                                                    raised_voice=True)) == 0
+        store.add_dtmf("new", Dtmf(t=2.0, channel=Channel.CUSTOMER, digits="12**"))
+        new = detail(store, "new")
+        assert [u.raised_voice for u in new.utterances] == [True]
+        assert new.dtmf == (StoredDtmf(t=2.0, channel="customer", digits="12**"),)
+        assert ids(store.list_calls(text="сколько")) == ["new"]
+        before = {call_id: store.get_call(call_id) for call_id in ("old", "new")}
+    finally:
+        store.close()
+
+    again = CallStore(tmp_path)  # an upgraded file opens as it is
+    try:
+        assert _schema_version(tmp_path) == [(2,)]
+        assert {call_id: again.get_call(call_id) for call_id in before} == before
+    finally:
+        again.close()
