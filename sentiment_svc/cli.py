@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -39,8 +40,10 @@ def analyze(file: Path, lang: str, customer_channel: str, model: Path | None) ->
     from sentiment_svc.asr.whisper import ModelNotFoundError
     from sentiment_svc.audio.decode import decode_file
     from sentiment_svc.config import Settings
-    from sentiment_svc.events import event_to_dict
-    from sentiment_svc.pipeline import Engines, analyze_file, languages_for
+    from sentiment_svc.domain.codec import to_json
+    from sentiment_svc.domain.vocabulary import Language
+    from sentiment_svc.live.offline import analyze_file
+    from sentiment_svc.pipeline import Engines
     from sentiment_svc.threads import single_threaded_numerics
 
     single_threaded_numerics()  # a call is analysed as the service would, one thread
@@ -60,10 +63,10 @@ def analyze(file: Path, lang: str, customer_channel: str, model: Path | None) ->
             bar.update(round(seconds - bar.n, 1))
 
     try:
-        for event in analyze_file(
-            file, engines, languages_for(lang), CustomerChannel(customer_channel), progress
-        ):
-            click.echo(json.dumps(event_to_dict(event), ensure_ascii=False))
+        asyncio.run(analyze_file(
+            file, engines, lambda message: click.echo(to_json(message)), Language(lang),
+            CustomerChannel(customer_channel), progress, workers=settings.asr_layout()[0],
+        ))
     except AudioDecodeError as error:
         raise click.ClickException(str(error)) from None
     finally:

@@ -1,16 +1,15 @@
-"""The analysis pipeline of one call: audio -> VAD -> Whisper -> analysis -> alerts.
+"""The analysis of one call: audio -> VAD -> Whisper -> analysis -> alerts, step by step.
 
 `Engines` holds the loaded models (once per process, shared by all calls). `CallPipeline`
 holds one call's state: a VAD segmenter and a loudness baseline per channel, and the
-escalation state. Feed it audio as it arrives; it returns the events the call produced.
-A recorded file (`analyze_file`) goes through exactly the same steps as a live call.
+escalation state. Its steps are synchronous; `live.call.LiveCall` drives them for every
+call, live, replayed or read from a file (`live.offline`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -19,12 +18,12 @@ from sentiment_svc.alerts.state import CallState
 from sentiment_svc.analysis.analyzer import UtteranceAnalyzer
 from sentiment_svc.analysis.pii import PiiConfig, PiiMasker
 from sentiment_svc.analysis.prosody import SpeakerLoudness
-from sentiment_svc.asr.whisper import CALL_LANGUAGES, AsrConfig, WhisperRecognizer
-from sentiment_svc.audio.decode import CustomerChannel, load_call
+from sentiment_svc.asr.whisper import AsrConfig, WhisperRecognizer
 from sentiment_svc.audio.loudness import median_pitch_hz, speech_level_db
 from sentiment_svc.config import Settings
+from sentiment_svc.domain.messages import CallSummary
+from sentiment_svc.domain.vocabulary import CALL_LANGUAGES, Language, SentimentLabel
 from sentiment_svc.frames import (
-    SAMPLE_RATE,
     Alert,
     AlertAddressed,
     Channel,
@@ -34,19 +33,7 @@ from sentiment_svc.frames import (
 )
 from sentiment_svc.vad.silero import SpeechSegmenter, VadConfig
 
-CHUNK_S = 0.5  # how much audio a file is fed in at a time, as a live call would arrive
-
-
-@dataclass(frozen=True)
-class CallSummary:
-    duration: float
-    utterances: int
-    alerts: int
-    negative_share: float
-    csat_estimate: float
-
-
-Event = UtteranceAnalysis | Alert | AlertAddressed | CallSummary
+Event = UtteranceAnalysis | Alert | AlertAddressed
 
 
 @dataclass
@@ -84,7 +71,7 @@ class Engines:
 
 def languages_for(choice: str) -> tuple[str, ...]:
     """`auto` lets Whisper choose between the call-centre languages per utterance."""
-    return CALL_LANGUAGES if choice == "auto" else (choice,)
+    return CALL_LANGUAGES if choice == Language.AUTO else (str(choice),)
 
 
 @dataclass
@@ -178,14 +165,10 @@ class CallPipeline:
             events.extend(alerts)
         return events
 
-    def process(self, segment: SpeechSegment) -> list[Event]:
-        return self.analyze([self.transcribe(segment)])
-
     def summary(self, duration: float) -> CallSummary:
         customer = [u for u in self._utterances if u.channel is Channel.CUSTOMER]
-        negative_share = (
-            sum(u.sentiment.label == "neg" for u in customer) / len(customer) if customer else 0.0
-        )
+        negative = sum(u.sentiment.label is SentimentLabel.NEG for u in customer)
+        negative_share = negative / len(customer) if customer else 0.0
         return CallSummary(
             duration=round(duration, 3),
             utterances=len(self._utterances),
@@ -206,32 +189,3 @@ class CallPipeline:
         if channel not in self._segmenters:
             self._segmenters[channel] = SpeechSegmenter(channel, self.vad)
         return self._segmenters[channel]
-
-
-def analyze_file(
-    path: Path,
-    engines: Engines,
-    languages: Sequence[str] = CALL_LANGUAGES,
-    customer_channel: CustomerChannel = CustomerChannel.MONO,
-    on_progress: Callable[[float], None] | None = None,
-) -> Iterator[Event]:
-    """Play a recorded call through the pipeline as if it were live; yield events in order."""
-    call = load_call(path, customer_channel)
-    pipeline = CallPipeline(engines, languages)
-    channels = {Channel.CUSTOMER: call.customer}
-    if call.operator is not None:
-        channels[Channel.OPERATOR] = call.operator
-    step = int(CHUNK_S * SAMPLE_RATE)
-    for offset in range(0, len(call.customer), step):
-        ended = [
-            segment
-            for channel, pcm in channels.items()
-            for segment in pipeline.feed(channel, pcm[offset : offset + step])
-        ]
-        for segment in sorted(ended, key=lambda s: s.end):
-            yield from pipeline.process(segment)
-        if on_progress is not None:
-            on_progress(min(len(call.customer), offset + step) / SAMPLE_RATE)
-    for segment in pipeline.flush():
-        yield from pipeline.process(segment)
-    yield pipeline.summary(call.duration)

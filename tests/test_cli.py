@@ -60,7 +60,7 @@ def test_output_contract_fields():
     output = events(analyze(ANGRY_CALL, "--lang", "ru"))
     utterance = next(e for e in output if e["type"] == "utterance")
     assert set(utterance) == {"type", "channel", "start", "end", "lang", "text", "sentiment",
-                              "categories", "loudness_db"}
+                              "categories", "loudness_db", "raised_voice"}
     assert set(utterance["sentiment"]) == {"neg", "neu", "pos"}
     assert sum(utterance["sentiment"].values()) == pytest.approx(1.0, abs=0.01)
     assert set(output[-1]) == {"type", "duration", "utterances", "alerts", "negative_share",

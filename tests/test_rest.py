@@ -19,7 +19,12 @@ from fastapi import FastAPI, WebSocket
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from sentiment_svc.storage.db import CallRecord, CallStore
+from sentiment_svc.domain.messages import CallSummary
+from sentiment_svc.domain.records import CallOpened
+from sentiment_svc.domain.vocabulary import Action, CallStatus, Category, Channel, Severity
+from sentiment_svc.frames import Alert, Sentiment, UtteranceAnalysis
+from sentiment_svc.storage.db import CallStore
+from sentiment_svc.storage.hop import StoreHop
 from sentiment_svc.storage.recordings import RecordingWriter
 from sentiment_svc.web.auth import Role, TokenRegistry, hash_token, websocket_principal
 from sentiment_svc.web.rest import router
@@ -46,32 +51,36 @@ def registry() -> TokenRegistry:
 
 
 def utterance(text: str, start: float, channel: str = "customer",
-              categories: tuple[str, ...] = ()) -> dict:
-    return {"type": "utterance", "channel": channel, "start": start, "end": start + 2.0,
-            "lang": "ru", "text": text, "sentiment": {"neg": 0.6, "neu": 0.3, "pos": 0.1},
-            "categories": list(categories), "loudness_db": 2.0}
+              categories: tuple[str, ...] = ()) -> UtteranceAnalysis:
+    return UtteranceAnalysis(
+        channel=Channel(channel), start=start, end=start + 2.0, lang="ru", text=text,
+        sentiment=Sentiment(neg=0.6, neu=0.3, pos=0.1),
+        categories=tuple(Category(c) for c in categories), loudness_db=2.0,
+    )
 
 
 def add_call(store: CallStore, call_id: str, *, operator: str = "op-1",
              customer: str | None = "cust-1", started_at: float = T0, end: bool = True,
              recording: bool = True) -> None:
-    store.start_call(CallRecord(call_id, operator, customer, "ru", "native", started_at,
-                                8000, 2))
+    store.start_call(CallOpened(
+        call_id=call_id, operator_id=operator, customer_id=customer, language="ru",
+        protocol="native", started_at=started_at, sample_rate=8000, channels=2,
+    ))
     store.add_utterance(call_id, utterance("Здравствуйте, слушаю вас", 0.0, "operator"))
     store.add_utterance(call_id, utterance("=Позовите РУКОВОДИТЕЛЯ немедленно", 3.0,
                                            categories=("escalation_request",)))
-    alert_id = store.add_alert(call_id, {"type": "alert", "t": 5.0, "action": "supervisor",
-                                         "severity": "critical", "reason": "Supervisor asked",
-                                         "evidence": ["Позовите руководителя"]})
+    alert_id = store.add_alert(call_id, Alert(
+        t=5.0, action=Action.SUPERVISOR, severity=Severity.CRITICAL, reason="Supervisor asked",
+        evidence=("Позовите руководителя",), categories=(Category.ESCALATION_REQUEST,),
+    ))
     store.add_ack(call_id, alert_id, operator, "called_supervisor", started_at + 8, 3.0)
     if recording:
         with RecordingWriter(store.recording_path(call_id), 8000, 2) as writer:
             writer.write(np.full((8000, 2), 7, dtype=np.int16))
     if end:
-        store.end_call(call_id, "completed", {"type": "summary", "duration": 7.0,
-                                              "utterances": 2, "alerts": 1,
-                                              "negative_share": 0.5, "csat_estimate": 2.5},
-                       started_at + 7)
+        store.end_call(call_id, CallStatus.COMPLETED, CallSummary(
+            duration=7.0, utterances=2, alerts=1, negative_share=0.5, csat_estimate=2.5,
+        ), started_at + 7)
 
 
 @dataclass
@@ -92,6 +101,7 @@ class Server:
 def build_app(store: CallStore, tokens: TokenRegistry) -> FastAPI:
     app = FastAPI(title="sentiment-svc test")
     app.state.store = store
+    app.state.db = StoreHop(store)
     app.state.tokens = tokens
     app.include_router(router)
 
@@ -257,7 +267,7 @@ def test_list_filters_and_pages(server: Server) -> None:
 def test_detail(server: Server) -> None:
     with server.client("op1") as client:
         detail = client.get("/v1/calls/c-op1").json()
-    assert detail == {**server.store.get_call("c-op1")}
+    assert detail == server.store.get_call("c-op1").model_dump(mode="json")
     assert detail["status"] == "completed" and detail["recording"] is True
     assert detail["summary"]["csat_estimate"] == 2.5
     assert detail["alerts"][0]["acks"][0]["outcome"] == "called_supervisor"
@@ -312,7 +322,7 @@ def test_openapi_lists_the_routes(server: Server) -> None:
     assert set(paths["/v1/calls/{call_id}/recording"]) == {"get"}
     assert set(paths["/v1/calls/{call_id}/export"]) == {"get"}
     assert set(paths["/v1/customers/{customer_id}"]) == {"delete"}
-    assert {"CallDetail", "CallPage", "UtteranceOut", "AlertOut", "ErasureOut"} <= set(
+    assert {"CallDetail", "CallPage", "StoredUtterance", "StoredAlert", "ErasureOut"} <= set(
         schema["components"]["schemas"])
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     params = {p["name"] for p in paths["/v1/calls"]["get"]["parameters"]}

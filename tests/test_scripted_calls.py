@@ -4,23 +4,35 @@ raise a negative alert."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
-from sentiment_svc.frames import Alert, UtteranceAnalysis
-from sentiment_svc.pipeline import analyze_file
+from sentiment_svc.audio.decode import CustomerChannel
+from sentiment_svc.domain.messages import AlertAcked, AlertMessage, Message, UtteranceMessage
+from sentiment_svc.domain.vocabulary import Language
+from sentiment_svc.live.offline import analyze_file
 from tests.conftest import SCRIPTED_AUDIO
 
 NEGATIVE = {"apology", "bonus", "supervisor"}
 
 
+def messages(engines, name: str, language: Language,
+             customer: CustomerChannel = CustomerChannel.MONO) -> list[Message]:
+    published: list[Message] = []
+    asyncio.run(analyze_file(SCRIPTED_AUDIO / f"{name}.wav", engines, published.append,
+                             language, customer))
+    return published
+
+
 def run(
     engines, name: str, languages: tuple[str, ...] = ("ru",)
-) -> tuple[list[UtteranceAnalysis], list[Alert]]:
-    events = list(analyze_file(SCRIPTED_AUDIO / f"{name}.wav", engines, languages))
-    return ([e for e in events if isinstance(e, UtteranceAnalysis)],
-            [e for e in events if isinstance(e, Alert)])
+) -> tuple[list[UtteranceMessage], list[AlertMessage]]:
+    language = Language(languages[0]) if len(languages) == 1 else Language.AUTO
+    events = messages(engines, name, language)
+    return ([e for e in events if isinstance(e, UtteranceMessage)],
+            [e for e in events if isinstance(e, AlertMessage)])
 
 
 def script(name: str) -> list[dict]:
@@ -83,15 +95,12 @@ def test_calm_and_negated_calls_raise_no_negative_alert(engines, name):
 
 
 def test_operator_apology_addresses_the_alert_and_times_it(engines):
-    from sentiment_svc.audio.decode import CustomerChannel
-    from sentiment_svc.frames import AlertAddressed
-
-    events = list(analyze_file(SCRIPTED_AUDIO / "stereo_apology_ru.wav", engines, ("ru",),
-                               CustomerChannel.LEFT))
-    alerts = [e for e in events if isinstance(e, Alert)]
-    addressed = [e for e in events if isinstance(e, AlertAddressed)]
+    events = messages(engines, "stereo_apology_ru", Language.RU, CustomerChannel.LEFT)
+    alerts = [e for e in events if isinstance(e, AlertMessage)]
+    addressed = [e for e in events if isinstance(e, AlertAcked)]
     assert [a.action for a in alerts] == ["apology"]
-    assert [a.alert for a in addressed] == alerts
+    assert [(a.action, a.alert_t) for a in addressed] == [(a.action, a.t) for a in alerts]
+    assert addressed[0].source == "speech" and addressed[0].outcome == "apologised"
     apology_end = turn_end("stereo_apology_ru", "Приношу свои извинения")
     assert addressed[0].t == pytest.approx(apology_end, abs=0.5)
     assert 0 < addressed[0].seconds_to_address < 10

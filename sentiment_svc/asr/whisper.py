@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from sentiment_svc.asr.vocabulary import TokenMap
+from sentiment_svc.domain.vocabulary import CALL_LANGUAGES
 from sentiment_svc.frames import SAMPLE_RATE, SpeechSegment, Transcript
 
 REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
-CALL_LANGUAGES = ("ru", "uk")
 
 
 class ModelNotFoundError(FileNotFoundError):

@@ -1,4 +1,4 @@
-"""In-process publish/subscribe of call events to feeds, with bounded per-subscriber queues.
+"""In-process publish/subscribe of calls' messages to feeds, with bounded per-subscriber queues.
 
 A subscriber that stops reading never slows ingest or other subscribers: its queue is
 bounded and, when full, the oldest event is dropped (and counted) to make room.
@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-Message = dict[str, Any]
+from sentiment_svc.domain.messages import Message
+
 DEFAULT_QUEUE = 1000
 
 

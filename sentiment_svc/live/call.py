@@ -1,4 +1,7 @@
-"""One live call: audio in, events out, through the same `CallPipeline` as a recorded file.
+"""One call: audio chunks in, typed messages out. The one runner for a live call (audio from
+a socket), a QA replay (a stored recording) and `analyze` (a file): whoever runs it hands it
+a `CallContext` (the shared models, recogniser and executors, where its messages go and
+whether they are stored) and pushes chunks; the call needs nothing else from them.
 
 Two tasks per call keep the stages apart: the VAD task turns arriving audio into utterances
 (resampling, endpointing and recording in a worker thread), the recognition task takes them
@@ -16,14 +19,22 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import soxr
 
-from sentiment_svc.events import event_to_dict
+from sentiment_svc.domain.convert import addressed_message, alert_message, utterance_message
+from sentiment_svc.domain.messages import (
+    AlertDelivered,
+    AlertMessage,
+    CallSummary,
+    CallView,
+    Dtmf,
+    PartialMessage,
+)
+from sentiment_svc.domain.vocabulary import OUTCOME_OF_ACTION, Protocol
 from sentiment_svc.frames import (
     SAMPLE_RATE,
     Alert,
@@ -33,14 +44,11 @@ from sentiment_svc.frames import (
     Transcript,
     UtteranceAnalysis,
 )
-from sentiment_svc.pipeline import CallPipeline, CallSummary, languages_for
+from sentiment_svc.live.context import CallContext
+from sentiment_svc.pipeline import CallPipeline, languages_for
 from sentiment_svc.protocols.base import AudioChunk, CallStart
 
-if TYPE_CHECKING:
-    from sentiment_svc.live.service import Service
-
 log = logging.getLogger(__name__)
-OUTCOMES = {"apology": "apologised", "bonus": "offered_bonus", "supervisor": "called_supervisor"}
 AUDIO_QUEUE = 500  # chunks; a full queue makes the ingest socket wait (back-pressure)
 # Utterances waiting for recognition, per call: minutes of speech. Past it the VAD stage
 # waits, the audio queue fills and the ingest socket is read more slowly: an overloaded
@@ -64,46 +72,44 @@ class CallInfo:
     call_id: str
     operator_id: str
     customer_id: str | None
-    protocol: str
+    protocol: Protocol
     started_at: float
     language: str
 
 
+def split_channels(start: CallStart, chunk: AudioChunk) -> list[tuple[Channel, np.ndarray]]:
+    """A chunk's audio per speaker: a one-track chunk, or the columns of an interleaved one."""
+    if chunk.channel is not None:
+        return [(chunk.channel, chunk.pcm[:, 0])]
+    return [
+        (channel, chunk.pcm[:, index])
+        for index, channel in start.channel_map.items()
+        if index < chunk.pcm.shape[1]
+    ]
+
+
 class LiveCall:
-    def __init__(
-        self,
-        start: CallStart,
-        protocol: str,
-        service: Service,
-        send_alert: Callable[[dict[str, Any]], None] | None = None,
-        sink: Callable[[dict[str, Any]], None] | None = None,
-        persist: bool = True,
-    ) -> None:
-        """`sink` receives every event (default: the service's bus); a replay passes its own
-        and `persist=False`, so it neither stores nor shows up on the live feeds."""
+    def __init__(self, start: CallStart, protocol: Protocol, context: CallContext) -> None:
         self.start = start
         self.info = CallInfo(
             start.call_id, start.operator_id, start.customer_id, protocol, time.time(),
             start.language,
         )
-        self._service = service
-        self._send_alert = send_alert
-        self._sink = sink or service.bus.publish
-        self._persist = persist
-        self.pipeline = CallPipeline(service.engines, languages_for(start.language))
+        self._context = context
+        self.pipeline = CallPipeline(context.engines, languages_for(start.language))
         self._resamplers: dict[Channel, soxr.ResampleStream] = {}
         self._audio: asyncio.Queue[AudioChunk | None] = asyncio.Queue(AUDIO_QUEUE)
         self._segments: asyncio.Queue[_Utterance | None] = asyncio.Queue(UTTERANCE_QUEUE)
         self._t0: float | None = None  # wall time at which audio second 0 arrived
         self.received_s = 0.0
-        self.last_alert: dict[str, Any] | None = None
+        self.last_alert: AlertMessage | None = None
         self.sentiment_trend: list[float] = []
         self.finished = asyncio.Event()
         self._partial_at: dict[Channel, float] = {}  # channel -> utterance end of last partial
         self._partials: set[asyncio.Task[None]] = set()
         # channel -> (start, end) of an utterance recognised before the VAD closed it
         self._early: dict[Channel, tuple[tuple[float, float], asyncio.Task[Transcript]]] = {}
-        self._alert_ids: dict[int, str] = {}  # id(Alert) -> stored alert id
+        self._alert_ids: dict[int, str | None] = {}  # id(Alert) -> stored alert id
         self._tasks = [
             asyncio.create_task(self._vad_loop(), name=f"vad-{start.call_id}"),
             asyncio.create_task(self._recognition_loop(), name=f"asr-{start.call_id}"),
@@ -116,6 +122,12 @@ class LiveCall:
         if chunk.channel is None or chunk.channel is Channel.CUSTOMER:
             self.received_s += frames / self.start.sample_rate
         await self._audio.put(chunk)
+
+    async def run(self, chunks: AsyncIterable[AudioChunk]) -> CallSummary:
+        """Push every chunk of `chunks`, then finish (a file or a recording)."""
+        async for chunk in chunks:
+            await self.push(chunk)
+        return await self.finish()
 
     async def finish(self) -> CallSummary:
         """Process what is left, write the summary; returns once everything is published."""
@@ -130,23 +142,22 @@ class LiveCall:
     async def dtmf(self, digit: str, channel: Channel | None, t: float) -> None:
         """A key pressed on the phone at call second `t`: published (and stored) with its
         digits masked, since key presses carry card numbers and PINs."""
-        from sentiment_svc.domain.codec import to_jsonable
-        from sentiment_svc.domain.messages import Dtmf
-
-        self._sink(to_jsonable(Dtmf(
+        message = Dtmf(
             call_id=self.info.call_id, operator_id=self.info.operator_id, t=round(t, 2),
             channel=channel, digits="*" * len(digit),
-        )))
+        )
+        store = self._context.store
+        if store is not None:
+            await store(store.store.add_dtmf, self.info.call_id, message)
+        self._context.publish(message)
 
     def alert_delivered(self, alert_id: str) -> None:
         """The telephony platform confirmed it received the alert `alert_id`."""
-        from sentiment_svc.domain.codec import to_jsonable
-        from sentiment_svc.domain.messages import AlertDelivered
-
-        self._sink(to_jsonable(AlertDelivered(
+        self._context.metrics.alerts_delivered.labels(self.info.protocol).inc()
+        self._context.publish(AlertDelivered(
             call_id=self.info.call_id, operator_id=self.info.operator_id, alert_id=alert_id,
             protocol=self.info.protocol,
-        )))
+        ))
 
     def abort(self) -> None:
         for task in [*self._tasks, *(task for _, task in self._early.values())]:
@@ -154,7 +165,7 @@ class LiveCall:
 
     # -- VAD stage -------------------------------------------------------------------
     async def _vad_loop(self) -> None:
-        ticker = self._service.audio_ticker
+        ticker = self._context.ticker
         ended = False
         while not ended:
             chunks = [await self._audio.get()]
@@ -181,20 +192,20 @@ class LiveCall:
         """Start recognising an utterance as soon as its end is known (the silence as long
         as the end padding), while a recognition worker is free; drop it if speech resumed.
         `ending`: the spans about to end now; `fresh`: those of them not yet tracked."""
-        service = self._service
+        context = self._context
         for channel, (span, task) in list(self._early.items()):
             if ending.get(channel) != span:
                 task.cancel()
                 del self._early[channel]
-                service.metrics.early_finals.labels("wasted").inc()
+                context.metrics.early_finals.labels("wasted").inc()
         for segment in fresh:
             channel = segment.channel
             # Only if it would start at once (or on the helper within its delay): one that
             # has to queue gains little on the VAD closing the utterance 300 ms later, and
             # may still be wasted.
-            if channel not in self._early and service.scheduler.has_free_worker:
+            if channel not in self._early and context.asr.has_free_worker:
                 task = asyncio.create_task(
-                    service.scheduler.transcribe(
+                    context.asr.transcribe(
                         segment, self.pipeline.languages, urgency=self._urgency()
                     )
                 )
@@ -207,10 +218,10 @@ class LiveCall:
             return None
         span, task = found
         if span == (segment.start, segment.end):
-            self._service.metrics.early_finals.labels("used").inc()
+            self._context.metrics.early_finals.labels("used").inc()
             return task
         task.cancel()
-        self._service.metrics.early_finals.labels("wasted").inc()
+        self._context.metrics.early_finals.labels("wasted").inc()
         return None
 
     def _start_partial(self, utterance: SpeechSegment) -> None:
@@ -222,9 +233,8 @@ class LiveCall:
         task.add_done_callback(self._partials.discard)
 
     async def _publish_partial(self, utterance: SpeechSegment) -> None:
-        service = self._service
         try:
-            transcript = await service.scheduler.transcribe(
+            transcript = await self._context.asr.transcribe(
                 utterance, self.pipeline.languages, partial=True
             )
         except Exception:
@@ -232,12 +242,11 @@ class LiveCall:
             return
         transcript = self.pipeline.mask(transcript)
         if transcript.text and self._partial_at.get(utterance.channel) == utterance.end:
-            self._sink({
-                "type": "partial", "call_id": self.info.call_id,
-                "operator_id": self.info.operator_id, "channel": utterance.channel.value,
-                "start": round(utterance.start, 2), "end": round(utterance.end, 2),
-                "lang": transcript.lang, "text": transcript.text,
-            })
+            self._context.publish(PartialMessage(
+                call_id=self.info.call_id, operator_id=self.info.operator_id,
+                channel=utterance.channel, start=round(utterance.start, 2),
+                end=round(utterance.end, 2), lang=transcript.lang, text=transcript.text,
+            ))
 
     def _segment(
         self, chunks: list[AudioChunk], ended: bool
@@ -250,12 +259,12 @@ class LiveCall:
         """Worker thread: record, resample, endpoint. Returns the finished utterances, the
         open ones due an interim transcript, the spans of those about to end, and those of
         them not yet recognised early (audio is copied only for those)."""
-        if self._persist:
-            self._service.record(self.start.call_id, chunks)
+        parts = [part for chunk in chunks for part in split_channels(self.start, chunk)]
+        if self._context.record is not None and parts:
+            self._context.record(parts)
         per_channel: dict[Channel, list[np.ndarray]] = {}
-        for chunk in chunks:
-            for channel, pcm in self._split(chunk):
-                per_channel.setdefault(channel, []).append(pcm)
+        for channel, pcm in parts:
+            per_channel.setdefault(channel, []).append(pcm)
         segments: list[SpeechSegment] = []
         for channel, parts in per_channel.items():
             pcm = np.concatenate(parts).astype(np.float32) / 32768.0
@@ -287,7 +296,7 @@ class LiveCall:
         at once and the VAD would close it before the result is expected: sooner gains
         nothing, since the result is used when the VAD closes the utterance, and is wasted
         more often (a speaker pausing for 200-300 ms is common)."""
-        expected_s = self._service.scheduler.expected_finish_s(end - start)
+        expected_s = self._context.asr.expected_finish_s(end - start)
         if expected_s is None:
             return False
         closes_in_s = self.pipeline.vad.min_silence_ms / 1000 - self.pipeline.silence_s(channel)
@@ -296,12 +305,10 @@ class LiveCall:
     def _partials_due(self) -> list[SpeechSegment]:
         """Long customer utterances due an interim transcript, if the recogniser can spare
         the time: partials are the first thing an overloaded service gives up."""
-        service = self._service
-        skipped: str | None = None
-        if len(service.calls) > service.settings.partials_max_calls:
-            skipped = "calls"
-        elif service.scheduler.depth:
-            skipped = "asr_busy"
+        context = self._context
+        if context.partials_skipped is None:
+            return []
+        skipped = context.partials_skipped()
 
         def wanted(channel: Channel, start: float, end: float) -> bool:
             due = (
@@ -310,19 +317,10 @@ class LiveCall:
                 and end - self._partial_at.get(channel, start) >= PARTIAL_EVERY_S
             )
             if due and skipped:
-                service.metrics.partials_skipped.labels(skipped).inc()
+                context.metrics.partials_skipped.labels(skipped).inc()
             return due and not skipped
 
         return self.pipeline.open_utterances(wanted)
-
-    def _split(self, chunk: AudioChunk) -> list[tuple[Channel, np.ndarray]]:
-        if chunk.channel is not None:
-            return [(chunk.channel, chunk.pcm[:, 0])]
-        return [
-            (channel, chunk.pcm[:, index])
-            for index, channel in self.start.channel_map.items()
-            if index < chunk.pcm.shape[1]
-        ]
 
     def _resampler(self, channel: Channel) -> soxr.ResampleStream:
         if channel not in self._resamplers:
@@ -333,14 +331,13 @@ class LiveCall:
 
     # -- recognition and analysis stage -------------------------------------------------
     async def _recognition_loop(self) -> None:
-        service = self._service
         loop = asyncio.get_running_loop()
         while (utterance := await self._segments.get()) is not None:
             segment = utterance.segment
             try:
                 transcript = await self._transcript(utterance)
                 events = await loop.run_in_executor(
-                    service.analysis_executor, self.pipeline.analyze, [transcript]
+                    self._context.analysis_executor, self.pipeline.analyze, [transcript]
                 )
             except Exception:
                 log.exception("call %s: utterance %.1f-%.1f s failed", self.info.call_id,
@@ -358,7 +355,7 @@ class LiveCall:
                     raise  # this call is being stopped, not just the early job
             except Exception:
                 log.warning("call %s: early recognition failed, retrying", self.info.call_id)
-        return await self._service.scheduler.transcribe(
+        return await self._context.asr.transcribe(
             utterance.segment, self.pipeline.languages, urgency=self._urgency()
         )
 
@@ -366,74 +363,64 @@ class LiveCall:
         """The call's escalation level: a tense call's next utterance may decide an alert."""
         return int(self.pipeline.state.level)
 
-    async def _publish(
-        self, event: UtteranceAnalysis | Alert | AlertAddressed | CallSummary
-    ) -> None:
-        service = self._service
-        if isinstance(event, AlertAddressed):
-            await self._publish_addressed(event)
-            return
-        message = {
-            **event_to_dict(event),
-            "call_id": self.info.call_id,
-            "operator_id": self.info.operator_id,
-        }
+    async def _publish(self, event: UtteranceAnalysis | Alert | AlertAddressed) -> None:
+        context, store = self._context, self._context.store
+        ids = {"call_id": self.info.call_id, "operator_id": self.info.operator_id}
         if isinstance(event, UtteranceAnalysis):
-            if self._persist:
-                message["seq"] = await service.store_call(
-                    "add_utterance", self.info.call_id, event_to_dict(event)
-                )
+            seq = None
+            if store is not None:
+                seq = await store(store.store.add_utterance, self.info.call_id, event)
             if event.channel is Channel.CUSTOMER:
                 self.sentiment_trend.append(round(event.sentiment.pos - event.sentiment.neg, 3))
-            service.metrics.utterance_latency.observe(self._latency(event.end))
+            self._observe_latency(context.metrics.utterance_latency, event.end)
+            context.publish(utterance_message(event, seq=seq, **ids))
         elif isinstance(event, Alert):
-            if self._persist:
-                message["alert_id"] = await service.store_call(
-                    "add_alert", self.info.call_id, event_to_dict(event)
-                )
-            self._alert_ids[id(event)] = message.get("alert_id", "")
+            alert_id = None
+            if store is not None:
+                alert_id = await store(store.store.add_alert, self.info.call_id, event)
+            message = alert_message(event, alert_id=alert_id, **ids)
+            self._alert_ids[id(event)] = alert_id
             self.last_alert = message
-            service.metrics.alerts_total.labels(event.action, event.severity).inc()
-            service.metrics.alert_latency.observe(self._latency(event.t))
-            if self._send_alert is not None:
-                self._send_alert(message)
-        self._sink(message)
+            context.metrics.alerts_total.labels(event.action, event.severity).inc()
+            self._observe_latency(context.metrics.alert_latency, event.t)
+            if context.send_alert is not None:
+                context.send_alert(message)
+            context.publish(message)
+        else:
+            await self._publish_addressed(event)
 
     async def _publish_addressed(self, event: AlertAddressed) -> None:
         """The operator did what an alert suggested: stored as its acknowledgement, with the
         time it took, and shown on the console like a click on the alert card."""
         alert_id = self._alert_ids.get(id(event.alert))
-        outcome = OUTCOMES[event.alert.action]
-        if alert_id and self._persist:
-            await self._service.store_call(
-                "add_ack", self.info.call_id, alert_id, self.info.operator_id, outcome,
-                time.time(), event.seconds_to_address,
+        store = self._context.store
+        if alert_id and store is not None:
+            await store(
+                store.store.add_ack, self.info.call_id, alert_id, self.info.operator_id,
+                OUTCOME_OF_ACTION[event.alert.action], time.time(), event.seconds_to_address,
             )
-        self._sink({
-            **event_to_dict(event), "type": "alert_acked", "source": "speech",
-            "call_id": self.info.call_id, "operator_id": self.info.operator_id,
-            "alert_id": alert_id, "outcome": outcome,
-        })
+        self._context.publish(addressed_message(
+            event, call_id=self.info.call_id, operator_id=self.info.operator_id,
+            alert_id=alert_id,
+        ))
 
-    def _latency(self, audio_time: float) -> float:
-        if self._t0 is None:
-            return 0.0
-        return max(0.0, time.time() - (self._t0 + audio_time))
+    def _observe_latency(self, histogram, audio_time: float) -> None:
+        if self._context.wall_clock and self._t0 is not None:
+            histogram.observe(max(0.0, time.time() - (self._t0 + audio_time)))
 
-    def state_message(self) -> dict[str, Any]:
+    def view(self) -> CallView:
         """What the supervisor wall shows for this call."""
-        return {
-            "type": "call_state",
-            "call_id": self.info.call_id,
-            "operator_id": self.info.operator_id,
-            "protocol": self.info.protocol,
-            "started_at": self.info.started_at,
-            "duration": round(self.received_s, 1),
-            "level": self.pipeline.state.level.name.lower(),
-            "score": round(self.pipeline.state.score, 2),
-            "sentiment_trend": self.sentiment_trend[-20:],
-            "last_alert": self.last_alert,
-        }
+        return CallView(
+            call_id=self.info.call_id,
+            operator_id=self.info.operator_id,
+            protocol=self.info.protocol,
+            started_at=self.info.started_at,
+            duration=round(self.received_s, 1),
+            level=self.pipeline.state.level.label,
+            score=round(self.pipeline.state.score, 2),
+            sentiment_trend=tuple(self.sentiment_trend[-20:]),
+            last_alert=self.last_alert,
+        )
 
 
 def _retrieve(task: asyncio.Task[Transcript]) -> None:

@@ -14,6 +14,11 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.active_calls = Gauge("sentiment_active_calls", "Calls being ingested", registry=r)
+        self.alerts_delivered = Counter(
+            "sentiment_alerts_delivered",
+            "Alerts the telephony platform confirmed it received, by protocol", ["protocol"],
+            registry=r,
+        )
         self.calls_total = Counter(
             "sentiment_calls", "Calls started, by protocol", ["protocol"], registry=r
         )

@@ -8,24 +8,35 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import numpy as np
 import soundfile
 
 from sentiment_svc.asr.scheduler import AsrScheduler
 from sentiment_svc.config import Settings
-from sentiment_svc.events import event_to_dict
-from sentiment_svc.frames import Channel
+from sentiment_svc.domain.messages import (
+    AlertMessage,
+    CallEnded,
+    CallStarted,
+    CallSummary,
+    CustomerHistory,
+    Message,
+    ReplayEnded,
+    ReplayStarted,
+)
+from sentiment_svc.domain.records import CallOpened
+from sentiment_svc.domain.vocabulary import CallStatus, Channel, Protocol
 from sentiment_svc.live.bus import EventBus
 from sentiment_svc.live.call import LiveCall
+from sentiment_svc.live.context import CallContext
 from sentiment_svc.live.metrics import Metrics
 from sentiment_svc.live.ticker import AudioTicker
 from sentiment_svc.pipeline import Engines
 from sentiment_svc.protocols.base import AudioChunk, CallStart
-from sentiment_svc.storage.db import CallRecord, CallStore
+from sentiment_svc.storage.db import CallStore
+from sentiment_svc.storage.hop import StoreHop
 from sentiment_svc.storage.recordings import RecordingWriter
 from sentiment_svc.threads import name_this_thread, single_threaded_numerics
 
@@ -86,6 +97,7 @@ class Service:
         self.metrics = Metrics()
         self.bus = EventBus(on_drop=self.metrics.feed_dropped.inc)
         self.store = CallStore(settings.data_dir)
+        self.db = StoreHop(self.store)  # how async code reaches the store
         self.calls: dict[str, LiveCall] = {}
         self._recordings: dict[str, _Recording] = {}
         self._owners: dict[str, object] = {}  # call id -> the ingest principal that opened it
@@ -94,7 +106,6 @@ class Service:
         self.audio_ticker = AudioTicker(self.audio_executor)
         # Several calls' utterances are analysed at once so that their e5 passes combine.
         self.analysis_executor = _named_pool(4, "text")
-        self.store_executor = _named_pool(1, "store")
         self.engines: Engines | None = None
         self.scheduler: AsrScheduler | None = None
         self.load_error: str | None = None
@@ -148,11 +159,11 @@ class Service:
         now = time.time() if now is None else now
         settings = self.settings
         audio_days, call_days = settings.audio_retention_days, settings.transcript_retention_days
-        loop = asyncio.get_running_loop()
-        deleted = await loop.run_in_executor(self.store_executor, lambda: self.store.purge(
+        deleted = await self.db(
+            self.store.purge,
             audio_before=None if audio_days is None else now - audio_days * 86400,
             calls_before=None if call_days is None else now - call_days * 86400,
-        ))
+        )
         if any(deleted.values()):
             log.info("retention: deleted %(calls)d calls and %(recordings)d recordings", deleted)
         return deleted
@@ -165,12 +176,38 @@ class Service:
                 log.exception("retention purge failed; trying again later")
             await asyncio.sleep(PURGE_EVERY_S)
 
-    async def store_call(self, method: str, *args: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.store_executor, getattr(self.store, method), *args)
+    def context(
+        self,
+        publish: Callable[[Message], None],
+        *,
+        stored: bool,
+        send_alert: Callable[[AlertMessage], None] | None = None,
+    ) -> CallContext:
+        """What a call run by this service gets: its messages go to `publish`; a `stored`
+        call also writes its rows and recording and offers interim transcripts."""
+        assert self.engines is not None and self.scheduler is not None
+        return CallContext(
+            engines=self.engines, asr=self.scheduler, ticker=self.audio_ticker,
+            analysis_executor=self.analysis_executor, metrics=self.metrics, publish=publish,
+            store=self.db if stored else None,
+            partials_skipped=self._partials_skipped if stored else None,
+            send_alert=send_alert,
+        )
+
+    def _partials_skipped(self) -> str | None:
+        """Why no interim transcripts now: too many calls, or finals waiting."""
+        if len(self.calls) > self.settings.partials_max_calls:
+            return "calls"
+        if self.scheduler is not None and self.scheduler.depth:
+            return "asr_busy"
+        return None
 
     async def open_call(
-        self, start: CallStart, protocol: str, send_alert=None, owner: object = None
+        self,
+        start: CallStart,
+        protocol: Protocol,
+        send_alert: Callable[[AlertMessage], None] | None = None,
+        owner: object = None,
     ) -> LiveCall:
         """`owner` (the ingest token's principal) is counted against `max_calls_per_token`."""
         self._refuse_unless_healthy()
@@ -181,68 +218,71 @@ class Service:
         owned = sum(1 for other in self._owners.values() if other == owner)
         if owner is not None and owned >= self.settings.max_calls_per_token:
             raise CallRejected(f"this token already has {owned} live calls (the limit)")
-        record = CallRecord(
+        layout = self._layout(start)
+        record = CallOpened(
             call_id=start.call_id, operator_id=start.operator_id, customer_id=start.customer_id,
             language=start.language, protocol=protocol, started_at=time.time(),
-            sample_rate=start.sample_rate, channels=len(self._layout(start)),
+            sample_rate=start.sample_rate, channels=len(layout),
         )
         try:
-            await self.store_call("start_call", record)
+            await self.db(self.store.start_call, record)
         except Exception as error:
             raise CallRejected(str(error)) from None
-        layout = self._layout(start)
         writer = RecordingWriter(self.store.recording_path(start.call_id), start.sample_rate,
                                  len(layout))
-        self._recordings[start.call_id] = _Recording(writer, layout)
-        call = LiveCall(start, protocol, self, send_alert)
+        recording = _Recording(writer, layout)
+        self._recordings[start.call_id] = recording
+        context = self.context(self.bus.publish, stored=True, send_alert=send_alert)
+        context.record = recording.add
+        call = LiveCall(start, protocol, context)
         self.calls[start.call_id] = call
         self._owners[start.call_id] = owner
         self.metrics.active_calls.inc()
         self.metrics.calls_total.labels(protocol).inc()
-        self.bus.publish({**call.state_message(), "type": "call_started"})
+        self.bus.publish(CallStarted(**_view_fields(call)))
         if start.customer_id:
-            history = await self.store_call(
-                "customer_history", start.customer_id, record.started_at - CUSTOMER_MEMORY_S
+            past = await self.db(
+                self.store.customer_history, start.customer_id,
+                record.started_at - CUSTOMER_MEMORY_S,
             )
-            if history["previous_calls"]:
-                call.pipeline.state.seed(history["categories"], history["negative_calls"])
-                self.bus.publish({
-                    "type": "customer_history", "call_id": start.call_id,
-                    "operator_id": start.operator_id, "customer_id": start.customer_id,
-                    "days": CUSTOMER_MEMORY_S // 86400, **history,
-                })
+            if past.previous_calls:
+                call.pipeline.state.seed(past.categories, past.negative_calls)
+                self.bus.publish(CustomerHistory(
+                    call_id=start.call_id, operator_id=start.operator_id,
+                    customer_id=start.customer_id, days=CUSTOMER_MEMORY_S // 86400,
+                    **past.model_dump(),
+                ))
         return call
 
-    async def close_call(self, call: LiveCall, status: str = "completed") -> None:
+    async def close_call(
+        self, call: LiveCall, status: CallStatus = CallStatus.COMPLETED
+    ) -> None:
         """Finalise: remaining audio processed, summary stored and published."""
         call_id = call.info.call_id
+        summary: CallSummary | None = None
         try:
             summary = await call.finish()
-            summary_dict = event_to_dict(summary)
         except Exception:
             log.exception("call %s failed while finishing", call_id)
-            summary_dict, status = None, "failed"
+            status = CallStatus.FAILED
         recording = self._recordings.pop(call_id, None)
         if recording is not None:
             await asyncio.get_running_loop().run_in_executor(
                 self.audio_executor, recording.close
             )
-        await self.store_call("end_call", call_id, status, summary_dict, time.time())
+        await self.db(self.store.end_call, call_id, status, summary, time.time())
         self.calls.pop(call_id, None)
         self._owners.pop(call_id, None)
         self.metrics.active_calls.dec()
-        message = {**call.state_message(), "type": "call_ended", "status": status}
-        if summary_dict is not None:
-            message["summary"] = summary_dict
-        self.bus.publish(message)
+        self.bus.publish(CallEnded(**_view_fields(call), status=status, summary=summary))
 
     async def replay(
-        self, call_id: str, speed: float, sink: Callable[[dict[str, Any]], None]
-    ) -> dict[str, Any]:
+        self, call_id: str, speed: float, publish: Callable[[Message], None]
+    ) -> CallSummary:
         """Play a stored call's recording through the live pipeline again, at `speed` times
-        real time; events go to `sink` only. Returns the replay's summary."""
+        real time; its messages go to `publish` only (not stored, not on the live feeds)."""
         self._refuse_unless_healthy()
-        detail = await self.store_call("get_call", call_id)
+        detail = await self.db(self.store.get_call, call_id)
         path = self.store.recording_path(call_id)
         if detail is None or not path.is_file():
             raise CallRejected(f"call {call_id} has no stored recording")
@@ -251,31 +291,16 @@ class Service:
         )
         layout = {0: Channel.CUSTOMER, 1: Channel.OPERATOR}
         start = CallStart(
-            call_id=call_id, operator_id=detail["operator_id"],
-            customer_id=detail.get("customer_id"), language=detail.get("language") or "auto",
-            sample_rate=int(rate), encoding="pcm16", channels=samples.shape[1],
+            call_id=call_id, operator_id=detail.operator_id, customer_id=detail.customer_id,
+            language=detail.language, sample_rate=int(rate), encoding="pcm16",
+            channels=samples.shape[1],
             channel_map={i: layout[i] for i in range(samples.shape[1])},
         )
-        call = LiveCall(start, "replay", self, sink=sink, persist=False)
-        sink({**call.state_message(), "type": "replay_started", "speed": speed})
-        step = int(rate * REPLAY_CHUNK_S)
-        loop = asyncio.get_running_loop()
-        began = loop.time()
-        for offset in range(0, len(samples), step):
-            delay = began + offset / rate / speed - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await call.push(AudioChunk(pcm=samples[offset : offset + step]))
-        summary = event_to_dict(await call.finish())
-        sink({"type": "replay_ended", "call_id": call_id, "summary": summary})
+        call = LiveCall(start, Protocol.REPLAY, self.context(publish, stored=False))
+        publish(ReplayStarted(**_view_fields(call), speed=speed))
+        summary = await call.run(_paced(samples, int(rate), speed))
+        publish(ReplayEnded(call_id=call_id, operator_id=detail.operator_id, summary=summary))
         return summary
-
-    def record(self, call_id: str, chunks: list[AudioChunk]) -> None:
-        """Worker thread (the call's audio stage): append the chunks to the recording."""
-        recording = self._recordings.get(call_id)
-        call = self.calls.get(call_id)
-        if recording is not None and call is not None and chunks:
-            recording.add([part for chunk in chunks for part in call._split(chunk)])
 
     @staticmethod
     def _layout(start: CallStart) -> list[Channel]:
@@ -293,5 +318,21 @@ class Service:
             await asyncio.get_running_loop().run_in_executor(None, self.scheduler.close)
         for executor in (self.audio_executor, self.analysis_executor):
             executor.shutdown(wait=True)
-        self.store_executor.submit(self.store.close).result()
-        self.store_executor.shutdown(wait=True)
+        self.db.close()
+
+
+def _view_fields(call: LiveCall) -> dict[str, object]:
+    """A call's wall-view fields, for the messages that announce its start and end."""
+    return call.view().model_dump(exclude={"type"})
+
+
+async def _paced(samples: np.ndarray, rate: int, speed: float) -> AsyncIterator[AudioChunk]:
+    """A recording in chunks, each at the moment it would arrive at `speed` x real time."""
+    step = int(rate * REPLAY_CHUNK_S)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    for offset in range(0, len(samples), step):
+        delay = began + offset / rate / speed - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        yield AudioChunk(pcm=samples[offset : offset + step], t=offset / rate)

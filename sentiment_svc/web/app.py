@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sentiment_svc import __version__
 from sentiment_svc.config import Settings
 from sentiment_svc.live.service import Service
-from sentiment_svc.web import feeds, ingest, pages, rest
+from sentiment_svc.web import feeds, ingest, pages, rest, schemas
 from sentiment_svc.web.auth import TokenRegistry
 from sentiment_svc.web.websocket_protocol import BufferedWebSocketProtocol
 
@@ -39,6 +39,7 @@ def create_app(settings: Settings, tokens: TokenRegistry) -> FastAPI:
         service = Service(settings)
         app.state.service = service
         app.state.store = service.store
+        app.state.db = service.db
         loading = asyncio.create_task(service.load_models())
         loading.add_done_callback(_report_loading)
         purging = asyncio.create_task(service.purge_forever())
@@ -60,6 +61,7 @@ def create_app(settings: Settings, tokens: TokenRegistry) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(feeds.router)
     app.include_router(rest.router)
+    app.include_router(schemas.router)
     app.include_router(pages.router)
 
     @app.get("/healthz", tags=["ops"])

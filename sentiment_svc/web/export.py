@@ -1,4 +1,4 @@
-"""Exporting a stored call (the dict `CallStore.get_call` returns) as CSV for spreadsheets.
+"""Exporting a stored call (`domain.records.CallDetail`) as CSV for spreadsheets.
 
 One row per utterance; the alerts that fired on an utterance (and their acks) are joined
 into its row. An alert fires at the end of the customer utterance that triggered it, so it
@@ -13,6 +13,8 @@ from __future__ import annotations
 import csv
 import io
 from typing import Any
+
+from sentiment_svc.domain.records import CallDetail, StoredAlert, StoredUtterance
 
 COLUMNS = (
     "call_id", "seq", "channel", "start", "end", "lang", "text", "neg", "neu", "pos",
@@ -29,42 +31,46 @@ def _cell(value: Any) -> Any:
 
 
 def assign_alerts(
-    utterances: list[dict[str, Any]], alerts: list[dict[str, Any]]
-) -> dict[int | None, list[dict[str, Any]]]:
+    utterances: tuple[StoredUtterance, ...], alerts: tuple[StoredAlert, ...]
+) -> dict[int | None, list[StoredAlert]]:
     """Alerts grouped by the ``seq`` of the utterance they belong to (None: no utterance)."""
-    groups: dict[int | None, list[dict[str, Any]]] = {}
+    groups: dict[int | None, list[StoredAlert]] = {}
     for alert in alerts:
-        t = round(alert["t"], 2)
-        exact = [u for u in utterances if round(u["end"], 2) == t]
-        exact.sort(key=lambda u: u["channel"] != "customer")
-        before = [u for u in utterances if u["end"] <= t]
-        home = (exact or before[-1:] or utterances[:1] or [None])[0]
-        groups.setdefault(None if home is None else home["seq"], []).append(alert)
+        t = round(alert.t, 2)
+        exact = [u for u in utterances if round(u.end, 2) == t]
+        exact.sort(key=lambda u: u.channel != "customer")
+        before = [u for u in utterances if u.end <= t]
+        home = (exact or before[-1:] or list(utterances[:1]) or [None])[0]
+        groups.setdefault(None if home is None else home.seq, []).append(alert)
     return groups
 
 
-def call_to_csv(call: dict[str, Any]) -> str:
+def call_to_csv(call: CallDetail) -> str:
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
-    groups = assign_alerts(call["utterances"], call["alerts"])
-    rows: list[tuple[dict[str, Any] | None, list[dict[str, Any]]]] = [
-        (u, groups.get(u["seq"], [])) for u in call["utterances"]
+    groups = assign_alerts(call.utterances, call.alerts)
+    rows: list[tuple[StoredUtterance | None, list[StoredAlert]]] = [
+        (u, groups.get(u.seq, [])) for u in call.utterances
     ]
     rows.extend((None, [alert]) for alert in groups.get(None, []))
     for utterance, alerts in rows:
-        u = utterance or {}
-        sentiment = u.get("sentiment", {})
+        if utterance is None:
+            cells: tuple[Any, ...] = ("",) * 11
+        else:
+            sentiment = utterance.sentiment
+            cells = (
+                utterance.seq, utterance.channel, utterance.start, utterance.end, utterance.lang,
+                utterance.text, sentiment.neg, sentiment.neu, sentiment.pos,
+                ";".join(utterance.categories), utterance.loudness_db,
+            )
         writer.writerow(_cell(value) for value in (
-            call["call_id"], u.get("seq", ""), u.get("channel", ""), u.get("start", ""),
-            u.get("end", ""), u.get("lang", ""), u.get("text", ""),
-            sentiment.get("neg", ""), sentiment.get("neu", ""), sentiment.get("pos", ""),
-            ";".join(u.get("categories", [])), u.get("loudness_db", ""),
-            " | ".join(a["alert_id"] for a in alerts),
-            " | ".join(a["action"] for a in alerts),
-            " | ".join(a["severity"] for a in alerts),
-            " | ".join(a["reason"] for a in alerts),
-            " | ".join(ack["outcome"] for a in alerts for ack in a["acks"]),
+            call.call_id, *cells,
+            " | ".join(a.alert_id for a in alerts),
+            " | ".join(a.action for a in alerts),
+            " | ".join(a.severity for a in alerts),
+            " | ".join(a.reason for a in alerts),
+            " | ".join(ack.outcome for a in alerts for ack in a.acks),
         ))
     return out.getvalue()

@@ -14,41 +14,52 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from sentiment_svc.live.bus import Message, Subscription
+from sentiment_svc.domain.codec import BadRequest, parse_console_request, to_json
+from sentiment_svc.domain.messages import (
+    AckRequest,
+    AlertAcked,
+    AlertDelivered,
+    AlertMessage,
+    CallEnded,
+    CallStarted,
+    FeedError,
+    Message,
+    WatchRequest,
+)
+from sentiment_svc.domain.vocabulary import AckSource
+from sentiment_svc.live.bus import Subscription
 from sentiment_svc.live.service import CallRejected, Service
 from sentiment_svc.web.auth import Role, websocket_principal
 
 router = APIRouter()
-OUTCOMES = {"apologised", "offered_bonus", "called_supervisor", "dismissed"}
 STATE_INTERVAL_S = 1.0
-SUPERVISOR_EVENTS = {"call_started", "call_ended", "alert", "alert_acked"}
+SUPERVISOR_EVENTS = (CallStarted, CallEnded, AlertMessage, AlertAcked, AlertDelivered)
+ConsoleHandler = Callable[[Message], Awaitable[Message | None]]
 
 
 async def _pump(websocket: WebSocket, subscription: Subscription) -> None:
     while True:
         message = await subscription.get()
-        await websocket.send_text(json.dumps(message, ensure_ascii=False))
+        await websocket.send_text(to_json(message))
 
 
 async def _state_ticker(websocket: WebSocket, service: Service, operator_id: str | None) -> None:
     while True:
         for call in list(service.calls.values()):
             if operator_id is None or call.info.operator_id == operator_id:
-                message = call.state_message()
-                await websocket.send_text(json.dumps(message, ensure_ascii=False))
+                await websocket.send_text(to_json(call.view()))
         await asyncio.sleep(STATE_INTERVAL_S)
 
 
 async def _serve(
     websocket: WebSocket,
     subscription: Subscription,
-    on_message,
+    on_message: ConsoleHandler,
     operator_id: str | None,
 ) -> None:
     service: Service = websocket.app.state.service
@@ -60,14 +71,11 @@ async def _serve(
         while True:
             text = await websocket.receive_text()
             try:
-                message = json.loads(text)
-                if not isinstance(message, dict):
-                    raise ValueError("a feed message is a JSON object")
-                reply = await on_message(message)
-            except (ValueError, KeyError) as error:
-                reply = {"type": "error", "code": "bad_request", "message": str(error)}
+                reply = await on_message(parse_console_request(text))
+            except BadRequest as error:
+                reply = FeedError(code="bad_request", message=str(error))
             if reply is not None:
-                await websocket.send_text(json.dumps(reply, ensure_ascii=False))
+                await websocket.send_text(to_json(reply))
     except WebSocketDisconnect:
         pass
     finally:
@@ -89,29 +97,29 @@ async def operator_feed(websocket: WebSocket, operator_id: str) -> None:
         await websocket.close(4403, "an operator may only follow their own calls")
         return
     service: Service = websocket.app.state.service
-    subscription = service.bus.subscribe(lambda m: m.get("operator_id") == operator_id)
+    subscription = service.bus.subscribe(
+        lambda m: getattr(m, "operator_id", None) == operator_id
+    )
 
-    async def on_message(message: dict[str, Any]) -> Message | None:
-        if message.get("type") != "ack":
-            raise ValueError(f"unknown message type {message.get('type')!r}")
-        outcome = message.get("outcome")
-        if outcome not in OUTCOMES:
-            raise ValueError(f"outcome must be one of {sorted(OUTCOMES)}")
-        call_id, alert_id = str(message["call_id"]), str(message["alert_id"])
-        detail = await service.store_call("get_call", call_id)
-        if detail is None or detail.get("operator_id") != operator_id:
-            raise ValueError(f"unknown call {call_id}")
-        alert = next((a for a in detail["alerts"] if a["alert_id"] == alert_id), None)
+    async def on_message(message: Message) -> Message | None:
+        if not isinstance(message, AckRequest):
+            raise BadRequest(f"an operator's feed takes acks, not {message.type!r}")
+        call_id, alert_id = message.call_id, message.alert_id
+        detail = await service.db(service.store.get_call, call_id)
+        if detail is None or detail.operator_id != operator_id:
+            raise BadRequest(f"unknown call {call_id}")
+        alert = next((a for a in detail.alerts if a.alert_id == alert_id), None)
         if alert is None:
-            raise ValueError(f"unknown alert {alert_id}")
+            raise BadRequest(f"unknown alert {alert_id}")
         now = time.time()
-        fired_at = float(alert.get("created_at") or now)
-        await service.store_call(
-            "add_ack", call_id, alert_id, operator_id, outcome, now, max(0.0, now - fired_at)
+        await service.db(
+            service.store.add_ack, call_id, alert_id, operator_id, message.outcome, now,
+            max(0.0, now - alert.created_at),
         )
-        acked = {"type": "alert_acked", "call_id": call_id, "alert_id": alert_id,
-                 "operator_id": operator_id, "outcome": outcome}
-        service.bus.publish(acked)
+        service.bus.publish(AlertAcked(
+            call_id=call_id, operator_id=operator_id, alert_id=alert_id,
+            outcome=message.outcome, source=AckSource.CONSOLE,
+        ))
         return None
 
     await _serve(websocket, subscription, on_message, operator_id)
@@ -124,21 +132,21 @@ async def supervisor_feed(websocket: WebSocket) -> None:
     service: Service = websocket.app.state.service
     watched: set[str] = set()
     subscription = service.bus.subscribe(
-        lambda m: m.get("type") in SUPERVISOR_EVENTS or m.get("call_id") in watched
+        lambda m: isinstance(m, SUPERVISOR_EVENTS) or getattr(m, "call_id", None) in watched
     )
 
-    async def on_message(message: dict[str, Any]) -> Message | None:
-        kind = message.get("type")
-        call_id = str(message.get("call_id", ""))
-        if kind == "watch":
-            watched.add(call_id)
-            call = service.calls.get(call_id)
-            return call.state_message() if call else {"type": "error", "code": "not_live",
-                                                      "message": f"call {call_id} is not live"}
-        if kind == "unwatch":
+    async def on_message(message: Message) -> Message | None:
+        if not isinstance(message, WatchRequest):
+            raise BadRequest(f"the supervisor's feed takes watch and unwatch, not {message.type!r}")
+        call_id = message.call_id
+        if message.type == "unwatch":
             watched.discard(call_id)
             return None
-        raise ValueError(f"unknown message type {kind!r}")
+        watched.add(call_id)
+        call = service.calls.get(call_id)
+        if call is None:
+            return FeedError(code="not_live", message=f"call {call_id} is not live")
+        return call.view()
 
     await _serve(websocket, subscription, on_message, None)
 
@@ -158,9 +166,9 @@ async def replay(websocket: WebSocket, call_id: str) -> None:
     if not 1.0 <= speed <= 8.0:
         await websocket.close(4400, "speed must be between 1 and 8")
         return
-    detail = await service.store_call("get_call", call_id)
+    detail = await service.db(service.store.get_call, call_id)
     if detail is None or (
-        principal.role is Role.OPERATOR and detail.get("operator_id") != principal.operator_id
+        principal.role is Role.OPERATOR and detail.operator_id != principal.operator_id
     ):
         await websocket.close(4404, f"no call {call_id}")
         return
@@ -168,7 +176,7 @@ async def replay(websocket: WebSocket, call_id: str) -> None:
 
     async def send() -> None:
         while (message := await outgoing.get()) is not None:
-            await websocket.send_text(json.dumps(message, ensure_ascii=False))
+            await websocket.send_text(to_json(message))
 
     sender = asyncio.create_task(send())
     try:

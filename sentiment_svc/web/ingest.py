@@ -10,10 +10,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from sentiment_svc.domain.codec import to_jsonable
+from sentiment_svc.domain.messages import AlertMessage
 from sentiment_svc.live.call import LiveCall
 from sentiment_svc.live.service import CallRejected, Service
 from sentiment_svc.protocols.audio_fork import AudioForkAdapter
@@ -52,8 +53,8 @@ async def run_ingest(websocket: WebSocket, protocol: str, adapter: ProtocolAdapt
     status = "completed"
     close_code, close_reason = 1000, "call ended"
 
-    def send_alert(message: dict[str, Any]) -> None:
-        reply = adapter.alert_message(message)
+    def send_alert(message: AlertMessage) -> None:
+        reply = adapter.alert_message(to_jsonable(message))
         if reply is not None:
             outgoing.put_nowait(reply)
 

@@ -3,8 +3,8 @@
 Access: supervisor and qa read everything; an operator reads only its own calls (another
 operator's call answers 404, exactly like a missing one, so call ids do not leak); ingest
 reads nothing (403); deleting needs supervisor or qa. The app provides the `CallStore` as
-``app.state.store`` and the `TokenRegistry` as ``app.state.tokens``; every store call runs
-in the thread pool, never on the event loop. Times in answers are UTC epoch seconds
+``app.state.store`` (reached through its `StoreHop`, ``app.state.db``, never on the event
+loop) and the `TokenRegistry` as ``app.state.tokens``. Times in answers are UTC epoch seconds
 (wall clock) or seconds from the call start (in-call); ``since``/``until`` also take
 ISO-8601 (a time without a zone is UTC).
 """
@@ -17,12 +17,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
-from starlette.concurrency import run_in_threadpool
 
+from sentiment_svc.domain.records import CallDetail
+from sentiment_svc.domain.vocabulary import CallStatus
 from sentiment_svc.storage.db import CallLiveError, CallStore
+from sentiment_svc.storage.hop import StoreHop
 from sentiment_svc.web.auth import Principal, Role, require_roles
 from sentiment_svc.web.export import call_to_csv
-from sentiment_svc.web.rest_models import CallDetail, CallPage, ErasureOut, ErrorOut
+from sentiment_svc.web.rest_models import CallPage, ErasureOut, ErrorOut
 
 MAX_PAGE = 200
 
@@ -42,6 +44,10 @@ router = APIRouter(prefix="/v1", tags=["calls"], responses=_AUTH_ERRORS)
 
 def _store(request: Request) -> CallStore:
     return request.app.state.store
+
+
+def _db(request: Request) -> StoreHop:
+    return request.app.state.db
 
 
 def _parse_time(value: str | None, name: str) -> float | None:
@@ -66,10 +72,10 @@ def _file_stem(call_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", call_id)[:100] or "call"
 
 
-async def _readable_call(request: Request, principal: Principal, call_id: str) -> dict[str, Any]:
-    call = await run_in_threadpool(_store(request).get_call, call_id)
+async def _readable_call(request: Request, principal: Principal, call_id: str) -> CallDetail:
+    call = await _db(request)(_store(request).get_call, call_id)
     if call is None or (
-        principal.role is Role.OPERATOR and call["operator_id"] != principal.operator_id
+        principal.role is Role.OPERATOR and call.operator_id != principal.operator_id
     ):
         raise HTTPException(404, f"no call {call_id!r}")
     return call
@@ -103,24 +109,23 @@ async def list_calls(
         if operator_id is not None and operator_id != principal.operator_id:
             return CallPage(calls=[], limit=limit, offset=offset, next_offset=None)
         operator_id = principal.operator_id
-    calls = await run_in_threadpool(
-        lambda: _store(request).list_calls(
-            since=window[0], until=window[1], operator_id=operator_id, has_alert=has_alert,
-            category=category, text=q, limit=limit + 1, offset=offset,
-        )
+    calls = await _db(request)(
+        _store(request).list_calls,
+        since=window[0], until=window[1], operator_id=operator_id, has_alert=has_alert,
+        category=category, text=q, limit=limit + 1, offset=offset,
     )
     more = len(calls) > limit
-    return CallPage.model_validate({
-        "calls": calls[:limit], "limit": limit, "offset": offset,
-        "next_offset": offset + limit if more else None,
-    })
+    return CallPage(
+        calls=calls[:limit], limit=limit, offset=offset,
+        next_offset=offset + limit if more else None,
+    )
 
 
 @router.get(
     "/calls/{call_id}", response_model=CallDetail, responses=_NOT_FOUND,
     summary="A call with its utterances, alerts, acks and summary",
 )
-async def get_call(request: Request, principal: Reader, call_id: str) -> dict[str, Any]:
+async def get_call(request: Request, principal: Reader, call_id: str) -> CallDetail:
     return await _readable_call(request, principal, call_id)
 
 
@@ -136,10 +141,10 @@ async def get_call(request: Request, principal: Reader, call_id: str) -> dict[st
 )
 async def get_recording(request: Request, principal: Reader, call_id: str) -> FileResponse:
     call = await _readable_call(request, principal, call_id)
-    if call["status"] == "live":
+    if call.status is CallStatus.LIVE:
         raise HTTPException(409, f"call {call_id!r} is still live")
     path = _store(request).recording_path(call_id)
-    if not call["recording"] or not path.exists():
+    if not call.recording or not path.exists():
         raise HTTPException(404, f"call {call_id!r} has no recording")
     return FileResponse(path, media_type="audio/wav", filename=f"{_file_stem(call_id)}.wav")
 
@@ -170,7 +175,7 @@ async def export_call(
     if format == "csv":
         body, media_type = call_to_csv(call), "text/csv; charset=utf-8"
     else:
-        body, media_type = CallDetail.model_validate(call).model_dump_json(), "application/json"
+        body, media_type = call.model_dump_json(), "application/json"
     disposition = f'attachment; filename="{stem}.{format}"'
     return Response(body, media_type=media_type, headers={"Content-Disposition": disposition})
 
@@ -187,7 +192,7 @@ _LIVE: dict[int | str, dict[str, Any]] = {
 )
 async def delete_call(request: Request, principal: Eraser, call_id: str) -> Response:
     try:
-        deleted = await run_in_threadpool(_store(request).delete_call, call_id)
+        deleted = await _db(request)(_store(request).delete_call, call_id)
     except CallLiveError as exc:
         raise HTTPException(409, str(exc)) from None
     if not deleted:
@@ -201,7 +206,7 @@ async def delete_call(request: Request, principal: Eraser, call_id: str) -> Resp
 )
 async def delete_customer(request: Request, principal: Eraser, customer_id: str) -> ErasureOut:
     try:
-        count = await run_in_threadpool(_store(request).delete_customer, customer_id)
+        count = await _db(request)(_store(request).delete_customer, customer_id)
     except CallLiveError as exc:
         raise HTTPException(409, str(exc)) from None
     return ErasureOut(customer_id=customer_id, deleted_calls=count)
