@@ -215,3 +215,92 @@ def test_only_customer_utterances_are_recognised_early(server):
     # Early recognition is for the alerts, which only customers' utterances raise: an
     # operator's is recognised when the VAD closes it.
     assert 0 < scheduler["early_finals_used"] <= channels.count("customer")
+
+
+def feed_validator(server):
+    """Checks messages against the schema the service publishes, as a console would."""
+    import jsonschema
+
+    schema = httpx.get(f"{server.http}/v1/schemas/feed").json()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_a_recording_reads_the_same_through_analyze_and_through_the_live_service(
+    server, engines
+):
+    """One runner: the golden stereo call gives the same utterances, categories and alerts
+    offline (`analyze`) as streamed live, and every feed message fits its published schema."""
+    from sentiment_svc.domain.codec import to_jsonable
+    from sentiment_svc.domain.vocabulary import Language
+    from sentiment_svc.live.offline import analyze_file
+
+    recording = SCRIPTED_AUDIO / "stereo_apology_ru.wav"
+    offline: list = []
+    asyncio.run(analyze_file(recording, engines, offline.append, Language.RU,
+                             CustomerChannel.LEFT))
+    offline_events = [to_jsonable(m) for m in offline]
+    call = load_client_call(recording, CustomerChannel.LEFT, "golden-1", "op-golden", "ru")
+    live, _, _ = timed_stream(call, server.ws, "native", speed=2.0)
+
+    def utterances(events):
+        return [(e["channel"], e["text"], e["categories"], e["start"], e["end"])
+                for e in events if e["type"] == "utterance"]
+
+    def alerts(events):
+        return [(e["action"], e["severity"], e["categories"], e["t"])
+                for e in events if e["type"] == "alert"]
+
+    offline_u, live_u = utterances(offline_events), utterances(live.feed)
+    assert [u[:3] for u in live_u] == [u[:3] for u in offline_u]
+    for (*_, start, end), (*_, live_start, live_end) in zip(offline_u, live_u, strict=True):
+        assert live_start == pytest.approx(start, abs=0.1)
+        assert live_end == pytest.approx(end, abs=0.1)
+    offline_a, live_a = alerts(offline_events), alerts(live.feed)
+    assert offline_a and [a[:3] for a in live_a] == [a[:3] for a in offline_a]
+    for (*_, t), (*_, live_t) in zip(offline_a, live_a, strict=True):
+        assert live_t == pytest.approx(t, abs=0.1)
+    acked = [e for e in live.feed if e["type"] == "alert_acked"]
+    assert acked and acked[0]["source"] == "speech" and acked[0]["alert_id"]
+    # What the console received is exactly what the published schema describes.
+    validator = feed_validator(server)
+    for event in live.feed:
+        validator.validate(event)
+    for event in offline_events:
+        validator.validate(event)
+
+
+def test_the_supervisor_wall_receives_only_schema_valid_messages(server):
+    """The wall's messages (starts, states, alerts, ends, a watched transcript) and its
+    answers to bad requests all fit the published schemas."""
+    import json
+
+    import websockets
+
+    validator = feed_validator(server)
+    received: list[dict] = []
+
+    async def watch_while_streaming() -> None:
+        async with websockets.connect(f"{server.ws}/v1/supervisor/feed") as wall:
+
+            async def read() -> None:
+                async for message in wall:
+                    received.append(json.loads(message))
+
+            reader = asyncio.create_task(read())
+            streaming = asyncio.create_task(stream_call(
+                angry_call("wall-1", "op-wall"), server.ws, "native", speed=2.0
+            ))
+            await asyncio.sleep(1.0)  # the call has started: watch it
+            await wall.send(json.dumps({"type": "watch", "call_id": "wall-1"}))
+            await wall.send(json.dumps({"type": "ack", "call_id": "wall-1"}))  # not taken
+            await wall.send("not json")
+            await streaming
+            await asyncio.sleep(1.5)
+            reader.cancel()
+
+    asyncio.run(watch_while_streaming())
+    types = {event["type"] for event in received}
+    assert {"call_state", "utterance", "alert", "call_ended", "error"} <= types, types
+    for event in received:
+        validator.validate(event)
