@@ -176,7 +176,8 @@ export function transcriptLine(utterance, partial = false) {
       showMood ? [" ", el("span", { class: `mood ${mood < 0 ? "neg" : "pos"}` }, signed(mood))] : null,
       categories?.length
         ? [" ", el("span", { class: "cats" }, categories.map((c) => named("span", "category", c, { class: "chip" })))]
-        : null),
+        : null,
+      utterance.raised_voice ? [" ", named("span", "voice", "raised", { class: "chip voice" })] : null),
     el("p", {}, partial ? `${utterance.text}…` : utterance.text));
 }
 
