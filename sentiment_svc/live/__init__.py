@@ -1,1 +1,3 @@
-"""The live service core: per-call sessions, the shared model workers and the event bus."""
+"""Running calls: the one call runner (`call.LiveCall`) over its narrow context, driven by a
+socket (the service), a stored recording (replay) or a file (`offline`); the shared
+recognition workers, the audio clock, the event bus and the metrics."""

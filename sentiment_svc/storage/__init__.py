@@ -1,1 +1,2 @@
-"""Persistence: the SQLite call store and the per-call WAV recordings."""
+"""Persistence behind one typed interface (`base.CallRepository`, reached from async code
+through `hop.StoreHop`): the SQLite call store and the per-call WAV recordings."""
