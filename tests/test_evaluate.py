@@ -200,3 +200,26 @@ def test_heads_api(encoder, tmp_path):
     assert not legacy.uses_lexicon
     assert np.allclose(legacy.probabilities(embeddings), head.probabilities(embeddings))
     assert DEFAULT_HEAD.is_file()
+
+
+def test_training_features_are_what_the_head_reads(encoder):
+    """The training tool lays out the features as `SentimentHead.probabilities` reads them."""
+    pytest.importorskip("sklearn")
+    from sentiment_svc.analysis.sentiment import softmax
+    from tools.train_sentiment_head import Data
+
+    texts = ["с меня дважды списали деньги, позовите старшего", "дуже дякую, все чудово"]
+    categories = [("money", "escalation_request"), ("gratitude",)]
+    data = Data([], encoder.embed(texts), categories)
+    head = SentimentHead.load()
+    assert head.lexicon_weights is not None and head.lexicon_bias is not None
+    features = data.features(("e5", "lexicon"))
+    assert features.shape == (2, head.lexicon_weights.shape[1])
+    assert np.allclose(
+        softmax(features @ head.lexicon_weights.T + head.lexicon_bias),
+        head.probabilities(data.embeddings, categories),
+    )
+    assert np.allclose(
+        softmax(data.features(("e5",)) @ head.weights.T + head.bias),
+        head.probabilities(data.embeddings),
+    )
