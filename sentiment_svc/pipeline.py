@@ -16,6 +16,7 @@ import numpy as np
 from sentiment_svc.alerts.policy import Policy
 from sentiment_svc.alerts.state import CallState
 from sentiment_svc.analysis.analyzer import UtteranceAnalyzer
+from sentiment_svc.analysis.batching import CombiningEncoder, TextEncoder
 from sentiment_svc.analysis.pii import PiiConfig, PiiMasker
 from sentiment_svc.analysis.prosody import SpeakerLoudness
 from sentiment_svc.asr.whisper import AsrConfig, WhisperRecognizer
@@ -47,26 +48,35 @@ class Engines:
 
     @classmethod
     def load(cls, settings: Settings) -> Engines:
-        from sentiment_svc.analysis.batching import CombiningEncoder
-        from sentiment_svc.analysis.lexicon import ComplaintLexicon
-        from sentiment_svc.analysis.sentiment import SentimentHead
-        from sentiment_svc.analysis.text_encoder import E5Encoder
-
         workers, threads = settings.asr_layout()
         recognizer = WhisperRecognizer(
             settings.whisper_dir,
             AsrConfig(cpu_threads=threads, workers=workers),
         )
-        analyzer = UtteranceAnalyzer(
-            encoder=CombiningEncoder(E5Encoder(settings.e5_dir)),
-            head=SentimentHead.load(),
-            lexicon=ComplaintLexicon.load(settings.lexicon_file),
-        )
-        masker = None
-        if settings.mask_personal_data:
-            config = PiiConfig.load(settings.pii_config_file) if settings.pii_config_file else None
-            masker = PiiMasker(config)
-        return cls(recognizer, analyzer, Policy.load(settings.policy_file), masker)
+        analyzer = load_analyzer(settings)
+        return cls(recognizer, analyzer, Policy.load(settings.policy_file), load_masker(settings))
+
+
+def load_analyzer(settings: Settings, encoder: TextEncoder | None = None) -> UtteranceAnalyzer:
+    """The analyzer the service runs: e5 (`settings.e5_dir`, or an already loaded `encoder`)
+    shared by concurrent callers, the bundled sentiment head, the lexicon of the settings."""
+    from sentiment_svc.analysis.lexicon import ComplaintLexicon
+    from sentiment_svc.analysis.sentiment import SentimentHead
+    from sentiment_svc.analysis.text_encoder import E5Encoder
+
+    return UtteranceAnalyzer(
+        encoder=CombiningEncoder(encoder or E5Encoder(settings.e5_dir)),
+        head=SentimentHead.load(),
+        lexicon=ComplaintLexicon.load(settings.lexicon_file),
+    )
+
+
+def load_masker(settings: Settings) -> PiiMasker | None:
+    """The personal-data masker the settings ask for; None when masking is off."""
+    if not settings.mask_personal_data:
+        return None
+    config = PiiConfig.load(settings.pii_config_file) if settings.pii_config_file else None
+    return PiiMasker(config)
 
 
 def languages_for(choice: str) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-"""Text-head evaluation: metrics, a small corpus file, the bundled dev split, `eval-text`."""
+"""`eval-text`: metrics, a small corpus file, the bundled dev split, and that what it scores
+is what the live pipeline makes of each utterance."""
 
 from __future__ import annotations
 
@@ -10,24 +11,30 @@ import pytest
 from click.testing import CliRunner
 
 from sentiment_svc.analysis import text_encoder
-from sentiment_svc.analysis.corpus import BUNDLED, COLUMNS, CorpusError
+from sentiment_svc.analysis.corpus import ACTIONS, BUNDLED, COLUMNS, CorpusError
 from sentiment_svc.analysis.evaluate import (
     accuracy,
     binary_f1,
     confusion_matrix,
     eval_text,
     evaluate,
+    load_items,
     macro_f1,
+    service_predictions,
 )
-from sentiment_svc.analysis.heads import TextHeads
 from sentiment_svc.analysis.sentiment import DEFAULT_HEAD, SentimentHead
+from sentiment_svc.frames import SAMPLE_RATE, Alert, Channel, SpeechSegment, Transcript
+from sentiment_svc.pipeline import CallPipeline
 
-# The targets of issue 5 on the dev split (all met; see BENCHMARKS.md).
+# On the dev split: issue 5's sentiment targets (met), and floors a little under what the
+# service scores for complaint (0.693) and action (0.624) with each utterance heard on its own
+# (BENCHMARKS.md). Issue 5's complaint (0.85) and action (0.75) targets were met by separate
+# heads the service never ran, removed in issue 22; the service does not meet them.
 DEV_TARGETS = {
     ("ru", "sentiment_f1"): 0.85,
     ("uk", "sentiment_f1"): 0.80,
-    ("all", "complaint_f1"): 0.85,
-    ("all", "action_acc"): 0.75,
+    ("all", "complaint_f1"): 0.67,
+    ("all", "action_acc"): 0.60,
 }
 SCORE_KEYS = {"sentiment_f1", "complaint_f1", "action_acc"}
 
@@ -179,18 +186,16 @@ def test_not_utf8(tmp_path):
     assert result.output == f"Error: {path}: not UTF-8 text\n"
 
 
-def test_heads_api(encoder, tmp_path):
-    heads = TextHeads.load()
+def test_sentiment_head_api(encoder, tmp_path):
     texts = ["верните деньги за подписку", "дякую, все чудово"]
     embeddings = encoder.embed(texts)
-    predictions = heads.predict(embeddings, [("money",), ("gratitude",)])
-    assert [p.sentiment.label for p in predictions] == ["neg", "pos"]
-    assert [p.complaint for p in predictions] == [True, False]
-    assert [p.action for p in predictions] == ["bonus", "thank"]
-    assert heads.predict(embeddings[:0], []) == []
-    # the sentiment head alone: compatible API, with and without lexicon categories
     head = SentimentHead.load()
+    assert DEFAULT_HEAD.is_file()
     assert head.uses_lexicon
+    assert [s.label for s in head.predict(embeddings, [("money",), ("gratitude",)])] == [
+        "neg", "pos"
+    ]
+    # with and without lexicon categories; a category the head does not know is ignored
     assert head.probabilities(embeddings).shape == (2, 3)
     assert len(head.predict(embeddings, [("money",), ("operator_apologised",)])) == 2
     # a file in the old format (e5 weights only) still loads and predicts
@@ -199,4 +204,62 @@ def test_heads_api(encoder, tmp_path):
     legacy = SentimentHead.load(old)
     assert not legacy.uses_lexicon
     assert np.allclose(legacy.probabilities(embeddings), head.probabilities(embeddings))
-    assert DEFAULT_HEAD.is_file()
+
+
+def test_training_features_are_what_the_head_reads(encoder):
+    """The training tool lays out the features as `SentimentHead.probabilities` reads them."""
+    pytest.importorskip("sklearn")
+    from sentiment_svc.analysis.sentiment import softmax
+    from tools.train_sentiment_head import Data
+
+    texts = ["с меня дважды списали деньги, позовите старшего", "дуже дякую, все чудово"]
+    categories = [("money", "escalation_request"), ("gratitude",)]
+    data = Data([], encoder.embed(texts), categories)
+    head = SentimentHead.load()
+    assert head.lexicon_weights is not None and head.lexicon_bias is not None
+    features = data.features(("e5", "lexicon"))
+    assert features.shape == (2, head.lexicon_weights.shape[1])
+    assert np.allclose(
+        softmax(features @ head.lexicon_weights.T + head.lexicon_bias),
+        head.probabilities(data.embeddings, categories),
+    )
+    assert np.allclose(
+        softmax(data.features(("e5",)) @ head.weights.T + head.bias),
+        head.probabilities(data.embeddings),
+    )
+
+
+def spoken(text: str, lang: str) -> Transcript:
+    """A finished customer utterance with audio (a loud 180 Hz tone for 2 s): the first
+    utterance of a call has no loudness baseline, so its audio cannot raise the voice."""
+    t = np.arange(2 * SAMPLE_RATE, dtype=np.float32) / SAMPLE_RATE
+    pcm = (0.5 * np.sin(2 * np.pi * 180 * t)).astype(np.float32)
+    return Transcript(SpeechSegment(Channel.CUSTOMER, 0.0, 2.0, pcm), text, lang)
+
+
+def test_eval_text_scores_what_the_live_pipeline_does(engines, settings, encoder):
+    """Each dev utterance through a fresh live pipeline, one at a time, gives the sentiment,
+    categories and action that eval-text scores for it (eval-text batches them)."""
+    items = load_items(list(BUNDLED), "dev")
+    predictions = service_predictions(items, settings, encoder=encoder)
+    assert len(predictions) == len(items)
+    for item, prediction in zip(items, predictions, strict=True):
+        events = CallPipeline(engines).analyze([spoken(item.text, item.lang)])
+        utterance, *alerts = events
+        assert all(isinstance(alert, Alert) for alert in alerts)
+        live = (
+            utterance.sentiment.label,
+            utterance.categories,
+            alerts[0].action if alerts else "none",
+            utterance.raised_voice,
+        )
+        scored = (
+            prediction.sentiment,
+            prediction.analysis.categories,
+            prediction.action,
+            prediction.analysis.raised_voice,
+        )
+        assert scored == live, item.id
+        assert prediction.analysis.sentiment.neg == pytest.approx(utterance.sentiment.neg, abs=1e-4)
+    # every action occurs, so every kind of alert was compared
+    assert {prediction.action for prediction in predictions} == set(ACTIONS)

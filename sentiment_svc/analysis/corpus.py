@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import csv
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from sentiment_svc.alerts.policy import CUSTOMER_CATEGORIES
 
 COLUMNS = ("id", "lang", "text", "sentiment", "complaint", "categories", "action")
+# The categories that are a complaint about the company, its staff or its service: all the
+# customer's categories but gratitude (the product's label guide). The service reads a
+# complaint only through them, so the analysis of an utterance "finds a complaint" when it
+# carries one of them; the labelled `complaint` column also marks complaints that no
+# category names (irony, a hedged or resigned complaint).
+COMPLAINT_CATEGORIES = tuple(c for c in CUSTOMER_CATEGORIES if c != "gratitude")
 SENTIMENTS = ("neg", "neu", "pos")
+# "none" (no alert), then the escalation policy's actions (`alerts.policy.Rule.action`)
 ACTIONS = ("none", "apology", "bonus", "supervisor", "thank")
 DATA_DIR = Path(__file__).with_name("data")
 BUNDLED = (DATA_DIR / "corpus_ru.tsv", DATA_DIR / "corpus_uk.tsv")
@@ -68,6 +76,11 @@ def _parse(path: Path, number: int, row: list[str]) -> LabelledUtterance:
     if action not in ACTIONS:
         raise CorpusError(f"{where}: action {action!r} is not one of {ACTIONS}")
     return LabelledUtterance(id_, lang, text, sentiment, complaint == "1", labels, action)
+
+
+def is_complaint(categories: Sequence[str]) -> bool:
+    """Whether an utterance with these categories is a complaint (see COMPLAINT_CATEGORIES)."""
+    return any(category in COMPLAINT_CATEGORIES for category in categories)
 
 
 def bundled_corpus() -> list[LabelledUtterance]:

@@ -1,11 +1,21 @@
-"""Evaluate the text heads on a labelled corpus file: `sentiment-svc eval-text FILE.tsv`.
+"""Score what the service makes of labelled utterances: `sentiment-svc eval-text FILE.tsv`.
 
-Every utterance of the file (see `corpus.py` for the format) is embedded with e5, matched
-against the complaint lexicon and run through the sentiment, complaint and action heads
-(`heads.TextHeads`). Scores, per language (every `lang` value in the file) and overall:
-macro-F1 for sentiment (over the labels present in the truth or the predictions), F1 of the
-complaint class, and accuracy for the suggested action, plus confusion matrices. The metrics
-are small numpy implementations, so the command works without scikit-learn.
+Every utterance of the file (see `corpus.py` for the format) goes through the service's own
+objects as a customer utterance heard on its own: the personal-data masker of the settings,
+the `UtteranceAnalyzer` the service runs (`pipeline.load_analyzer`: e5, the sentiment head,
+the complaint lexicon; all utterances in one batch), and a fresh `CallState` under the
+service's escalation policy (`settings.policy_file`). What is scored:
+  sentiment  the analysis's most likely sentiment;
+  complaint  whether the analysis carries a complaint category (`corpus.is_complaint`);
+  action     the action of the alert the policy raises on that utterance, or "none".
+An utterance heard on its own is the first of a call: no loudness baseline (so no raised
+voice) and no earlier complaint, so the rules that need the call's history (the same
+complaint again, a level reached over several utterances) fire only as they would there.
+
+Scores, per language (every `lang` value in the file) and overall: macro-F1 for sentiment
+(over the labels present in the truth or the predictions), F1 of the complaint class, and
+accuracy for the action, plus confusion matrices. The metrics are small numpy
+implementations, so the command works without scikit-learn.
 """
 
 from __future__ import annotations
@@ -20,18 +30,25 @@ from typing import TYPE_CHECKING, Any
 import click
 import numpy as np
 
+from sentiment_svc.alerts.policy import SEVERITY_RANK
+from sentiment_svc.alerts.state import CallState
 from sentiment_svc.analysis.corpus import (
     ACTIONS,
     SENTIMENTS,
     CorpusError,
     LabelledUtterance,
+    is_complaint,
     read_corpus,
 )
-from sentiment_svc.analysis.heads import TextHeads, TextPrediction, customer_categories
+from sentiment_svc.analysis.prosody import LoudnessReading
+from sentiment_svc.audio.loudness import SILENCE_DB
+from sentiment_svc.frames import Alert, Channel, SpeechSegment, Transcript, UtteranceAnalysis
 
 if TYPE_CHECKING:
-    from sentiment_svc.analysis.lexicon import ComplaintLexicon
-    from sentiment_svc.analysis.text_encoder import E5Encoder
+    from sentiment_svc.alerts.policy import Policy
+    from sentiment_svc.analysis.analyzer import UtteranceAnalyzer
+    from sentiment_svc.analysis.batching import TextEncoder
+    from sentiment_svc.analysis.pii import PiiMasker
     from sentiment_svc.config import Settings
 
 SPLITS = ("all", "train", "dev")
@@ -147,10 +164,10 @@ class Evaluation:
 
 
 def score_group(
-    name: str, items: Sequence[LabelledUtterance], predictions: Sequence[TextPrediction]
+    name: str, items: Sequence[LabelledUtterance], predictions: Sequence[Prediction]
 ) -> GroupScores:
     true_sentiment = [item.sentiment for item in items]
-    guessed_sentiment = [prediction.sentiment.label for prediction in predictions]
+    guessed_sentiment = [prediction.sentiment for prediction in predictions]
     true_action = [item.action for item in items]
     guessed_action = [prediction.action for prediction in predictions]
     return GroupScores(
@@ -166,9 +183,7 @@ def score_group(
     )
 
 
-def score(
-    items: Sequence[LabelledUtterance], predictions: Sequence[TextPrediction]
-) -> Evaluation:
+def score(items: Sequence[LabelledUtterance], predictions: Sequence[Prediction]) -> Evaluation:
     """Scores per language (every `lang` present, sorted) and overall."""
     if len(items) != len(predictions):
         raise ValueError(f"{len(predictions)} predictions for {len(items)} utterances")
@@ -205,18 +220,76 @@ def load_items(paths: Sequence[Path], split: str = "all") -> list[LabelledUttera
     return chosen
 
 
+# A speaker's first utterance has no loudness baseline yet: whatever its audio, the service
+# reads it as 0 dB over the baseline, not raised (`prosody.SpeakerLoudness.observe`).
+FIRST_READING = LoudnessReading(level_db=SILENCE_DB, relative_db=0.0, raised_voice=False)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the service makes of one customer utterance heard on its own."""
+
+    analysis: UtteranceAnalysis
+    action: str  # one of corpus.ACTIONS: the action of the alert raised, or "none"
+
+    @property
+    def sentiment(self) -> str:
+        return self.analysis.sentiment.label
+
+    @property
+    def complaint(self) -> bool:
+        return is_complaint(self.analysis.categories)
+
+
+def customer_transcript(text: str, lang: str) -> Transcript:
+    """`text` as a finished customer utterance at the start of a call (no audio: the
+    analysis reads the text; the loudness reading is FIRST_READING)."""
+    segment = SpeechSegment(Channel.CUSTOMER, 0.0, 0.0, np.zeros(0, dtype=np.float32))
+    return Transcript(segment, text, lang)
+
+
+def suggested_action(policy: Policy, utterance: UtteranceAnalysis) -> str:
+    """The action a fresh call's state suggests after this one utterance: that of the most
+    urgent alert it raises (the policy raises one at most), or "none"."""
+    alerts = [event for event in CallState(policy).observe(utterance) if isinstance(event, Alert)]
+    if not alerts:
+        return "none"
+    return max(alerts, key=lambda alert: SEVERITY_RANK[alert.severity]).action
+
+
 def predict(
     items: Sequence[LabelledUtterance],
-    encoder: E5Encoder,
-    heads: TextHeads,
-    lexicon: ComplaintLexicon,
-) -> list[TextPrediction]:
-    """The heads' predictions for customer utterances (customer lexicon categories only)."""
-    embeddings = encoder.embed([item.text for item in items])
-    categories = [
-        customer_categories(lexicon.categories(item.text, item.lang)) for item in items
+    analyzer: UtteranceAnalyzer,
+    policy: Policy,
+    masker: PiiMasker | None = None,
+) -> list[Prediction]:
+    """Each utterance as the service analyses it (batched) and the action its policy
+    suggests, every utterance heard on its own as a customer's."""
+    transcripts = [
+        customer_transcript(
+            masker.mask(item.text, item.lang).text if masker and item.text else item.text,
+            item.lang,
+        )
+        for item in items
     ]
-    return heads.predict(embeddings, categories)
+    analyses = analyzer.analyze(transcripts, [FIRST_READING] * len(transcripts))
+    return [Prediction(analysis, suggested_action(policy, analysis)) for analysis in analyses]
+
+
+def service_predictions(
+    items: Sequence[LabelledUtterance],
+    settings: Settings,
+    *,
+    encoder: TextEncoder | None = None,
+    analyzer: UtteranceAnalyzer | None = None,
+) -> list[Prediction]:
+    """`predict` with the objects the service builds from `settings`: its analyzer (or
+    `analyzer`; `encoder`: an already loaded e5 encoder for it), its policy and masking."""
+    from sentiment_svc.alerts.policy import Policy
+    from sentiment_svc.pipeline import load_analyzer, load_masker
+
+    analyzer = analyzer or load_analyzer(settings, encoder)
+    return predict(items, analyzer, Policy.load(settings.policy_file), load_masker(settings))
 
 
 def run_evaluation(
@@ -224,21 +297,12 @@ def run_evaluation(
     settings: Settings,
     *,
     split: str = "all",
-    encoder: E5Encoder | None = None,
-    heads: TextHeads | None = None,
-    lexicon: ComplaintLexicon | None = None,
+    encoder: TextEncoder | None = None,
+    analyzer: UtteranceAnalyzer | None = None,
 ) -> Evaluation:
-    """Evaluate the bundled heads (or `heads`) on one or more corpus files."""
-    from sentiment_svc.analysis.lexicon import ComplaintLexicon
-
+    """Score the service's analysis and alerts on corpus files (see `service_predictions`)."""
     items = load_items([paths] if isinstance(paths, Path | str) else list(paths), split)
-    if encoder is None:
-        from sentiment_svc.analysis.text_encoder import E5Encoder
-
-        encoder = E5Encoder(settings.e5_dir)
-    heads = heads or TextHeads.load()
-    lexicon = lexicon or ComplaintLexicon.load(settings.lexicon_file)
-    return score(items, predict(items, encoder, heads, lexicon))
+    return score(items, service_predictions(items, settings, encoder=encoder, analyzer=analyzer))
 
 
 def evaluate(
@@ -246,12 +310,12 @@ def evaluate(
     settings: Settings,
     *,
     split: str = "all",
-    encoder: E5Encoder | None = None,
+    encoder: TextEncoder | None = None,
 ) -> dict[str, Any]:
     """{"ru": {"sentiment_f1", "complaint_f1", "action_acc"}, "uk": {…}, "all": {…}}.
 
     Raises CorpusError for a malformed file. `encoder`: an already loaded e5 encoder (else
-    `settings.e5_dir` is loaded). The lexicon is `settings.lexicon_file` or the bundled one.
+    `settings.e5_dir` is loaded). The lexicon, policy and masking are those of `settings`.
     """
     return run_evaluation(path, settings, split=split, encoder=encoder).summary()
 
@@ -266,7 +330,8 @@ def evaluate(
 @click.option("--e5", "e5", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="A local multilingual-e5 directory (default: the bundled e5-small).")
 def eval_text(files: tuple[Path, ...], split: str, e5: Path | None) -> None:
-    """Score the text heads on labelled corpus TSV files (the format of analysis/corpus.py).
+    """Score the service's analysis and alerts on labelled corpus TSV files (the format of
+    analysis/corpus.py), each utterance heard on its own as a customer's.
 
     Prints macro-F1 (sentiment), F1 (complaint) and accuracy (action) per language and
     overall, confusion matrices, and last a JSON line with the scores.

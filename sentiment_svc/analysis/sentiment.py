@@ -1,6 +1,6 @@
 """Sentiment of one utterance: a small softmax head over multilingual-e5 embeddings.
 
-The head's weights are trained by `python -m sentiment_svc.analysis.train_head` on the train
+The head's weights are trained by `python -m tools.train_sentiment_head` on the train
 split of the labelled corpus in `analysis/data/` and committed as
 `analysis/data/sentiment_head.npz`; inference is plain numpy.
 
@@ -71,7 +71,7 @@ class SentimentHead:
         if not path.is_file():
             raise FileNotFoundError(
                 f"sentiment head {path} is missing; train it with"
-                " `python -m sentiment_svc.analysis.train_head`"
+                " `python -m tools.train_sentiment_head`"
             )
         with np.load(path) as data:
             labels = tuple(str(label) for label in data["labels"])
