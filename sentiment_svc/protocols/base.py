@@ -29,6 +29,7 @@ import numpy as np
 import pydantic
 
 from sentiment_svc.audio.codecs import CodecError, Encoding, decode
+from sentiment_svc.domain.close_codes import CloseCode
 from sentiment_svc.frames import Channel
 
 Language = Literal["ru", "uk", "auto"]
@@ -141,27 +142,22 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_CHANNELS = "unsupported_channels"
 
 
-CLOSE_UNSUPPORTED_DATA = 1003
-CLOSE_INVALID_PAYLOAD = 1007
-CLOSE_POLICY_VIOLATION = 1008
-CLOSE_TOO_BIG = 1009
-CLOSE_BAD_START = 4400
-
-DEFAULT_CLOSE_CODES: dict[str, int] = {
-    ErrorCode.MESSAGE_TOO_BIG: CLOSE_TOO_BIG,
-    ErrorCode.INVALID_JSON: CLOSE_INVALID_PAYLOAD,
-    ErrorCode.INVALID_MESSAGE: CLOSE_INVALID_PAYLOAD,
-    ErrorCode.INVALID_BASE64: CLOSE_INVALID_PAYLOAD,
-    ErrorCode.INVALID_AUDIO: CLOSE_INVALID_PAYLOAD,
-    ErrorCode.ODD_LENGTH_PCM: CLOSE_INVALID_PAYLOAD,
-    ErrorCode.UNKNOWN_TRACK: CLOSE_INVALID_PAYLOAD,
-    ErrorCode.UNKNOWN_MESSAGE_TYPE: CLOSE_UNSUPPORTED_DATA,
-    ErrorCode.UNEXPECTED_BINARY: CLOSE_UNSUPPORTED_DATA,
-    ErrorCode.UNSUPPORTED_VERSION: CLOSE_UNSUPPORTED_DATA,
-    ErrorCode.BAD_START: CLOSE_BAD_START,
-    ErrorCode.UNSUPPORTED_SAMPLE_RATE: CLOSE_BAD_START,
-    ErrorCode.UNSUPPORTED_ENCODING: CLOSE_BAD_START,
-    ErrorCode.UNSUPPORTED_CHANNELS: CLOSE_BAD_START,
+# The close code of each refusal; any other `ErrorCode` closes with POLICY_VIOLATION.
+DEFAULT_CLOSE_CODES: dict[str, CloseCode] = {
+    ErrorCode.MESSAGE_TOO_BIG: CloseCode.MESSAGE_TOO_BIG,
+    ErrorCode.INVALID_JSON: CloseCode.INVALID_PAYLOAD,
+    ErrorCode.INVALID_MESSAGE: CloseCode.INVALID_PAYLOAD,
+    ErrorCode.INVALID_BASE64: CloseCode.INVALID_PAYLOAD,
+    ErrorCode.INVALID_AUDIO: CloseCode.INVALID_PAYLOAD,
+    ErrorCode.ODD_LENGTH_PCM: CloseCode.INVALID_PAYLOAD,
+    ErrorCode.UNKNOWN_TRACK: CloseCode.INVALID_PAYLOAD,
+    ErrorCode.UNKNOWN_MESSAGE_TYPE: CloseCode.UNSUPPORTED_DATA,
+    ErrorCode.UNEXPECTED_BINARY: CloseCode.UNSUPPORTED_DATA,
+    ErrorCode.UNSUPPORTED_VERSION: CloseCode.UNSUPPORTED_DATA,
+    ErrorCode.BAD_START: CloseCode.BAD_REQUEST,
+    ErrorCode.UNSUPPORTED_SAMPLE_RATE: CloseCode.BAD_REQUEST,
+    ErrorCode.UNSUPPORTED_ENCODING: CloseCode.BAD_REQUEST,
+    ErrorCode.UNSUPPORTED_CHANNELS: CloseCode.BAD_REQUEST,
 }
 
 
@@ -172,14 +168,14 @@ class ProtocolError(Exception):
     line for a person, ``close_code`` is the WebSocket close code to close with.
     """
 
-    def __init__(self, code: str, message: str, close_code: int | None = None) -> None:
+    def __init__(self, code: str, message: str, close_code: CloseCode | None = None) -> None:
         message = " ".join(message.split())  # one line, even when it quotes the input
         if len(message) > MAX_ERROR_MESSAGE:
             message = message[: MAX_ERROR_MESSAGE - 1] + "…"
         super().__init__(f"{code}: {message}")
         self.code = str(code)
         self.message = message
-        self.close_code = close_code or DEFAULT_CLOSE_CODES.get(code, CLOSE_POLICY_VIOLATION)
+        self.close_code = close_code or DEFAULT_CLOSE_CODES.get(code, CloseCode.POLICY_VIOLATION)
 
 
 class ProtocolAdapter(ABC):
@@ -269,7 +265,7 @@ class ProtocolAdapter(ABC):
         if self.stopped:
             self._fail(ErrorCode.MESSAGE_AFTER_STOP, "the call already stopped; no more messages")
 
-    def _fail(self, code: str, message: str, close_code: int | None = None) -> None:
+    def _fail(self, code: str, message: str, close_code: CloseCode | None = None) -> None:
         self._failed = ProtocolError(code, message, close_code)
         raise self._failed
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from sentiment_svc.domain.close_codes import CloseCode
 from sentiment_svc.live.bus import Message, Subscription
 from sentiment_svc.live.service import CallRejected, Service
 from sentiment_svc.web.auth import Role, websocket_principal
@@ -86,7 +87,7 @@ async def operator_feed(websocket: WebSocket, operator_id: str) -> None:
     )
     await websocket.accept()
     if principal.role is Role.OPERATOR and principal.operator_id != operator_id:
-        await websocket.close(4403, "an operator may only follow their own calls")
+        await websocket.close(CloseCode.FORBIDDEN, "an operator may only follow their own calls")
         return
     service: Service = websocket.app.state.service
     subscription = service.bus.subscribe(lambda m: m.get("operator_id") == operator_id)
@@ -156,13 +157,13 @@ async def replay(websocket: WebSocket, call_id: str) -> None:
     except ValueError:
         speed = 0.0
     if not 1.0 <= speed <= 8.0:
-        await websocket.close(4400, "speed must be between 1 and 8")
+        await websocket.close(CloseCode.BAD_REQUEST, "speed must be between 1 and 8")
         return
     detail = await service.store_call("get_call", call_id)
     if detail is None or (
         principal.role is Role.OPERATOR and detail.get("operator_id") != principal.operator_id
     ):
-        await websocket.close(4404, f"no call {call_id}")
+        await websocket.close(CloseCode.NOT_FOUND, f"no call {call_id}")
         return
     outgoing: asyncio.Queue[Message | None] = asyncio.Queue()
 
@@ -175,9 +176,9 @@ async def replay(websocket: WebSocket, call_id: str) -> None:
         await service.replay(call_id, speed, outgoing.put_nowait)
         outgoing.put_nowait(None)
         await sender
-        await websocket.close(1000, "replay finished")
+        await websocket.close(CloseCode.NORMAL, "replay finished")
     except CallRejected as error:
         sender.cancel()
-        await websocket.close(4404, str(error)[:120])
+        await websocket.close(CloseCode.NOT_FOUND, str(error)[:120])
     except WebSocketDisconnect:
         sender.cancel()
