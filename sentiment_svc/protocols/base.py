@@ -11,7 +11,9 @@ said stop. `ProtocolAdapter.alert_message` says how an alert reaches the telepho
 Nothing here touches a socket, a thread or an event loop.
 
 Audio stays at the call's own rate and sample format (int16); resampling to 16 kHz is the
-audio stage's job. Times are seconds from the call start, as floats.
+audio stage's job. Times are seconds from the call start, as floats: each `AudioChunk` is
+stamped with the platform's clock where it has one, and `sentiment_svc.live.timeline` lays
+the chunks out on the call's timeline by those stamps (gaps become silence).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import pydantic
 
 from sentiment_svc.audio.codecs import CodecError, Encoding, decode
 from sentiment_svc.domain.close_codes import CloseCode
+from sentiment_svc.domain.codec import to_jsonable
+from sentiment_svc.domain.messages import AlertMessage
 from sentiment_svc.frames import Channel
 
 Language = Literal["ru", "uk", "auto"]
@@ -83,20 +87,31 @@ class Pause:
 
 @dataclass(frozen=True)
 class Resume:
-    """Audio flows again after a `Pause`."""
+    """Audio flows again after a `Pause`.
+
+    ``clocked``: the platform's clock ran through the pause, so the next chunk's ``t``
+    already places it after the pause (AudioHook reports the paused audio as discarded).
+    Otherwise the pause's wall-clock length becomes silence (`live.timeline`).
+    """
+
+    clocked: bool = False
 
 
 @dataclass(frozen=True)
 class Dtmf:
+    """A key pressed on the phone; ``channel`` is whose phone, where the protocol says."""
+
     digit: str
     channel: Channel | None = None
 
 
 @dataclass(frozen=True)
 class Mark:
-    """The telephony side echoed a mark we sent (Twilio): e.g. an alert was delivered."""
+    """The telephony side echoed a mark we sent (Twilio). ``alert_id`` is the alert whose
+    delivery it confirms, where the mark is one the adapter sent for an alert."""
 
     name: str
+    alert_id: str | None = None
 
 
 ProtocolEvent = CallStart | AudioChunk | CallStop | Pause | Resume | Dtmf | Mark
@@ -226,7 +241,7 @@ class ProtocolAdapter(ABC):
         return queued
 
     @abstractmethod
-    def alert_message(self, alert_json: dict[str, Any]) -> Reply | None:
+    def alert_message(self, alert: AlertMessage) -> Reply | None:
         """How an alert goes back to the telephony side; None where the protocol has no way."""
 
     @abstractmethod
@@ -325,6 +340,14 @@ def decode_audio(payload: bytes, encoding: Encoding | str, channels: int) -> np.
         return decode(payload, encoding, channels)
     except CodecError as error:
         raise ProtocolError(ErrorCode.INVALID_AUDIO, str(error)) from None
+
+
+def alert_fields(alert: AlertMessage) -> dict[str, Any]:
+    """An alert's fields as JSON values, without ``type`` (each protocol wraps it its way)
+    and without the fields it does not have (a None alert id)."""
+    fields = to_jsonable(alert)
+    fields.pop("type", None)
+    return fields
 
 
 def text_value(value: object) -> str | None:
