@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import soundfile
 
+from sentiment_svc.domain.messages import AlertMessage
 from sentiment_svc.protocols.base import AudioChunk
 
 FIXTURES = Path(__file__).parent / "fixtures" / "protocols"
@@ -74,6 +75,14 @@ def chunks(events, channel=None) -> list[AudioChunk]:
 
 def joined(events, channel=None) -> np.ndarray:
     return np.concatenate([c.pcm for c in chunks(events, channel)])
+
+
+def alert(**changes: Any) -> AlertMessage:
+    """An alert as a call sends it to its protocol (stored: it has an id)."""
+    fields = {"call_id": "c-1", "operator_id": "op-1", "alert_id": "a1b2c3d4e5f6", "t": 3.2,
+              "action": "apology", "severity": "warning", "reason": "complaint",
+              "evidence": ("верните деньги",), **changes}
+    return AlertMessage(**fields)
 
 
 def twilio_session(media_frames: Sequence[tuple[bytes, bytes]] = ()) -> list[dict]:

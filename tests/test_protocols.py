@@ -35,6 +35,7 @@ from tests.protocol_sessions import (
     FRAME,
     TOO_BIG,
     TWILIO_STREAM,
+    alert,
     assert_g711_close,
     chunks,
     expand,
@@ -107,17 +108,28 @@ def test_twilio_session_keeps_tracks_apart(voices):
     assert_g711_close(joined(events, Channel.OPERATOR)[:, 0], operator)
     assert [c.t for c in chunks(events, Channel.OPERATOR)][:2] == [0.0, 0.02]
     assert not chunks(events, None) and replies == []
+    # a mark this adapter never sent confirms no alert
     assert events[-3:] == [Dtmf("1", Channel.CUSTOMER), Mark("alert:apology"), CallStop("stop")]
-    assert adapter.alert_message({"action": "apology"}) is None  # the stream has stopped
+    assert adapter.alert_message(alert()) is None  # the stream has stopped
 
 
-def test_twilio_alert_is_a_mark_on_the_stream():
+def test_twilio_alert_is_a_mark_named_after_it_and_its_echo_confirms_it():
     adapter = TwilioAdapter()
     run(adapter, twilio_session()[:2])
-    reply = adapter.alert_message({"type": "alert", "action": "supervisor", "severity": "critical"})
+    reply = adapter.alert_message(alert(alert_id="9f8e7d6c5b4a", action="supervisor"))
     assert json.loads(reply.text) == {"event": "mark", "streamSid": TWILIO_STREAM,
-                                      "mark": {"name": "alert:supervisor"}}
-    assert TwilioAdapter(bidirectional=False).alert_message({"action": "thank"}) is None
+                                      "mark": {"name": "alert:9f8e7d6c5b4a"}}
+    assert adapter.alert_message(alert(alert_id=None)) is None  # nothing to confirm
+    assert TwilioAdapter(bidirectional=False).alert_message(alert()) is None
+
+    def echo(seq: int, name: str) -> dict:
+        return {"event": "mark", "sequenceNumber": str(seq), "streamSid": TWILIO_STREAM,
+                "mark": {"name": name}}
+
+    events, _ = run(adapter, [echo(2, "alert:9f8e7d6c5b4a"), echo(3, "alert:9f8e7d6c5b4a"),
+                              echo(4, "alert:000000000000"), echo(5, "greeting-played")])
+    assert events == [Mark("alert:9f8e7d6c5b4a", "9f8e7d6c5b4a"), Mark("alert:9f8e7d6c5b4a"),
+                      Mark("alert:000000000000"), Mark("greeting-played")]
 
 
 def test_audiohook_session(voices):
@@ -154,10 +166,10 @@ def test_audiohook_alert_event_and_disconnect():
     session = fixture("audiohook/stereo_session.json")
     adapter = AudioHookAdapter()
     run(adapter, session["messages"][:1])
-    alert = {"type": "alert", "t": 3.2, "action": "apology", "severity": "warning",
-             "reason": "complaint", "evidence": ["верните деньги"]}
-    event = json.loads(adapter.alert_message(alert).text)
-    data = {k: v for k, v in alert.items() if k != "type"}
+    event = json.loads(adapter.alert_message(alert()).text)
+    data = {"call_id": "c-1", "operator_id": "op-1", "alert_id": "a1b2c3d4e5f6", "t": 3.2,
+            "action": "apology", "severity": "warning", "reason": "complaint",
+            "evidence": ["верните деньги"], "categories": []}
     assert event == {"version": "2", "id": session["session_id"], "seq": 2, "clientseq": 1,
                      "type": "event", "parameters": {"entities": [{"type": "alert", "data": data}]}}
     disconnect = json.loads(adapter.close("shutting down")[0].text)
@@ -186,8 +198,11 @@ def test_jambonz_stereo_session(voices):
     assert start.encoding == "pcm16" and start.channels == 2
     assert np.array_equal(joined(events), stereo)
     assert events[-1] == Dtmf("5", Channel.CUSTOMER) and replies == []
-    alert = json.loads(adapter.alert_message({"type": "alert", "action": "bonus"}).text)
-    assert alert == {"type": "json", "data": {"type": "alert", "action": "bonus"}}
+    sent = json.loads(adapter.alert_message(alert(action="bonus", evidence=())).text)
+    assert sent == {"type": "json", "data": {
+        "type": "alert", "call_id": "c-1", "operator_id": "op-1", "alert_id": "a1b2c3d4e5f6",
+        "t": 3.2, "action": "bonus", "severity": "warning", "reason": "complaint",
+        "evidence": [], "categories": []}}
     assert adapter.connection_closed() == [CallStop("connection_closed")]
 
 
@@ -214,8 +229,11 @@ CASES = [  # id, adapter, prelude, bad input, code, close code
      1008),
     ("native-after-stop", NativeAdapter, [native_start(), {"type": "stop"}], b"\0\0\0\0",
      "message_after_stop", 1008),
-    ("native-unknown-type", NativeAdapter, [native_start()], {"type": "pause"},
+    ("native-unknown-type", NativeAdapter, [native_start()], {"type": "hold"},
      "unknown_message_type", 1003),
+    ("native-pause-first", NativeAdapter, [], {"type": "pause"}, "message_before_start", 1008),
+    ("native-pause-typo", NativeAdapter, [native_start()], {"type": "pause", "for": 3},
+     "invalid_message", 1007),
     ("native-invalid-json", NativeAdapter, [], '{"type": "start",', "invalid_json", 1007),
     ("native-not-object", NativeAdapter, [], "[1, 2]", "invalid_message", 1007),
     ("native-text-too-big", NativeAdapter, [], "x" * TOO_BIG, "message_too_big", 1009),

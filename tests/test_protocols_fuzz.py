@@ -28,6 +28,7 @@ from sentiment_svc.audio.codecs import (
     decode,
     encode,
 )
+from sentiment_svc.live.timeline import Timeline
 from sentiment_svc.protocols.audio_fork import AudioForkAdapter
 from sentiment_svc.protocols.audiohook import AudioHookAdapter
 from sentiment_svc.protocols.base import (
@@ -40,7 +41,7 @@ from sentiment_svc.protocols.base import (
 )
 from sentiment_svc.protocols.native import NativeAdapter
 from sentiment_svc.protocols.twilio import TwilioAdapter
-from tests.protocol_sessions import fixture, hook_open, twilio_session
+from tests.protocol_sessions import alert, fixture, hook_open, twilio_session
 
 # Examples per adapter (x4 adapters); each feeds the adapter several messages. In all about
 # 9,000 examples and 34,000 inputs (31,000 messages + 3,000 codec payloads): ~25-30 s on 2 cores.
@@ -56,6 +57,7 @@ def fuzz_settings(examples: int) -> settings:
 
 CODES = {code.value for code in ErrorCode}
 CLOSE_CODES = {1003, 1007, 1008, 1009, 4400}
+ALERT = alert(t=1.0, reason="r", evidence=())
 FRAME = bytes(range(0, 256, 8)) * 10  # 320 bytes of varied audio, 20 ms of PCMU stereo
 
 
@@ -74,8 +76,9 @@ def _native() -> Protocol:
         NativeAdapter,
         ["type", "call_id", "operator_id", "customer_id", "language", "sample_rate", "encoding",
          "channels", "customer_channel", "reason"],
-        ["start", "stop", "ru", "uk", "auto", 8000, 16000, "pcm16", "mulaw", "alaw", 1, 2, 0],
-        [session[0], FRAME, FRAME[:160], session[2]])
+        ["start", "stop", "pause", "resume", "ru", "uk", "auto", 8000, 16000, "pcm16", "mulaw",
+         "alaw", 1, 2, 0],
+        [session[0], FRAME, {"type": "pause"}, FRAME[:160], {"type": "resume"}, session[2]])
 
 
 def _twilio() -> Protocol:
@@ -189,7 +192,10 @@ def feed(adapter: ProtocolAdapter, message: Any) -> list[Any]:
 
 
 def check_session(protocol: Protocol, prefix: int, fuzz: list[Any], fix: list[bool]) -> None:
+    """Also lays the events out on a `Timeline`: whatever the stamps, each stream's audio
+    comes out contiguous and in the call's shape."""
     adapter = protocol.adapter()
+    timeline: Timeline | None = None
     for message in [*protocol.session[:prefix], *fuzz]:
         if isinstance(message, dict) and fix and fix.pop():
             message = fix_sequence(adapter, message)
@@ -208,14 +214,27 @@ def check_session(protocol: Protocol, prefix: int, fuzz: list[Any], fix: list[bo
                 assert event.pcm.dtype == np.int16 and event.pcm.ndim == 2 and len(event.pcm)
             if isinstance(event, CallStart):
                 assert event.sample_rate in adapter.sample_rates
+                timeline = Timeline(event)
+            elif timeline is not None:
+                check_laid_out(timeline, event)
         for reply in adapter.replies():
             assert isinstance(reply, Reply) and isinstance(json.loads(reply.text), dict)
-    alert = adapter.alert_message({"type": "alert", "t": 1.0, "action": "apology",
-                                   "severity": "warning", "reason": "r", "evidence": []})
+    alert = adapter.alert_message(ALERT)
     assert alert is None or isinstance(json.loads(alert.text), dict)
     for reply in adapter.close("fuzz done"):
         assert isinstance(json.loads(reply.text), dict)
     adapter.connection_closed()
+
+
+def check_laid_out(timeline: Timeline, event: Any) -> None:
+    key = event.channel if isinstance(event, AudioChunk) else None
+    end = timeline.end_s(key)
+    for chunk in timeline.feed(event, 0.0):
+        assert chunk.channel == key and chunk.pcm.dtype == np.int16
+        assert chunk.pcm.shape[1] == event.pcm.shape[1] and len(chunk.pcm)
+        assert chunk.t == pytest.approx(end)
+        end += len(chunk.pcm) / timeline.rate
+    assert timeline.end_s(key) == pytest.approx(end)
 
 
 @pytest.mark.parametrize("name", PROTOCOLS)

@@ -21,6 +21,9 @@ Call ids come from metadata keys ``call_id`` (else ``callSid``/``call_sid``/``ca
 plain mod_audio_fork start command passes mix type and rate as arguments, not metadata:
 give them as ``default_mix_type``/``default_sample_rate``.
 
+There is no clock in the stream: a chunk's ``t`` counts the frames before it, and nothing
+pauses it.
+
 Later text frames are optional: jambonz sends ``{"event": "dtmf", "dtmf": "5", ...}`` with
 ``passDtmf`` and ``{"type": "playDone", ...}`` after a ``playAudio``; mod_audio_fork's
 ``send_text``/``stop`` may send arbitrary text. DTMF becomes a `Dtmf` event; anything else,
@@ -46,6 +49,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from sentiment_svc.domain.messages import AlertMessage
 from sentiment_svc.frames import Channel
 from sentiment_svc.protocols.base import (
     AudioChunk,
@@ -56,6 +60,7 @@ from sentiment_svc.protocols.base import (
     ProtocolError,
     ProtocolEvent,
     Reply,
+    alert_fields,
     decode_audio,
     language_from,
     parse_json_object,
@@ -154,11 +159,10 @@ class AudioForkAdapter(ProtocolAdapter):
         self._frames += len(pcm)
         return [AudioChunk(pcm=pcm, t=t)]
 
-    def alert_message(self, alert_json: dict[str, Any]) -> Reply | None:
+    def alert_message(self, alert: AlertMessage) -> Reply | None:
         if self.started is None or self.stopped:
             return None
-        data = {key: value for key, value in alert_json.items() if key != "type"}
-        return Reply.json({"type": "json", "data": {"type": "alert", **data}})
+        return Reply.json({"type": "json", "data": {"type": "alert", **alert_fields(alert)}})
 
     def close(self, reason: str) -> list[Reply]:
         """``disconnect`` makes jambonz end the ``listen`` verb and close the socket."""

@@ -20,6 +20,14 @@ startPaused}, ``pong``, ``closed``, ``event`` {entities: [{type, data}]}, ``disc
 {reason: completed|unauthorized|error, info}. A client ``seq`` must be the previous one
 plus 1, its ``serverseq`` at most ours, its ``id`` this session's.
 
+Timing: the client's stream position is the audio it sent plus the audio it discarded
+(``discarded``, and a ``resumed``'s ``discarded``: what it did not send while paused). Each
+chunk's ``t`` is that position when its first frame was heard, so a gap or a pause the
+client reports is placed on the timeline (`live.timeline`); a ``resumed`` that reports
+discarded audio is a clocked `Resume`, one that reports none (the position stood still, as
+in the reference client's WAV source) leaves the pause's length to the wall clock. The
+``position`` field of text messages reports that same position; it does not move audio.
+
 Media: we choose a PCMU offer, preferring stereo ``["external", "internal"]``, then mono
 external, then mono internal. Binary frames are interleaved PCMU in the chosen channel
 order; ``external`` (the customer) and ``internal`` (the agent) map to CUSTOMER/OPERATOR.
@@ -47,6 +55,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sentiment_svc.domain.messages import AlertMessage
 from sentiment_svc.frames import Channel
 from sentiment_svc.protocols.base import (
     AudioChunk,
@@ -59,6 +68,7 @@ from sentiment_svc.protocols.base import (
     ProtocolEvent,
     Reply,
     Resume,
+    alert_fields,
     decode_audio,
     language_from,
     parse_json_object,
@@ -181,10 +191,11 @@ class AudioHookAdapter(ProtocolAdapter):
         if kind == "paused":
             return self._pause()
         if kind in ("resumed", "discarded"):
-            self._gap_seconds += _seconds(validate(Gap, params, f"'{kind}' parameters").discarded)
+            discarded = _seconds(validate(Gap, params, f"'{kind}' parameters").discarded)
+            self._gap_seconds += discarded
             if kind == "resumed" and self.state == "paused":
                 self.state = "active"
-                return [] if self.probe else [Resume()]
+                return [] if self.probe else [Resume(clocked=discarded > 0)]
         return []  # update (a language change) needs nothing from us
 
     def _open(self, params: dict[str, Any]) -> list[ProtocolEvent]:
@@ -274,12 +285,12 @@ class AudioHookAdapter(ProtocolAdapter):
     def _send(self, kind: str, parameters: dict[str, Any]) -> None:
         self._replies.append(self._message(kind, parameters))
 
-    def alert_message(self, alert_json: dict[str, Any]) -> Reply | None:
+    def alert_message(self, alert: AlertMessage) -> Reply | None:
         """An ``event`` message; it takes a server seq, so it must be sent once made."""
         if self.started is None or self.state not in ("active", "paused"):
             return None
-        data = {key: value for key, value in alert_json.items() if key != "type"}
-        return self._message("event", {"entities": [{"type": "alert", "data": data}]})
+        return self._message("event", {"entities": [{"type": "alert",
+                                                     "data": alert_fields(alert)}]})
 
     def close(self, reason: str) -> list[Reply]:
         """Ask Genesys to end the session (``disconnect``); it answers with ``close``, which

@@ -11,7 +11,9 @@ said stop. `ProtocolAdapter.alert_message` says how an alert reaches the telepho
 Nothing here touches a socket, a thread or an event loop.
 
 Audio stays at the call's own rate and sample format (int16); resampling to 16 kHz is the
-audio stage's job. Times are seconds from the call start, as floats.
+audio stage's job. Times are seconds from the call start, as floats: each `AudioChunk` is
+stamped with the platform's clock where it has one, and `sentiment_svc.live.timeline` lays
+the chunks out on the call's timeline by those stamps (gaps become silence).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ import numpy as np
 import pydantic
 
 from sentiment_svc.audio.codecs import CodecError, Encoding, decode
+from sentiment_svc.domain.close_codes import CloseCode
+from sentiment_svc.domain.codec import to_jsonable
+from sentiment_svc.domain.messages import AlertMessage
 from sentiment_svc.frames import Channel
 
 Language = Literal["ru", "uk", "auto"]
@@ -82,20 +87,31 @@ class Pause:
 
 @dataclass(frozen=True)
 class Resume:
-    """Audio flows again after a `Pause`."""
+    """Audio flows again after a `Pause`.
+
+    ``clocked``: the platform's clock ran through the pause, so the next chunk's ``t``
+    already places it after the pause (AudioHook reports the paused audio as discarded).
+    Otherwise the pause's wall-clock length becomes silence (`live.timeline`).
+    """
+
+    clocked: bool = False
 
 
 @dataclass(frozen=True)
 class Dtmf:
+    """A key pressed on the phone; ``channel`` is whose phone, where the protocol says."""
+
     digit: str
     channel: Channel | None = None
 
 
 @dataclass(frozen=True)
 class Mark:
-    """The telephony side echoed a mark we sent (Twilio): e.g. an alert was delivered."""
+    """The telephony side echoed a mark we sent (Twilio). ``alert_id`` is the alert whose
+    delivery it confirms, where the mark is one the adapter sent for an alert."""
 
     name: str
+    alert_id: str | None = None
 
 
 ProtocolEvent = CallStart | AudioChunk | CallStop | Pause | Resume | Dtmf | Mark
@@ -141,27 +157,22 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_CHANNELS = "unsupported_channels"
 
 
-CLOSE_UNSUPPORTED_DATA = 1003
-CLOSE_INVALID_PAYLOAD = 1007
-CLOSE_POLICY_VIOLATION = 1008
-CLOSE_TOO_BIG = 1009
-CLOSE_BAD_START = 4400
-
-DEFAULT_CLOSE_CODES: dict[str, int] = {
-    ErrorCode.MESSAGE_TOO_BIG: CLOSE_TOO_BIG,
-    ErrorCode.INVALID_JSON: CLOSE_INVALID_PAYLOAD,
-    ErrorCode.INVALID_MESSAGE: CLOSE_INVALID_PAYLOAD,
-    ErrorCode.INVALID_BASE64: CLOSE_INVALID_PAYLOAD,
-    ErrorCode.INVALID_AUDIO: CLOSE_INVALID_PAYLOAD,
-    ErrorCode.ODD_LENGTH_PCM: CLOSE_INVALID_PAYLOAD,
-    ErrorCode.UNKNOWN_TRACK: CLOSE_INVALID_PAYLOAD,
-    ErrorCode.UNKNOWN_MESSAGE_TYPE: CLOSE_UNSUPPORTED_DATA,
-    ErrorCode.UNEXPECTED_BINARY: CLOSE_UNSUPPORTED_DATA,
-    ErrorCode.UNSUPPORTED_VERSION: CLOSE_UNSUPPORTED_DATA,
-    ErrorCode.BAD_START: CLOSE_BAD_START,
-    ErrorCode.UNSUPPORTED_SAMPLE_RATE: CLOSE_BAD_START,
-    ErrorCode.UNSUPPORTED_ENCODING: CLOSE_BAD_START,
-    ErrorCode.UNSUPPORTED_CHANNELS: CLOSE_BAD_START,
+# The close code of each refusal; any other `ErrorCode` closes with POLICY_VIOLATION.
+DEFAULT_CLOSE_CODES: dict[str, CloseCode] = {
+    ErrorCode.MESSAGE_TOO_BIG: CloseCode.MESSAGE_TOO_BIG,
+    ErrorCode.INVALID_JSON: CloseCode.INVALID_PAYLOAD,
+    ErrorCode.INVALID_MESSAGE: CloseCode.INVALID_PAYLOAD,
+    ErrorCode.INVALID_BASE64: CloseCode.INVALID_PAYLOAD,
+    ErrorCode.INVALID_AUDIO: CloseCode.INVALID_PAYLOAD,
+    ErrorCode.ODD_LENGTH_PCM: CloseCode.INVALID_PAYLOAD,
+    ErrorCode.UNKNOWN_TRACK: CloseCode.INVALID_PAYLOAD,
+    ErrorCode.UNKNOWN_MESSAGE_TYPE: CloseCode.UNSUPPORTED_DATA,
+    ErrorCode.UNEXPECTED_BINARY: CloseCode.UNSUPPORTED_DATA,
+    ErrorCode.UNSUPPORTED_VERSION: CloseCode.UNSUPPORTED_DATA,
+    ErrorCode.BAD_START: CloseCode.BAD_REQUEST,
+    ErrorCode.UNSUPPORTED_SAMPLE_RATE: CloseCode.BAD_REQUEST,
+    ErrorCode.UNSUPPORTED_ENCODING: CloseCode.BAD_REQUEST,
+    ErrorCode.UNSUPPORTED_CHANNELS: CloseCode.BAD_REQUEST,
 }
 
 
@@ -172,14 +183,14 @@ class ProtocolError(Exception):
     line for a person, ``close_code`` is the WebSocket close code to close with.
     """
 
-    def __init__(self, code: str, message: str, close_code: int | None = None) -> None:
+    def __init__(self, code: str, message: str, close_code: CloseCode | None = None) -> None:
         message = " ".join(message.split())  # one line, even when it quotes the input
         if len(message) > MAX_ERROR_MESSAGE:
             message = message[: MAX_ERROR_MESSAGE - 1] + "…"
         super().__init__(f"{code}: {message}")
         self.code = str(code)
         self.message = message
-        self.close_code = close_code or DEFAULT_CLOSE_CODES.get(code, CLOSE_POLICY_VIOLATION)
+        self.close_code = close_code or DEFAULT_CLOSE_CODES.get(code, CloseCode.POLICY_VIOLATION)
 
 
 class ProtocolAdapter(ABC):
@@ -230,7 +241,7 @@ class ProtocolAdapter(ABC):
         return queued
 
     @abstractmethod
-    def alert_message(self, alert_json: dict[str, Any]) -> Reply | None:
+    def alert_message(self, alert: AlertMessage) -> Reply | None:
         """How an alert goes back to the telephony side; None where the protocol has no way."""
 
     @abstractmethod
@@ -269,7 +280,7 @@ class ProtocolAdapter(ABC):
         if self.stopped:
             self._fail(ErrorCode.MESSAGE_AFTER_STOP, "the call already stopped; no more messages")
 
-    def _fail(self, code: str, message: str, close_code: int | None = None) -> None:
+    def _fail(self, code: str, message: str, close_code: CloseCode | None = None) -> None:
         self._failed = ProtocolError(code, message, close_code)
         raise self._failed
 
@@ -329,6 +340,14 @@ def decode_audio(payload: bytes, encoding: Encoding | str, channels: int) -> np.
         return decode(payload, encoding, channels)
     except CodecError as error:
         raise ProtocolError(ErrorCode.INVALID_AUDIO, str(error)) from None
+
+
+def alert_fields(alert: AlertMessage) -> dict[str, Any]:
+    """An alert's fields as JSON values, without ``type`` (each protocol wraps it its way)
+    and without the fields it does not have (a None alert id)."""
+    fields = to_jsonable(alert)
+    fields.pop("type", None)
+    return fields
 
 
 def text_value(value: object) -> str | None:

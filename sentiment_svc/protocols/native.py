@@ -6,6 +6,7 @@ A session, client to server::
              "language": "ru", "sample_rate": 8000, "encoding": "mulaw", "channels": 2,
              "customer_channel": 1}
     binary  interleaved audio frames in that encoding (any whole number of frames each)
+    text    {"type": "pause"}  ...  {"type": "resume"}   (optional: a hold)
     text    {"type": "stop"}                       (optionally with "reason": "...")
 
 Server to client::
@@ -19,6 +20,12 @@ Server to client::
 ``channels: 1`` the single channel is the customer (``customer_channel`` must be 0); with
 ``channels: 2`` the other channel is the operator. ``pcm16`` is signed little-endian.
 Unknown fields are refused, so typos fail loudly instead of silently.
+
+The protocol has no clock: a chunk's ``t`` counts the frames sent before it. A ``pause``
+(the customer is on hold, the client sends nothing) and its ``resume`` become `Pause` and
+an unclocked `Resume`: the hold's wall-clock length is laid out as silence
+(`live.timeline`). Audio sent while paused resumes the call first; a second ``pause`` or a
+``resume`` while not paused changes nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sentiment_svc.domain.messages import AlertMessage
 from sentiment_svc.frames import Channel
 from sentiment_svc.protocols.base import (
     AudioChunk,
@@ -35,10 +43,13 @@ from sentiment_svc.protocols.base import (
     CallStop,
     ErrorCode,
     Language,
+    Pause,
     ProtocolAdapter,
     ProtocolError,
     ProtocolEvent,
     Reply,
+    Resume,
+    alert_fields,
     decode_audio,
     parse_json_object,
     validate,
@@ -69,6 +80,12 @@ class StopMessage(BaseModel):
     reason: str = Field(default="stop", max_length=500)
 
 
+class HoldMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["pause", "resume"]
+
+
 class NativeAdapter(ProtocolAdapter):
     name = "native"
 
@@ -76,6 +93,7 @@ class NativeAdapter(ProtocolAdapter):
         super().__init__(**limits)
         self._frames = 0
         self._acked_ms = 0
+        self.paused = False
 
     def _on_text(self, text: str) -> list[ProtocolEvent]:
         message = parse_json_object(text)
@@ -90,8 +108,20 @@ class NativeAdapter(ProtocolAdapter):
             stop = validate(StopMessage, message, "stop message")
             self.stopped = True
             return [CallStop(stop.reason)]
-        raise ProtocolError(ErrorCode.UNKNOWN_MESSAGE_TYPE,
-                            f"unknown message type {kind!r} (expected 'start' or 'stop')")
+        if kind in ("pause", "resume"):
+            return self._hold(message)
+        raise ProtocolError(ErrorCode.UNKNOWN_MESSAGE_TYPE, f"unknown message type {kind!r} "
+                            "(expected 'start', 'pause', 'resume' or 'stop')")
+
+    def _hold(self, message: dict[str, Any]) -> list[ProtocolEvent]:
+        if self.started is None:
+            raise ProtocolError(ErrorCode.MESSAGE_BEFORE_START, f"{message['type']} before start")
+        hold = validate(HoldMessage, message, f"{message['type']} message")
+        pause = hold.type == "pause"
+        if pause == self.paused:
+            return []
+        self.paused = pause
+        return [Pause() if pause else Resume()]
 
     def _start(self, message: dict[str, Any]) -> CallStart:
         if self.started is not None:
@@ -130,19 +160,20 @@ class NativeAdapter(ProtocolAdapter):
         if not len(pcm):
             return []
         rate = self.started.sample_rate
+        resumed: list[ProtocolEvent] = [Resume()] if self.paused else []
+        self.paused = False
         chunk = AudioChunk(pcm=pcm, t=self._frames / rate)
         self._frames += len(pcm)
         received_ms = self._frames * 1000 // rate
         if received_ms - self._acked_ms >= ACK_EVERY_MS:
             self._acked_ms = received_ms - received_ms % ACK_EVERY_MS
             self._replies.append(Reply.json({"type": "ack", "received_ms": self._acked_ms}))
-        return [chunk]
+        return [*resumed, chunk]
 
-    def alert_message(self, alert_json: dict[str, Any]) -> Reply | None:
+    def alert_message(self, alert: AlertMessage) -> Reply | None:
         if self.started is None:
             return None
-        fields = {key: value for key, value in alert_json.items() if key != "type"}
-        return Reply.json({"type": "alert", **fields})
+        return Reply.json({"type": "alert", **alert_fields(alert)})
 
     def close(self, reason: str) -> list[Reply]:
         """Nothing to say: the shell closes with 1000 and ``reason`` in the close frame."""

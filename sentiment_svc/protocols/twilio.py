@@ -23,9 +23,15 @@ message becomes a mono `AudioChunk` with its ``channel`` set, so the two tracks 
 ``<Parameter>`` custom parameters ``call_id`` (else the call SID), ``operator_id`` (else
 "unknown"), ``customer_id`` and ``language``.
 
+Twilio's clock: ``media.timestamp`` is per track, in ms from the stream start, and keeps
+running whatever happens (a hold sends audio too; there are no pause events), so a track
+that lost audio is placed by it (`live.timeline`). Without a timestamp, frames are counted.
+
 On a bidirectional stream the server may send ``media``, ``mark`` and ``clear``; an alert
-goes back as a ``mark`` named ``alert:<action>``, which Twilio echoes back (a `Mark` event)
-once the audio queued before it has played: with nothing queued, right away.
+goes back as a ``mark`` named ``alert:<alert id>``, which Twilio echoes back once the audio
+queued before it has played (with nothing queued, right away): that echo becomes a `Mark`
+with the ``alert_id`` set, the platform's confirmation that the alert reached it. Marks we
+did not send (or echoed twice) carry no ``alert_id``.
 
 Sources: https://www.twilio.com/docs/voice/media-streams/websocket-messages (and its
 ``.md`` variant), https://www.twilio.com/docs/voice/twiml/stream,
@@ -38,6 +44,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sentiment_svc.domain.messages import AlertMessage
 from sentiment_svc.frames import Channel
 from sentiment_svc.protocols.base import (
     AudioChunk,
@@ -59,6 +66,7 @@ from sentiment_svc.protocols.base import (
 )
 
 SAMPLE_RATE = 8000
+ALERT_MARK = "alert:"  # + the alert's id: the name of the mark an alert goes out as
 TRACK_CHANNELS = {"inbound": Channel.CUSTOMER, "outbound": Channel.OPERATOR}
 DTMF_TRACK_CHANNELS = {"inbound_track": Channel.CUSTOMER, "outbound_track": Channel.OPERATOR}
 EVENTS = ("connected", "start", "media", "dtmf", "mark", "stop")
@@ -121,6 +129,7 @@ class TwilioAdapter(ProtocolAdapter):
         self._seen_message = False
         self._last_sequence = 0
         self._frames = {"inbound": 0, "outbound": 0}
+        self._marks: set[str] = set()  # ids of the alerts sent as marks, not yet echoed
 
     def _on_text(self, text: str) -> list[ProtocolEvent]:
         raw = parse_json_object(text)
@@ -157,7 +166,7 @@ class TwilioAdapter(ProtocolAdapter):
             body = self._body(message.dtmf, event)
             return [Dtmf(body.digit, DTMF_TRACK_CHANNELS.get(body.track or "inbound_track"))]
         if event == "mark":
-            return [Mark(self._body(message.mark, event).name)]
+            return [self._mark(self._body(message.mark, event).name)]
         self.stopped = True
         return [CallStop("stop")]
 
@@ -224,16 +233,26 @@ class TwilioAdapter(ProtocolAdapter):
         t = stamp / 1000 if stamp is not None else counted
         return [AudioChunk(pcm=pcm, channel=TRACK_CHANNELS[media.track], t=t)]
 
+    def _mark(self, name: str) -> Mark:
+        alert_id = name.removeprefix(ALERT_MARK) if name.startswith(ALERT_MARK) else None
+        if alert_id is None or alert_id not in self._marks:
+            return Mark(name)  # not ours, or a second echo
+        self._marks.discard(alert_id)
+        return Mark(name, alert_id)
+
     def _on_bytes(self, data: bytes) -> list[ProtocolEvent]:
         raise ProtocolError(ErrorCode.UNEXPECTED_BINARY,
                             "Twilio Media Streams sends JSON text messages only")
 
-    def alert_message(self, alert_json: dict[str, Any]) -> Reply | None:
-        if not self.bidirectional or self.started is None or self.stopped:
+    def alert_message(self, alert: AlertMessage) -> Reply | None:
+        """A mark named after the alert's id; none for an alert without one (not stored),
+        whose echo could confirm nothing."""
+        if (not self.bidirectional or self.started is None or self.stopped
+                or not alert.alert_id):
             return None
-        action = text_value(alert_json.get("action")) or "alert"
+        self._marks.add(alert.alert_id)
         return Reply.json({"event": "mark", "streamSid": self.stream_sid,
-                           "mark": {"name": f"alert:{action}"}})
+                           "mark": {"name": ALERT_MARK + alert.alert_id}})
 
     def close(self, reason: str) -> list[Reply]:
         """Twilio has no goodbye message: closing the socket ends the stream."""

@@ -33,10 +33,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import WebSocketException
 from starlette.websockets import WebSocketState
 
+from sentiment_svc.domain.close_codes import CloseCode
+
 ENV_VAR = "SENTIMENT_TOKENS"
 MIN_TOKEN_LENGTH = 16
-WS_UNAUTHENTICATED = 4401
-WS_FORBIDDEN = 4403
+WS_UNAUTHENTICATED = CloseCode.UNAUTHENTICATED
+WS_FORBIDDEN = CloseCode.FORBIDDEN
 
 
 class Role(StrEnum):

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from sentiment_svc.domain.close_codes import CloseCode
 from sentiment_svc.domain.codec import BadRequest, parse_console_request, to_json
 from sentiment_svc.domain.messages import (
     AckRequest,
@@ -94,7 +95,7 @@ async def operator_feed(websocket: WebSocket, operator_id: str) -> None:
     )
     await websocket.accept()
     if principal.role is Role.OPERATOR and principal.operator_id != operator_id:
-        await websocket.close(4403, "an operator may only follow their own calls")
+        await websocket.close(CloseCode.FORBIDDEN, "an operator may only follow their own calls")
         return
     service: Service = websocket.app.state.service
     subscription = service.bus.subscribe(
@@ -164,13 +165,13 @@ async def replay(websocket: WebSocket, call_id: str) -> None:
     except ValueError:
         speed = 0.0
     if not 1.0 <= speed <= 8.0:
-        await websocket.close(4400, "speed must be between 1 and 8")
+        await websocket.close(CloseCode.BAD_REQUEST, "speed must be between 1 and 8")
         return
     detail = await service.db(service.store.get_call, call_id)
     if detail is None or (
         principal.role is Role.OPERATOR and detail.operator_id != principal.operator_id
     ):
-        await websocket.close(4404, f"no call {call_id}")
+        await websocket.close(CloseCode.NOT_FOUND, f"no call {call_id}")
         return
     outgoing: asyncio.Queue[Message | None] = asyncio.Queue()
 
@@ -183,9 +184,9 @@ async def replay(websocket: WebSocket, call_id: str) -> None:
         await service.replay(call_id, speed, outgoing.put_nowait)
         outgoing.put_nowait(None)
         await sender
-        await websocket.close(1000, "replay finished")
+        await websocket.close(CloseCode.NORMAL, "replay finished")
     except CallRejected as error:
         sender.cancel()
-        await websocket.close(4404, str(error)[:120])
+        await websocket.close(CloseCode.NOT_FOUND, str(error)[:120])
     except WebSocketDisconnect:
         sender.cancel()

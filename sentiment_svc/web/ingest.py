@@ -1,7 +1,10 @@
 """Websocket ingest: one endpoint per telephony protocol, all driving the same live call.
 
-The protocol logic lives in the sans-I/O adapters (`sentiment_svc.protocols`); this module
-only moves their bytes and replies over the socket and hands the typed events to the service.
+The protocol logic lives in the sans-I/O adapters (`sentiment_svc.protocols`), the timing
+in the sans-I/O `Timeline` (`sentiment_svc.live.timeline`); an `IngestSession` only moves
+bytes and replies over the socket and hands the typed events to the live call: audio laid
+out by the platform's clock, key presses (`LiveCall.dtmf`, which masks the digits), the
+platform's confirmation that an alert arrived (`LiveCall.alert_delivered`).
 """
 
 from __future__ import annotations
@@ -9,23 +12,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.types import Message
 
-from sentiment_svc.domain.codec import to_jsonable
+from sentiment_svc.domain.close_codes import CloseCode
 from sentiment_svc.domain.messages import AlertMessage
+from sentiment_svc.domain.vocabulary import CallStatus, Protocol
 from sentiment_svc.live.call import LiveCall
 from sentiment_svc.live.service import CallRejected, Service
+from sentiment_svc.live.timeline import Timeline, TimelineStats
 from sentiment_svc.protocols.audio_fork import AudioForkAdapter
 from sentiment_svc.protocols.audiohook import AudioHookAdapter
 from sentiment_svc.protocols.base import (
     AudioChunk,
     CallStart,
     CallStop,
+    Dtmf,
+    Mark,
+    Pause,
     ProtocolAdapter,
     ProtocolError,
+    ProtocolEvent,
     Reply,
+    Resume,
 )
 from sentiment_svc.protocols.native import NativeAdapter
 from sentiment_svc.protocols.twilio import TwilioAdapter
@@ -34,87 +46,173 @@ from sentiment_svc.web.auth import Role, websocket_principal
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-PROTOCOLS: dict[str, tuple[str, Callable[[], ProtocolAdapter]]] = {
-    "/v1/ingest": ("native", NativeAdapter),
-    "/v1/twilio": ("twilio", TwilioAdapter),
-    "/v1/audiohook": ("audiohook", AudioHookAdapter),
-    "/v1/audio-fork": ("audio_fork", AudioForkAdapter),
+PROTOCOLS: dict[str, tuple[Protocol, Callable[[], ProtocolAdapter]]] = {
+    "/v1/ingest": (Protocol.NATIVE, NativeAdapter),
+    "/v1/twilio": (Protocol.TWILIO, TwilioAdapter),
+    "/v1/audiohook": (Protocol.AUDIOHOOK, AudioHookAdapter),
+    "/v1/audio-fork": (Protocol.AUDIO_FORK, AudioForkAdapter),
 }
 
 
-async def run_ingest(websocket: WebSocket, protocol: str, adapter: ProtocolAdapter) -> None:
+class IngestSession:
+    """One ingest connection, from accept to close: the socket's messages through the
+    protocol adapter, its events to the live call, laid out by the call's `Timeline`.
+
+    A started call is always closed through the service, with the status the session ended
+    with: completed (the platform stopped or hung up), interrupted (idle too long, or the
+    server is stopping), failed (a protocol error, a refused call, a bug).
+    """
+
+    def __init__(self, websocket: WebSocket, protocol: Protocol, adapter: ProtocolAdapter,
+                 service: Service, owner: object = None) -> None:
+        self.websocket = websocket
+        self.protocol = protocol
+        self.adapter = adapter
+        self.service = service
+        self.owner = owner  # the ingest token's principal: counted per token by the service
+        self.call: LiveCall | None = None
+        self.timeline: Timeline | None = None
+        self.status = CallStatus.COMPLETED
+        self.close_code: CloseCode | None = CloseCode.NORMAL  # None: the peer already closed
+        self.close_reason = "call ended"
+        self.idle_timeout_s = service.settings.ingest_idle_timeout_s
+        self._outgoing: asyncio.Queue[Reply | None] = asyncio.Queue()
+
+    async def run(self) -> None:
+        """Serve the connection (already accepted) until the call ends; never raises for
+        what the peer does."""
+        sender = asyncio.create_task(self._send_replies())
+        idle = IdleWatch(self.idle_timeout_s)
+        try:
+            await self._receive_loop(idle)
+        except ProtocolError as error:
+            self._fail(error)
+        except CallRejected as error:
+            self._end(CallStatus.FAILED, CloseCode.TRY_AGAIN_LATER, str(error))
+        except WebSocketDisconnect:
+            self.close_code = None
+        except asyncio.CancelledError:
+            self.status = CallStatus.INTERRUPTED  # the server is stopping
+            raise
+        except Exception:
+            log.exception("ingest session of call %s failed", self._call_id())
+            self._end(CallStatus.FAILED, CloseCode.INTERNAL_ERROR, "internal error")
+        finally:
+            idle.stop()
+            await self._close(sender)
+
+    async def _receive_loop(self, idle: IdleWatch) -> None:
+        while (message := await self._receive(idle)) is not None:
+            events = self._read(message)
+            self._queue(self.adapter.replies())
+            stopped = False
+            for event in events:
+                stopped = await self._handle(event) or stopped
+            if stopped or self.close_code is None:
+                return
+
+    async def _receive(self, idle: IdleWatch) -> Message | None:
+        """The next message; None once the peer was silent for the idle timeout."""
+        idle.waiting()
+        try:
+            message = await self.websocket.receive()
+        except asyncio.CancelledError:
+            if not idle.expired or asyncio.current_task().uncancel():  # type: ignore[union-attr]
+                raise  # cancelled by someone else too: the server is stopping
+            self._end(CallStatus.INTERRUPTED, CloseCode.POLICY_VIOLATION,
+                      f"no data for {self.idle_timeout_s:g} s")
+            return None
+        idle.received()
+        return message
+
+    def _read(self, message: Message) -> list[ProtocolEvent]:
+        if message["type"] == "websocket.disconnect":
+            self.close_code = None
+            return self.adapter.connection_closed()
+        if message.get("bytes") is not None:
+            return self.adapter.receive_bytes(message["bytes"])
+        return self.adapter.receive_text(message.get("text") or "")
+
+    async def _handle(self, event: ProtocolEvent) -> bool:
+        """Act on one event; True when it stopped the call."""
+        if isinstance(event, CallStart):
+            await self._start(event)
+        elif isinstance(event, CallStop):
+            return True
+        elif self.call is None or self.timeline is None:
+            return False  # nothing to attach it to (an AudioHook connection probe)
+        elif isinstance(event, AudioChunk | Pause | Resume):
+            await self._push(event)
+        elif isinstance(event, Dtmf):
+            await self.call.dtmf(event.digit, event.channel, self.timeline.position_s)
+        elif isinstance(event, Mark) and event.alert_id is not None:
+            self.call.alert_delivered(event.alert_id)
+        return False
+
+    async def _start(self, start: CallStart) -> None:
+        self.call = await self.service.open_call(start, self.protocol, self.send_alert,
+                                                 self.owner)
+        self.timeline = Timeline(start)
+
+    async def _push(self, event: AudioChunk | Pause | Resume) -> None:
+        assert self.call is not None and self.timeline is not None
+        for chunk in self.timeline.feed(event, time.monotonic()):
+            await self.call.push(chunk)
+
+    def send_alert(self, alert: AlertMessage) -> None:
+        """The call's alert, back to the telephony side where its protocol has a way."""
+        reply = self.adapter.alert_message(alert)
+        if reply is not None:
+            self._outgoing.put_nowait(reply)
+
+    def _fail(self, error: ProtocolError) -> None:
+        self.service.metrics.protocol_errors.labels(self.protocol, error.code).inc()
+        self._queue([self.adapter.error_message(error)])
+        self._end(CallStatus.FAILED, error.close_code, error.message)
+
+    def _end(self, status: CallStatus, code: CloseCode, reason: str) -> None:
+        self.status, self.close_code, self.close_reason = status, code, reason[:120]
+
+    async def _close(self, sender: asyncio.Task[None]) -> None:
+        if self.call is not None:
+            await self.service.close_call(self.call, self.status)
+        if self.timeline is not None and self.timeline.stats != TimelineStats():
+            log.info("call %s timeline: %s", self._call_id(), self.timeline.stats)
+        if self.close_code is not None:
+            self._queue(self.adapter.close(self.close_reason))
+        self._outgoing.put_nowait(None)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(sender, 5)
+        if self.close_code is not None:
+            with contextlib.suppress(Exception):
+                await self.websocket.close(self.close_code, self.close_reason)
+
+    def _queue(self, replies: list[Reply | None]) -> None:
+        for reply in replies:
+            if reply is not None:
+                self._outgoing.put_nowait(reply)
+
+    async def _send_replies(self) -> None:
+        while (reply := await self._outgoing.get()) is not None:
+            try:
+                if reply.data is not None:
+                    await self.websocket.send_bytes(reply.data)
+                else:
+                    await self.websocket.send_text(reply.text or "")
+            except Exception:  # the peer went away; drain so nobody waits on us
+                log.debug("could not send a reply; the peer is gone")
+
+    def _call_id(self) -> str:
+        return self.call.info.call_id if self.call is not None else "(none)"
+
+
+async def run_ingest(
+    websocket: WebSocket, protocol: Protocol, adapter: ProtocolAdapter
+) -> None:
     service: Service = websocket.app.state.service
     principal = await websocket_principal(websocket, websocket.app.state.tokens, {Role.INGEST})
     await websocket.accept()
-    idle_timeout = service.settings.ingest_idle_timeout_s
-    outgoing: asyncio.Queue[Reply | None] = asyncio.Queue()
-    sender = asyncio.create_task(_send_replies(websocket, outgoing))
-    call: LiveCall | None = None
-    status = "completed"
-    close_code, close_reason = 1000, "call ended"
-
-    def send_alert(message: AlertMessage) -> None:
-        reply = adapter.alert_message(to_jsonable(message))
-        if reply is not None:
-            outgoing.put_nowait(reply)
-
-    idle = IdleWatch(idle_timeout)
-    try:
-        while True:
-            idle.waiting()
-            try:
-                message = await websocket.receive()
-            except asyncio.CancelledError:
-                if not idle.expired or asyncio.current_task().uncancel():  # type: ignore[union-attr]
-                    raise  # cancelled by someone else too: the server is stopping
-                close_code, close_reason = 1008, f"no data for {idle_timeout:g} s"
-                status = "interrupted"
-                break
-            idle.received()
-            if message["type"] == "websocket.disconnect":
-                events = adapter.connection_closed()
-                close_code = 0
-            elif message.get("bytes") is not None:
-                events = adapter.receive_bytes(message["bytes"])
-            else:
-                events = adapter.receive_text(message.get("text") or "")
-            for reply in adapter.replies():
-                outgoing.put_nowait(reply)
-            stop = False
-            for event in events:
-                if isinstance(event, CallStart):
-                    call = await service.open_call(event, protocol, send_alert, principal)
-                elif isinstance(event, AudioChunk) and call is not None:
-                    await call.push(event)
-                elif isinstance(event, CallStop):
-                    stop = True
-            if stop or close_code == 0:
-                break
-    except ProtocolError as error:
-        status = "failed"
-        service.metrics.protocol_errors.labels(protocol, error.code).inc()
-        reply = adapter.error_message(error)
-        if reply is not None:
-            outgoing.put_nowait(reply)
-        close_code, close_reason = error.close_code, error.message[:120]
-    except CallRejected as error:
-        status = "failed"
-        close_code, close_reason = 1013, str(error)[:120]
-    except WebSocketDisconnect:
-        close_code = 0
-    finally:
-        idle.stop()
-        if call is not None:
-            await service.close_call(call, status)
-        if close_code:
-            for reply in adapter.close(close_reason):
-                outgoing.put_nowait(reply)
-        outgoing.put_nowait(None)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(sender, 5)
-        if close_code:
-            with contextlib.suppress(Exception):
-                await websocket.close(close_code, close_reason)
+    await IngestSession(websocket, protocol, adapter, service, principal).run()
 
 
 class IdleWatch:
@@ -151,18 +249,7 @@ class IdleWatch:
             self._timer = self._loop.call_later(self._timeout_s - waited, self._check)
 
 
-async def _send_replies(websocket: WebSocket, outgoing: asyncio.Queue[Reply | None]) -> None:
-    while (reply := await outgoing.get()) is not None:
-        try:
-            if reply.data is not None:
-                await websocket.send_bytes(reply.data)
-            else:
-                await websocket.send_text(reply.text or "")
-        except Exception:  # the peer went away; drain so nobody waits on us
-            log.debug("could not send a reply; the peer is gone")
-
-
-def _endpoint(protocol: str, factory: Callable[[], ProtocolAdapter]):
+def _endpoint(protocol: Protocol, factory: Callable[[], ProtocolAdapter]):
     async def endpoint(websocket: WebSocket) -> None:
         await run_ingest(websocket, protocol, factory())
 
