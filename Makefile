@@ -17,8 +17,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[uk,dev]'
 	touch $@
 
-$(MODEL_FILES) &: $(VENV)/.installed models/provision.py models/convert_e5.py models/e5_onnx.py models/requirements.txt sentiment_svc/asr/vocabulary.py
-	$(BIN)/python -m models.provision
+$(MODEL_FILES) &: $(VENV)/.installed tools/provision/assemble.py tools/provision/convert_e5.py tools/provision/e5_onnx.py tools/provision/requirements.txt sentiment_svc/asr/vocabulary.py
+	$(BIN)/python -m tools.provision
 	touch $(MODEL_FILES)
 
 run: install
