@@ -11,6 +11,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
+# The service reads its models from ./models; the tests (and the services and CLI processes
+# they start) find the checkout's wherever pytest runs from.
+os.environ.setdefault("SENTIMENT_MODELS_DIR", str(ROOT / "models"))
 REAL_AUDIO = ROOT / "audio_samples" / "real"
 SCRIPTED_AUDIO = ROOT / "audio_samples" / "scripted"
 ANGRY_CALL = REAL_AUDIO / "tinkoff_voicekit_examples" / "negative_sample_8k.wav"
