@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE := audio_samples/real/tinkoff_voicekit_examples/negative_sample_8k.wav
 
-.PHONY: install run demo analyze-sample test lint clean-models
+.PHONY: install run demo analyze-sample test test-fast lint clean-models
 
 MODEL_FILES := models/whisper-base/model.bin models/whisper-base-ru-uk/model.bin models/e5-small/model.safetensors models/e5-small/model.onnx
 
@@ -32,6 +32,11 @@ analyze-sample: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The tests that need no models and no browser and are not slow (tests/conftest.py marks
+# the others): no model assembly, under a minute.
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -q -m "not models and not browser and not slow"
 
 lint: install
 	$(BIN)/ruff check .
