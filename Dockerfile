@@ -18,6 +18,7 @@ RUN apt-get update \
 WORKDIR /app
 COPY pyproject.toml README.md Makefile ./
 COPY models/ models/
+COPY tools/ tools/
 COPY sentiment_svc/ sentiment_svc/
 COPY audio_samples/ audio_samples/
 RUN make install PYTHON=python3 \

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE := audio_samples/real/tinkoff_voicekit_examples/negative_sample_8k.wav
 
-.PHONY: install run demo analyze-sample test lint clean-models
+.PHONY: install run demo analyze-sample test test-fast lint clean-models
 
 MODEL_FILES := models/whisper-base/model.bin models/whisper-base-ru-uk/model.bin models/e5-small/model.safetensors models/e5-small/model.onnx
 
@@ -17,8 +17,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[uk,dev]'
 	touch $@
 
-$(MODEL_FILES) &: $(VENV)/.installed models/provision.py models/convert_e5.py models/e5_onnx.py models/requirements.txt sentiment_svc/asr/vocabulary.py
-	$(BIN)/python -m models.provision
+$(MODEL_FILES) &: $(VENV)/.installed tools/provision/assemble.py tools/provision/convert_e5.py tools/provision/e5_onnx.py tools/provision/requirements.txt sentiment_svc/asr/vocabulary.py
+	$(BIN)/python -m tools.provision
 	touch $(MODEL_FILES)
 
 run: install
@@ -32,6 +32,11 @@ analyze-sample: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The tests that need no models and no browser and are not slow (tests/conftest.py marks
+# the others): no model assembly, under a minute.
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -q -m "not models and not browser and not slow"
 
 lint: install
 	$(BIN)/ruff check .

@@ -23,6 +23,31 @@ def main() -> None:
     """Real-time call sentiment monitoring for Russian and Ukrainian contact centres."""
 
 
+def check_models(settings) -> None:
+    """Fail before anything loads if a model directory is missing or incomplete, naming the
+    setting that points at it: an installed service finds its models through settings only."""
+    from sentiment_svc.analysis.text_encoder import REQUIRED_FILES as E5_FILES
+    from sentiment_svc.asr.whisper import REQUIRED_FILES as WHISPER_FILES
+    from sentiment_svc.asr.whisper import ModelNotFoundError
+
+    for name, path, files, own_setting in (
+        ("Whisper", settings.whisper_dir, WHISPER_FILES, settings.whisper_model),
+        ("e5", settings.e5_dir, E5_FILES, settings.e5_model),
+    ):
+        missing = [file for file in files if not (path / file).is_file()]
+        if not missing:
+            continue
+        what = "does not exist" if not path.is_dir() else f"lacks {', '.join(missing)}"
+        if own_setting is None:
+            where = ("set SENTIMENT_MODELS_DIR to the folder `make install` assembled (a"
+                     " checkout's models/; default: ./models in the working directory)")
+        elif name == "Whisper":
+            where = "set by --model or SENTIMENT_WHISPER_MODEL"
+        else:
+            where = "set by SENTIMENT_E5_MODEL"
+        raise ModelNotFoundError(f"{name} model directory {path.resolve()} {what}; {where}")
+
+
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--lang", type=click.Choice(["ru", "uk", "auto"]), default="auto", show_default=True,
@@ -50,6 +75,7 @@ def analyze(file: Path, lang: str, customer_channel: str, model: Path | None) ->
     try:
         duration = decode_file(file).duration  # fail fast on bad input, before loading models
         settings = Settings() if model is None else Settings(whisper_model=model)
+        check_models(settings)
         engines = Engines.load(settings)
     except (AudioDecodeError, ModelNotFoundError, FileNotFoundError, ValueError) as error:
         raise click.ClickException(str(error)) from None
@@ -74,10 +100,8 @@ def analyze(file: Path, lang: str, customer_channel: str, model: Path | None) ->
             bar.close()
 
 
-DEMO_CALL = (
-    Path(__file__).resolve().parents[1]
-    / "audio_samples" / "real" / "tinkoff_voicekit_examples" / "negative_sample_8k.wav"
-)
+# Packaged with its attribution (data/README.md), so the demo works from an installed wheel.
+DEMO_CALL = Path(__file__).with_name("data") / "demo_call.wav"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -95,7 +119,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
 
     import uvicorn
 
-    from sentiment_svc.asr.whisper import ModelNotFoundError, check_model_dir
+    from sentiment_svc.asr.whisper import ModelNotFoundError
     from sentiment_svc.config import Settings
     from sentiment_svc.web.app import UVICORN_OPTIONS, create_app
     from sentiment_svc.web.auth import TokenRegistry
@@ -105,9 +129,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
     }.items() if value is not None}
     settings = Settings(**overrides)
     try:
-        check_model_dir(settings.whisper_dir)
-        if not (settings.e5_dir / "model.safetensors").is_file():
-            raise ModelNotFoundError(f"e5 model missing in {settings.e5_dir}; run `make install`")
+        check_models(settings)
         tokens = TokenRegistry.load(settings.config_file)
     except (ModelNotFoundError, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from None

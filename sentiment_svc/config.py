@@ -5,22 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sentiment_svc.alerts.policy import DEFAULT_POLICY
 
 
-def _default_models_dir() -> Path:
-    """`models/` of the source checkout (the install step assembles the weights there)."""
-    checkout = Path(__file__).resolve().parents[1] / "models"
-    return checkout if checkout.is_dir() else Path.cwd() / "models"
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SENTIMENT_", frozen=True)
 
-    models_dir: Path = Field(default_factory=_default_models_dir)
+    # Where the weights `make install` assembles are read from; like `data_dir`, relative to
+    # the working directory (a checkout's root: `make run`), not to the installed package.
+    models_dir: Path = Path("models")
     # A local CTranslate2 Whisper directory. Default: the bundled Whisper base restricted to
     # Russian and Ukrainian tokens (`sentiment-svc restrict-vocab`, built by `make install`):
     # the same accuracy, a third less recognition CPU (BENCHMARKS.md). The full model is

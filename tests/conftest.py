@@ -5,16 +5,60 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
+# The service reads its models from ./models; the tests (and the services and CLI processes
+# they start) find the checkout's wherever pytest runs from.
+os.environ.setdefault("SENTIMENT_MODELS_DIR", str(ROOT / "models"))
 REAL_AUDIO = ROOT / "audio_samples" / "real"
 SCRIPTED_AUDIO = ROOT / "audio_samples" / "scripted"
 ANGRY_CALL = REAL_AUDIO / "tinkoff_voicekit_examples" / "negative_sample_8k.wav"
 CALM_CALL = REAL_AUDIO / "t-one_demo" / "audio_long.flac"
+
+
+# Test tiers: `models` tests need the assembled models (they load them, or start a service
+# or CLI process that does), `browser` tests drive Chromium, `slow` ones take most of a
+# minute of CPU alone; `make test-fast` runs the rest. Marked here, so that a new test is
+# placed by what it uses: the fixtures below, or the helpers of tests/live_server.py and
+# tests/browser.py.
+MODEL_FIXTURES = {"settings", "engines"}
+HELPER_MARKS = {"tests.live_server": "models", "tests.browser": "browser"}
+MODULE_MARKS = {
+    # models loaded another way: `sentiment-svc` subprocesses, an e5 conversion
+    "tests.test_cli": "models", "tests.test_crash": "models", "tests.test_e5_conversion": "models",
+    "tests.test_protocols_fuzz": "slow",  # ~9,000 hypothesis examples, ~45 CPU-s
+}
+
+
+def _module_marks(module: ModuleType) -> set[str]:
+    """The marks a whole test module gets: its own entry, and those of the helpers it uses."""
+    marks = {MODULE_MARKS[module.__name__]} if module.__name__ in MODULE_MARKS else set()
+    for value in vars(module).values():
+        source = value.__name__ if isinstance(value, ModuleType) else getattr(
+            value, "__module__", None)
+        if source in HELPER_MARKS:
+            marks.add(HELPER_MARKS[source])
+    return marks
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    by_module: dict[ModuleType, set[str]] = {}
+    for item in items:
+        module = getattr(item, "module", None)
+        marks = set()
+        if module is not None:
+            if module not in by_module:
+                by_module[module] = _module_marks(module)
+            marks |= by_module[module]
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            marks.add("models")
+        for mark in sorted(marks):
+            item.add_marker(getattr(pytest.mark, mark))
 
 
 def real_prompts(language: str) -> list[tuple[Path, str]]:

@@ -1,11 +1,11 @@
 """The benchmark's plan and summary of its levels (the runs themselves need minutes of real
-time and are `python -m sentiment_svc.bench`, not a test)."""
+time and are `python -m tools.bench`, not a test)."""
 
 import pytest
 
 from sentiment_svc.asr.vocabulary import source_model_dir
-from sentiment_svc.bench import main
-from sentiment_svc.bench_levels import (
+from tools.bench import main
+from tools.bench_levels import (
     first_levels,
     live_calls,
     median_row,
@@ -14,13 +14,13 @@ from sentiment_svc.bench_levels import (
     speed_fields,
     start_offsets,
 )
-from sentiment_svc.bench_windows import (
+from tools.bench_windows import (
     BUNDLED,
     load_prompts,
     load_reference,
     reference_hypotheses,
 )
-from sentiment_svc.machine_speed import ISSUE_ENCODE_30S_CPU_S, SpeedGauge, at_issue_speed
+from tools.machine_speed import ISSUE_ENCODE_30S_CPU_S, SpeedGauge, at_issue_speed
 
 
 def _run(cpu: float, p95: float | None, errors: int = 0) -> dict:

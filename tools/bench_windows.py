@@ -1,6 +1,6 @@
 """Recogniser settings against accuracy and CPU: the sweep behind the window and beam defaults.
 
-    python -m sentiment_svc.bench_windows [--manifest TSV] [--per-language N]
+    python -m tools.bench_windows [--manifest TSV] [--per-language N]
         [--configs 5:1,5:5,8:5,10:5,30:5] [--reference]
 
 Runs `WhisperRecognizer` (one thread) over transcribed prompts for each configuration

@@ -1,7 +1,7 @@
 """Load and soak harness (run by hand, not in CI; loopback only, bounded in time).
 
-    python -m sentiment_svc.loadtest --connections 50 --minutes 5     # load
-    python -m sentiment_svc.loadtest --connections 8 --minutes 60     # soak
+    python -m tools.loadtest --connections 50 --minutes 5     # load
+    python -m tools.loadtest --connections 8 --minutes 60     # soak
 
 Starts `sentiment-svc serve` as a child process and keeps `--connections` ingest
 connections busy, each streaming the bundled calls one after another in real time, until
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sentiment_svc.bench import _load_calls, _wait_ready, free_port
 from sentiment_svc.client import stream_call
 from sentiment_svc.protocols.clients import ClientCall
+from tools.bench import _load_calls, _wait_ready, free_port
 
 
 def _rss_mb(pid: int) -> float:
