@@ -100,7 +100,8 @@ class Service:
         self.db = StoreHop(self.store)  # how async code reaches the store
         self.calls: dict[str, LiveCall] = {}
         self._recordings: dict[str, _Recording] = {}
-        self._owners: dict[str, object] = {}  # call id -> the ingest principal that opened it
+        # call id -> the ingest principal that opened it, from admission to the call's end
+        self._owners: dict[str, object] = {}
         cores = os.cpu_count() or 2
         self.audio_executor = _named_pool(max(2, cores // 2), "audio")
         self.audio_ticker = AudioTicker(self.audio_executor)
@@ -211,13 +212,18 @@ class Service:
     ) -> LiveCall:
         """`owner` (the ingest token's principal) is counted against `max_calls_per_token`."""
         self._refuse_unless_healthy()
-        if start.call_id in self.calls:
+        # A call holds its place (`_owners`) from here: opens that arrive together wait on
+        # the store below, and each must see the others when it checks the limits.
+        if start.call_id in self._owners:
             raise CallRejected(f"call {start.call_id} is already live")
-        if len(self.calls) >= self.settings.max_live_calls:
-            raise CallRejected(f"the service is at its limit of {len(self.calls)} live calls")
+        if len(self._owners) >= self.settings.max_live_calls:
+            raise CallRejected(
+                f"the service is at its limit of {self.settings.max_live_calls} live calls"
+            )
         owned = sum(1 for other in self._owners.values() if other == owner)
         if owner is not None and owned >= self.settings.max_calls_per_token:
             raise CallRejected(f"this token already has {owned} live calls (the limit)")
+        self._owners[start.call_id] = owner
         layout = self._layout(start)
         record = CallOpened(
             call_id=start.call_id, operator_id=start.operator_id, customer_id=start.customer_id,
@@ -227,6 +233,7 @@ class Service:
         try:
             await self.db(self.store.start_call, record)
         except Exception as error:
+            del self._owners[start.call_id]
             raise CallRejected(str(error)) from None
         writer = RecordingWriter(self.store.recording_path(start.call_id), start.sample_rate,
                                  len(layout))
@@ -236,7 +243,6 @@ class Service:
         context.record = recording.add
         call = LiveCall(start, protocol, context)
         self.calls[start.call_id] = call
-        self._owners[start.call_id] = owner
         self.metrics.active_calls.inc()
         self.metrics.calls_total.labels(protocol).inc()
         self.bus.publish(CallStarted(**_view_fields(call)))
