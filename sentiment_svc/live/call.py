@@ -317,6 +317,9 @@ class LiveCall:
                 and end - self._partial_at.get(channel, start) >= PARTIAL_EVERY_S
             )
             if due and skipped:
+                # One interim transcript not made: the next is due a period later, as if
+                # made (the event loop waits on this step, so the call's state is ours).
+                self._partial_at[channel] = end
                 context.metrics.partials_skipped.labels(skipped).inc()
             return due and not skipped
 
