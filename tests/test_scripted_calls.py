@@ -98,12 +98,16 @@ def test_operator_apology_addresses_the_alert_and_times_it(engines):
     events = messages(engines, "stereo_apology_ru", Language.RU, CustomerChannel.LEFT)
     alerts = [e for e in events if isinstance(e, AlertMessage)]
     addressed = [e for e in events if isinstance(e, AlertAcked)]
-    assert [a.action for a in alerts] == ["apology"]
-    assert [(a.action, a.alert_t) for a in addressed] == [(a.action, a.t) for a in alerts]
+    # The apology is asked for first; "Это безобразие ... опять списали деньги" may go on to
+    # a supervisor alert (the same call through `sentiment-svc analyze` did before the one
+    # runner too). The operator's apology answers the apology alert, and only that one.
+    assert alerts[0].action == "apology"
+    assert {a.action for a in alerts} <= {"apology", "supervisor"}
+    assert [(a.action, a.alert_t) for a in addressed] == [("apology", alerts[0].t)]
     assert addressed[0].source == "speech" and addressed[0].outcome == "apologised"
     apology_end = turn_end("stereo_apology_ru", "Приношу свои извинения")
     assert addressed[0].t == pytest.approx(apology_end, abs=0.5)
-    assert 0 < addressed[0].seconds_to_address < 10
+    assert addressed[0].seconds_to_address == pytest.approx(apology_end - alerts[0].t, abs=0.5)
 
 
 def test_dictated_phone_and_card_numbers_are_masked_before_anything_leaves(engines):
