@@ -310,12 +310,8 @@ class Service:
 
     @staticmethod
     def _layout(start: CallStart) -> list[Channel]:
-        speakers = set(start.channel_map.values())
-        if len(start.extra.get("tracks", ())) > 1:
-            speakers = {Channel.CUSTOMER, Channel.OPERATOR}
-        return [c for c in (Channel.CUSTOMER, Channel.OPERATOR) if c in speakers] or [
-            Channel.CUSTOMER
-        ]
+        """The recording's channels: the call's speakers, customer first."""
+        return start.speakers or [Channel.CUSTOMER]
 
     async def shutdown(self) -> None:
         for call in list(self.calls.values()):

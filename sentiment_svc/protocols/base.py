@@ -58,6 +58,15 @@ class CallStart:
     channels: int  # channels in each AudioChunk whose `channel` is None
     channel_map: dict[int, Channel]  # interleaved channel index -> speaker
     extra: dict[str, Any] = field(default_factory=dict)  # protocol ids (stream sid, ...)
+    # Who is heard on the call, where the speakers arrive as separate one-track chunks
+    # (Twilio's tracks) rather than as the columns of `channel_map`.
+    tracks: tuple[Channel, ...] = ()
+
+    @property
+    def speakers(self) -> list[Channel]:
+        """The call's speakers in recording order: customer first, then operator."""
+        heard = set(self.tracks) | set(self.channel_map.values())
+        return [c for c in (Channel.CUSTOMER, Channel.OPERATOR) if c in heard]
 
 
 @dataclass(frozen=True, eq=False)

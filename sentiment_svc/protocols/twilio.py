@@ -215,6 +215,7 @@ class TwilioAdapter(ProtocolAdapter):
             channel_map={0: Channel.CUSTOMER if "inbound" in self._tracks else Channel.OPERATOR},
             extra={"stream_sid": start.streamSid, "call_sid": start.callSid,
                    "account_sid": start.accountSid, "tracks": sorted(self._tracks)},
+            tracks=tuple(TRACK_CHANNELS[track] for track in sorted(self._tracks)),
         )
         return self.started
 
