@@ -77,7 +77,7 @@ class CallInfo:
     language: str
 
 
-def split_channels(start: CallStart, chunk: AudioChunk) -> list[tuple[Channel, np.ndarray]]:
+def by_speaker(start: CallStart, chunk: AudioChunk) -> list[tuple[Channel, np.ndarray]]:
     """A chunk's audio per speaker: a one-track chunk, or the columns of an interleaved one."""
     if chunk.channel is not None:
         return [(chunk.channel, chunk.pcm[:, 0])]
@@ -259,7 +259,7 @@ class LiveCall:
         """Worker thread: record, resample, endpoint. Returns the finished utterances, the
         open ones due an interim transcript, the spans of those about to end, and those of
         them not yet recognised early (audio is copied only for those)."""
-        parts = [part for chunk in chunks for part in split_channels(self.start, chunk)]
+        parts = [part for chunk in chunks for part in by_speaker(self.start, chunk)]
         if self._context.record is not None and parts:
             self._context.record(parts)
         per_channel: dict[Channel, list[np.ndarray]] = {}

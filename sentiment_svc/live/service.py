@@ -183,16 +183,18 @@ class Service:
         *,
         stored: bool,
         send_alert: Callable[[AlertMessage], None] | None = None,
+        record: Callable[[list[tuple[Channel, np.ndarray]]], None] | None = None,
     ) -> CallContext:
         """What a call run by this service gets: its messages go to `publish`; a `stored`
-        call also writes its rows and recording and offers interim transcripts."""
+        call also writes its rows (and, with `record`, its audio) and offers interim
+        transcripts."""
         assert self.engines is not None and self.scheduler is not None
         return CallContext(
             engines=self.engines, asr=self.scheduler, ticker=self.audio_ticker,
             analysis_executor=self.analysis_executor, metrics=self.metrics, publish=publish,
             store=self.db if stored else None,
             partials_skipped=self._partials_skipped if stored else None,
-            send_alert=send_alert,
+            send_alert=send_alert, record=record,
         )
 
     def _partials_skipped(self) -> str | None:
@@ -239,8 +241,9 @@ class Service:
                                  len(layout))
         recording = _Recording(writer, layout)
         self._recordings[start.call_id] = recording
-        context = self.context(self.bus.publish, stored=True, send_alert=send_alert)
-        context.record = recording.add
+        context = self.context(
+            self.bus.publish, stored=True, send_alert=send_alert, record=recording.add
+        )
         call = LiveCall(start, protocol, context)
         self.calls[start.call_id] = call
         self.metrics.active_calls.inc()
