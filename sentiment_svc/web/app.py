@@ -16,6 +16,7 @@ from sentiment_svc.config import Settings
 from sentiment_svc.live.service import Service
 from sentiment_svc.web import feeds, ingest, pages, rest, schemas
 from sentiment_svc.web.auth import TokenRegistry
+from sentiment_svc.web.logs import drop_query_strings_from_url_logs
 from sentiment_svc.web.websocket_protocol import BufferedWebSocketProtocol
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ UVICORN_OPTIONS: dict[str, object] = {
 
 
 def create_app(settings: Settings, tokens: TokenRegistry) -> FastAPI:
+    drop_query_strings_from_url_logs()  # ?token=… must never reach a log file
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = Service(settings)
