@@ -60,7 +60,8 @@ ENCODINGS = ("pcm16", "mulaw", "alaw")
 
 
 class StartMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: "8000" is not a sample rate and true is not a channel count
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     type: Literal["start"]
     call_id: str = Field(min_length=1, max_length=200)
@@ -69,8 +70,8 @@ class StartMessage(BaseModel):
     language: Language = "auto"
     sample_rate: int
     encoding: CallEncoding
-    channels: Literal[1, 2]
-    customer_channel: Literal[0, 1] = 0
+    channels: int = Field(ge=1, le=2)  # a Literal would take true for 1
+    customer_channel: int = Field(default=0, ge=0, le=1)
 
 
 class StopMessage(BaseModel):
