@@ -138,7 +138,8 @@ def test_pages_are_served_with_a_strict_content_security_policy(server):
         assert not re.search(r"\s(style|on[a-z]+)\s*=", page.text), "no inline styles, handlers"
     script = httpx.get(server.http + "/static/console.js")
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
-    for escape in ("/static/../pages.py", "/static/%2e%2e/pages.py", "/static/nope.js"):
+    for escape in ("/static/../pages.py", "/static/%2e%2e/pages.py", "/static/nope.js",
+                   "/static/ui%00.js"):
         assert httpx.get(server.http + escape).status_code == 404
 
 

@@ -257,6 +257,9 @@ def test_list_filters_and_pages(server: Server) -> None:
         page = client.get("/v1/calls", params={"limit": 2, "offset": 2, "until": T0 + 400})
         assert page.json()["next_offset"] is None
         assert client.get("/v1/calls", params={"limit": 201}).status_code == 422
+        # An offset past 64 bits (or past any listing) is a clear 422, not a 500.
+        for offset in (2**64, 10**9 + 1):
+            assert client.get("/v1/calls", params={"offset": offset}).status_code == 422
         bad = client.get("/v1/calls", params={"since": "yesterday"})
         assert bad.status_code == 422 and "since" in bad.json()["detail"]
     with server.client("op2") as client:  # an operator cannot look at another's calls

@@ -85,6 +85,8 @@ async def qa(request: Request) -> FileResponse:
 
 @router.get("/static/{name:path}")
 async def static(request: Request, name: str) -> FileResponse:
+    if "\0" in name:  # no file has one, and the OS refuses to look it up
+        raise HTTPException(404, "not found")
     path = (STATIC_DIR / name).resolve()
     if not path.is_relative_to(STATIC_DIR) or not path.is_file():
         raise HTTPException(404, "not found")

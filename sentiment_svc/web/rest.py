@@ -27,6 +27,7 @@ from sentiment_svc.web.export import call_to_csv
 from sentiment_svc.web.rest_models import CallPage, ErasureOut, ErrorOut
 
 MAX_PAGE = 200
+MAX_OFFSET = 10**9  # SQLite takes 64-bit integers; no listing is this deep
 
 Reader = Annotated[Principal, Depends(require_roles(Role.SUPERVISOR, Role.QA, Role.OPERATOR))]
 Eraser = Annotated[Principal, Depends(require_roles(Role.SUPERVISOR, Role.QA))]
@@ -102,7 +103,7 @@ async def list_calls(
                                           "case): 'керівника', 'скарг'"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> CallPage:
     window = (_parse_time(since, "since"), _parse_time(until, "until"))
     if principal.role is Role.OPERATOR:
