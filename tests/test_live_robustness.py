@@ -170,3 +170,33 @@ def test_readiness_fails_when_a_recognition_worker_has_stopped(tmp_path, engines
     with pytest.raises(CallRejected, match="2 of 2 ASR workers stopped"):
         asyncio.run(service.replay("after-crash", 1.0, lambda message: None))
     assert service.calls == {} and service.store.get_call("after-crash") is None
+
+
+def test_a_connection_dropped_without_stop_is_stored_as_interrupted(server):
+    async def drop() -> None:
+        async with websockets.connect(f"{server.ws}/v1/ingest") as socket:
+            await socket.send(json.dumps({**START, "call_id": "dropped-call"}))
+            assert json.loads(await socket.recv())["type"] == "started"
+            await socket.send(np.zeros(8000, np.int16).tobytes())
+        # closed here, no stop: the line went down
+
+    asyncio.run(drop())
+    deadline = time.monotonic() + 10
+    while call_status(server, "dropped-call") == "live" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert call_status(server, "dropped-call") == "interrupted"
+
+
+def test_a_refused_call_is_never_told_it_started(server):
+    async def twice() -> tuple[list, int | None, str]:
+        async with websockets.connect(f"{server.ws}/v1/ingest") as first:
+            await first.send(json.dumps({**START, "call_id": "dup-call"}))
+            assert json.loads(await first.recv())["type"] == "started"
+            refused = await session(f"{server.ws}/v1/ingest",
+                                    [json.dumps({**START, "call_id": "dup-call"})])
+            await first.send(json.dumps({"type": "stop"}))
+            return refused
+
+    replies, close_code, reason = asyncio.run(twice())
+    assert close_code == 1013 and "already live" in reason
+    assert not [r for r in replies if isinstance(r, dict) and r.get("type") == "started"]

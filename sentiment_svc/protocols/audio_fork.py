@@ -83,6 +83,7 @@ class Metadata(BaseModel):
 
 class AudioForkAdapter(ProtocolAdapter):
     name = "audio_fork"
+    ends_by_closing = True
 
     def __init__(self, *, default_sample_rate: int | None = None,
                  default_mix_type: MixType | None = None, **limits: Any) -> None:

@@ -87,6 +87,7 @@ class AudioChunk:
 @dataclass(frozen=True)
 class CallStop:
     reason: str
+    dropped: bool = False  # the connection went away without the protocol's own stop
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,9 @@ class ProtocolAdapter(ABC):
     """
 
     name: str = "base"
+    # A protocol without a stop message ends its calls by closing the socket; for the
+    # others a closed socket before the stop is a dropped call.
+    ends_by_closing: bool = False
 
     def __init__(
         self,
@@ -267,7 +271,7 @@ class ProtocolAdapter(ABC):
             self.stopped = True
             return []
         self.stopped = True
-        return [CallStop("connection_closed")]
+        return [CallStop("connection_closed", dropped=not self.ends_by_closing)]
 
     @abstractmethod
     def _on_text(self, text: str) -> list[ProtocolEvent]: ...

@@ -104,10 +104,12 @@ class IngestSession:
     async def _receive_loop(self, idle: IdleWatch) -> None:
         while (message := await self._receive(idle)) is not None:
             events = self._read(message)
-            self._queue(self.adapter.replies())
+            replies = self.adapter.replies()
             stopped = False
             for event in events:
                 stopped = await self._handle(event) or stopped
+            # After the events: a `started` goes out only once the service took the call.
+            self._queue(replies)
             if stopped or self.close_code is None:
                 return
 
@@ -138,6 +140,8 @@ class IngestSession:
         if isinstance(event, CallStart):
             await self._start(event)
         elif isinstance(event, CallStop):
+            if event.dropped:
+                self.status = CallStatus.INTERRUPTED
             return True
         elif self.call is None or self.timeline is None:
             return False  # nothing to attach it to (an AudioHook connection probe)
