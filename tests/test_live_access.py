@@ -84,16 +84,31 @@ def test_operator_acknowledges_an_alert_and_the_supervisor_sees_it(secured):
             wall.append(message)
             if message["type"] == "alert_acked":
                 break
+        for _ in range(3):  # a double click, a retrying console: stored once
+            await operator.send(json.dumps({"type": "ack", "call_id": "ack-call",
+                                            "alert_id": alert["alert_id"],
+                                            "outcome": "apologised"}))
         await operator.send(json.dumps({"type": "ack", "call_id": "ack-call",
                                         "alert_id": "nope", "outcome": "apologised"}))
         error = {"type": None}
         while error["type"] != "error":  # the operator's feed also carries its own ack
             error = json.loads(await asyncio.wait_for(operator.recv(), 10))
+        # A supervisor may follow the operator's feed, but not answer for the operator.
+        async with websockets.connect(
+            f"{secured.ws}/v1/operators/op-1/feed?token={TOKENS['supervisor']}"
+        ) as over_the_shoulder:
+            await over_the_shoulder.send(json.dumps({
+                "type": "ack", "call_id": "ack-call", "alert_id": alert["alert_id"],
+                "outcome": "dismissed"}))
+            refused = {"type": None}
+            while refused["type"] != "error":
+                refused = json.loads(await asyncio.wait_for(over_the_shoulder.recv(), 10))
         await operator.close()
         await supervisor.close()
-        return result, wall, error
+        return result, wall, error, refused
 
-    result, wall, error = asyncio.run(scenario())
+    result, wall, error, refused = asyncio.run(scenario())
+    assert "only the operator" in refused["message"]
     assert result.close_code == 1000
     assert any(m["type"] == "call_started" and m["call_id"] == "ack-call" for m in wall)
     assert any(m["type"] == "call_state" and m["call_id"] == "ack-call" for m in wall)

@@ -120,6 +120,20 @@ def detail(store: CallStore, call_id: str) -> CallDetail:
     return call
 
 
+def test_the_same_answer_to_an_alert_is_stored_once(store: CallStore) -> None:
+    """5,000 identical acks (a stuck button, a retrying console) must not become 5,000 rows
+    nor move the time it took to answer; a different answer is a new row."""
+    store.start_call(record("c1"))
+    alert_id = store.add_alert("c1", alert(4.5), created_at=T0 + 4.5)
+    assert store.add_ack("c1", alert_id, "op-1", AckOutcome.APOLOGISED, T0 + 10, 5.5)
+    assert not any([store.add_ack("c1", alert_id, "op-1", AckOutcome.APOLOGISED, T0 + 10 + i,
+                                  5.5 + i) for i in range(1, 200)])
+    assert store.add_ack("c1", alert_id, "op-1", AckOutcome.DISMISSED, T0 + 300, 295.5)
+    acks = store.get_call("c1").alerts[0].acks
+    assert [(a.outcome, a.at, a.seconds_to_ack) for a in acks] == [
+        (AckOutcome.APOLOGISED, T0 + 10, 5.5), (AckOutcome.DISMISSED, T0 + 300, 295.5)]
+
+
 def test_round_trip(store: CallStore) -> None:
     store.start_call(record("c1"))
     assert store.add_utterance("c1", utterance("Добрый день", 0.0, channel="operator")) == 0

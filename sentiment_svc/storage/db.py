@@ -157,8 +157,10 @@ class CallStore:
     def add_ack(
         self, call_id: str, alert_id: str, operator_id: str, outcome: AckOutcome, at: float,
         seconds_to_ack: float,
-    ) -> None:
-        """Record the operator's answer to an alert; `at` is UTC epoch seconds."""
+    ) -> bool:
+        """Record the operator's answer to an alert; `at` is UTC epoch seconds. The same
+        answer again (a double click, a retrying console) is not stored twice: the first
+        one's time stands. Returns whether this one was stored."""
         outcome = AckOutcome(outcome)
         with self._tx() as db:
             row = db.execute(
@@ -166,11 +168,18 @@ class CallStore:
             ).fetchone()
             if row is None:
                 raise UnknownAlertError(call_id, alert_id)
+            repeated = db.execute(
+                "SELECT 1 FROM acks WHERE alert_id = ? AND operator_id = ? AND outcome = ?",
+                (alert_id, operator_id, str(outcome)),
+            ).fetchone()
+            if repeated is not None:
+                return False
             db.execute(
                 "INSERT INTO acks (alert_id, operator_id, outcome, at, seconds_to_ack)"
                 " VALUES (?, ?, ?, ?, ?)",
                 (alert_id, operator_id, str(outcome), at, seconds_to_ack),
             )
+        return True
 
     def add_dtmf(self, call_id: str, dtmf: Dtmf) -> None:
         """Store a key press (its digits already masked)."""

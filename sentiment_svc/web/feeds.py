@@ -102,9 +102,15 @@ async def operator_feed(websocket: WebSocket, operator_id: str) -> None:
         lambda m: getattr(m, "operator_id", None) == operator_id
     )
 
+    # An ack is stored as the operator's: a supervisor following the feed may not give one
+    # (with no tokens configured everybody is everybody, and may).
+    supervising = principal.role is Role.SUPERVISOR and not websocket.app.state.tokens.is_open
+
     async def on_message(message: Message) -> Message | None:
         if not isinstance(message, AckRequest):
             raise BadRequest(f"an operator's feed takes acks, not {message.type!r}")
+        if supervising:
+            raise BadRequest("only the operator acknowledges their alerts")
         call_id, alert_id = message.call_id, message.alert_id
         detail = await service.db(service.store.get_call, call_id)
         if detail is None or detail.operator_id != operator_id:
@@ -113,10 +119,12 @@ async def operator_feed(websocket: WebSocket, operator_id: str) -> None:
         if alert is None:
             raise BadRequest(f"unknown alert {alert_id}")
         now = time.time()
-        await service.db(
+        stored = await service.db(
             service.store.add_ack, call_id, alert_id, operator_id, message.outcome, now,
             max(0.0, now - alert.created_at),
         )
+        if not stored:  # the same answer again: it was stored and shown the first time
+            return None
         service.bus.publish(AlertAcked(
             call_id=call_id, operator_id=operator_id, alert_id=alert_id,
             outcome=message.outcome, source=AckSource.CONSOLE,
