@@ -41,7 +41,7 @@ tokens:
 """)
     registry = TokenRegistry.load(path, environ={})
     assert len(registry) == 2 and not registry.is_open
-    assert registry.authenticate(OPERATOR) == Principal(Role.OPERATOR, "op-1")
+    assert registry.authenticate(OPERATOR) == Principal(Role.OPERATOR, "op-1", "tokens[0]")
     assert registry.authenticate(SUPERVISOR) == Principal(Role.SUPERVISOR, None, "night-shift")
     assert registry.authenticate("someone-elses-token-0123") is None
     assert registry.authenticate("") is None
@@ -49,11 +49,24 @@ tokens:
     assert SUPERVISOR not in repr(vars(registry))  # the plain token is not kept
 
 
+def test_unnamed_tokens_are_each_their_own_principal() -> None:
+    """Each ingest token has its own live-call quota, named or not."""
+    registry = TokenRegistry.from_entries([
+        {"role": "ingest", "token": "ingest-token-one-0123456"},
+        {"role": "ingest", "token": "ingest-token-two-0123456"},
+    ])
+    first = registry.authenticate("ingest-token-one-0123456")
+    second = registry.authenticate("ingest-token-two-0123456")
+    assert first is not None and second is not None and first != second
+
+
 def test_load_from_the_environment() -> None:
     env = {"SENTIMENT_TOKENS": f'[{{"role": "qa", "token": "{SUPERVISOR}"}}]'}
-    assert TokenRegistry.load(None, env).authenticate(SUPERVISOR) == Principal(Role.QA)
+    found = TokenRegistry.load(None, env).authenticate(SUPERVISOR)
+    assert found == Principal(Role.QA, None, "tokens[0]")
     env = {"SENTIMENT_TOKENS": f"tokens: [{{role: ingest, token: {OPERATOR}}}]"}
-    assert TokenRegistry.load(None, env).authenticate(OPERATOR) == Principal(Role.INGEST)
+    found = TokenRegistry.load(None, env).authenticate(OPERATOR)
+    assert found == Principal(Role.INGEST, None, "tokens[0]")
     assert TokenRegistry.load(None, {}).is_open
 
 

@@ -143,7 +143,10 @@ class TokenRegistry:
             digest = entry.digest()
             if any(hmac.compare_digest(digest, known) for known, _ in parsed):
                 raise AuthConfigError(f"{source}: tokens[{index}]: the same token twice")
-            parsed.append((digest, Principal(entry.role, entry.operator_id, entry.name)))
+            # Each entry is its own principal (a per-token quota counts one token's calls):
+            # an unnamed one is named by its place in the list.
+            name = entry.name or f"tokens[{index}]"
+            parsed.append((digest, Principal(entry.role, entry.operator_id, name)))
         return cls(parsed)
 
     @classmethod
