@@ -200,3 +200,14 @@ def test_a_refused_call_is_never_told_it_started(server):
     replies, close_code, reason = asyncio.run(twice())
     assert close_code == 1013 and "already live" in reason
     assert not [r for r in replies if isinstance(r, dict) and r.get("type") == "started"]
+
+
+@pytest.mark.parametrize("call_id", ["a/b", "../x", "tab\tid"])
+def test_a_call_id_no_url_can_name_is_refused_at_start(server, call_id):
+    replies, close_code, reason = asyncio.run(session(
+        f"{server.ws}/v1/ingest", [json.dumps({**START, "call_id": call_id})]
+    ))
+    assert close_code == 4400 and "call id" in reason
+    assert not [r for r in replies if isinstance(r, dict) and r.get("type") == "started"]
+    listed = httpx.get(f"{server.http}/v1/calls", params={"operator_id": START["operator_id"]})
+    assert call_id not in {c["call_id"] for c in listed.json()["calls"]}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Callable
 
@@ -31,6 +32,7 @@ from sentiment_svc.protocols.base import (
     CallStart,
     CallStop,
     Dtmf,
+    ErrorCode,
     Mark,
     Pause,
     ProtocolAdapter,
@@ -45,6 +47,7 @@ from sentiment_svc.web.auth import Role, websocket_principal
 
 log = logging.getLogger(__name__)
 router = APIRouter()
+CALL_ID = re.compile(r"[^/\x00-\x1f\x7f]+")  # what a URL path segment can carry back
 
 PROTOCOLS: dict[str, tuple[Protocol, Callable[[], ProtocolAdapter]]] = {
     "/v1/ingest": (Protocol.NATIVE, NativeAdapter),
@@ -154,6 +157,10 @@ class IngestSession:
         return False
 
     async def _start(self, start: CallStart) -> None:
+        if not CALL_ID.fullmatch(start.call_id):
+            # A call is read, exported and erased at /v1/calls/{call_id}: one path segment.
+            raise ProtocolError(ErrorCode.BAD_START,
+                                f"call id {start.call_id[:40]!r} has a '/' or a control character")
         self.call = await self.service.open_call(start, self.protocol, self.send_alert,
                                                  self.owner)
         self.timeline = Timeline(start)
