@@ -311,3 +311,14 @@ def test_the_supervisor_wall_receives_only_schema_valid_messages(server):
     assert {"call_state", "utterance", "alert", "call_ended", "error"} <= types, types
     for event in received:
         validator.validate(event)
+
+
+def test_the_api_docs_need_no_network(server):
+    """Swagger UI and ReDoc load their scripts and styles from the service itself."""
+    for page in ("/docs", "/redoc"):
+        html = httpx.get(server.http + page).text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', html) + re.findall(r"url: '([^']+)'", html)
+        assert assets, html
+        for asset in assets:
+            assert asset.startswith("/"), f"{page} loads {asset} from elsewhere"
+            assert httpx.get(server.http + asset).status_code == 200, asset

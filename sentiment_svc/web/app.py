@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sentiment_svc import __version__
@@ -52,7 +53,9 @@ def create_app(settings: Settings, tokens: TokenRegistry) -> FastAPI:
             purging.cancel()
             await service.shutdown()
 
-    app = FastAPI(
+    # /docs and /redoc load their scripts from the service: contact centres often have no
+    # route to a CDN.
+    app = FastAPIOffline(
         title="sentiment-svc",
         version=__version__,
         summary="Real-time call sentiment monitoring for ru/uk contact centres",
