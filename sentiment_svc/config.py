@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")  # SQLite database and recordings
     config_file: Path | None = None  # YAML with access tokens
     allowed_origins: tuple[str, ...] = ()  # browser origins besides the service's own
+    # Host names requests may be addressed to (Starlette's patterns: "a.example",
+    # "*.example", "*"). None: the loopback names while no tokens are configured (a page on
+    # another name that resolves to 127.0.0.1 must not reach an open service), any name
+    # once tokens are (they guard it, and a balancer's name need not be listed).
+    allowed_hosts: tuple[str, ...] | None = None
     mask_personal_data: bool = True  # 152-FZ: mask before anything is stored or pushed
     pii_config_file: Path | None = None  # YAML: which kinds to mask, label or stars
     audio_retention_days: float | None = 90.0  # recordings older than this are deleted

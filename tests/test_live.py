@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 
@@ -322,3 +323,25 @@ def test_the_api_docs_need_no_network(server):
         for asset in assets:
             assert asset.startswith("/"), f"{page} loads {asset} from elsewhere"
             assert httpx.get(server.http + asset).status_code == 200, asset
+
+
+def test_an_open_service_answers_only_to_loopback_names(server):
+    """DNS rebinding: a page on another name that resolves to 127.0.0.1 reaches an open
+    service with that name in Host, and its script's Origin; both are refused."""
+    import websockets
+
+    assert httpx.get(f"{server.http}/v1/calls").status_code == 200
+    for name in ("attacker.example", "attacker.example:80", "127.0.0.1.nip.io"):
+        reply = httpx.get(f"{server.http}/v1/calls", headers={"Host": name})
+        assert reply.status_code == 400, name
+    assert httpx.get(f"{server.http}/healthz", headers={"Host": "localhost"}).status_code == 200
+
+    async def from_page(origin: str) -> int | None:
+        async with websockets.connect(f"{server.ws}/v1/supervisor/feed",
+                                      additional_headers={"Origin": origin}) as socket:
+            with contextlib.suppress(websockets.ConnectionClosed, TimeoutError):
+                await asyncio.wait_for(socket.recv(), 2)
+            return socket.close_code
+
+    assert asyncio.run(from_page(f"http://attacker.example:{server.port}")) == 4403
+    assert asyncio.run(from_page(f"http://localhost:{server.port}")) is None

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from sentiment_svc import __version__
 from sentiment_svc.config import Settings
@@ -21,6 +22,7 @@ from sentiment_svc.web.logs import drop_query_strings_from_url_logs
 from sentiment_svc.web.websocket_protocol import BufferedWebSocketProtocol
 
 log = logging.getLogger(__name__)
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")
 
 # Settings for uvicorn. uvloop: every call sends 50 websocket frames a second, and the event
 # loop's share of the CPU per frame is about a tenth lower on uvloop than on asyncio's own
@@ -63,6 +65,8 @@ def create_app(settings: Settings, tokens: TokenRegistry) -> FastAPI:
     )
     app.state.tokens = tokens
     app.state.allowed_origins = settings.allowed_origins
+    app.state.allowed_hosts = allowed_hosts(settings, tokens)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(app.state.allowed_hosts))
     app.include_router(ingest.router)
     app.include_router(feeds.router)
     app.include_router(rest.router)
@@ -90,6 +94,12 @@ def create_app(settings: Settings, tokens: TokenRegistry) -> FastAPI:
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def allowed_hosts(settings: Settings, tokens: TokenRegistry) -> tuple[str, ...]:
+    if settings.allowed_hosts is not None:
+        return settings.allowed_hosts
+    return LOOPBACK_NAMES if tokens.is_open else ("*",)
 
 
 def _report_loading(task: asyncio.Task[None]) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pydantic
 import yaml
@@ -273,10 +274,17 @@ async def websocket_principal(
 
 
 def _origin_allowed(websocket: WebSocket, origin: str) -> bool:
-    """Browsers send Origin; telephony platforms usually do not. Same host, or listed in
-    the `allowed_origins` setting."""
-    if origin in getattr(websocket.app.state, "allowed_origins", ()):
+    """Browsers send Origin; telephony platforms usually do not. Listed in the
+    `allowed_origins` setting, or a page of an allowed host name; where any name is allowed
+    (tokens guard the service), a page of the host the request was sent to."""
+    state = websocket.app.state
+    if origin in getattr(state, "allowed_origins", ()):
         return True
+    name = (urlsplit(origin).hostname or "").lower()
+    hosts = getattr(state, "allowed_hosts", ("*",))
+    if "*" not in hosts:
+        return any(name == host or (host.startswith("*.") and name.endswith(host[1:]))
+                   for host in hosts)
     host = websocket.headers.get("host", "")
     _, _, authority = origin.partition("://")
     return bool(host) and authority.rstrip("/").lower() == host.lower()
