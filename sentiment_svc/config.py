@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     ingest_idle_timeout_s: float = 30.0  # an ingest socket silent this long is closed
     max_live_calls: int = 500  # in total; more are refused with close code 1013
     max_calls_per_token: int = 200  # live calls one ingest token may hold
+    # QA replays run through the same recogniser: they count against max_live_calls, are
+    # recognised after every live call, and are refused while live calls wait for it.
+    max_replays: int = 4  # at once, in total
+    max_replays_per_token: int = 2
 
     @property
     def whisper_dir(self) -> Path:

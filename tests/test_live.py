@@ -345,3 +345,41 @@ def test_an_open_service_answers_only_to_loopback_names(server):
 
     assert asyncio.run(from_page(f"http://attacker.example:{server.port}")) == 4403
     assert asyncio.run(from_page(f"http://localhost:{server.port}")) is None
+
+
+def test_replays_are_load_capped_counted_and_dropped_when_the_viewer_leaves(server):
+    """Open mode is one principal: two replays at once (the per-token cap), a third is told
+    to retry (1013); /readyz counts them; a viewer who leaves takes the replay along."""
+    import json
+
+    import websockets
+
+    stored = httpx.get(f"{server.http}/v1/calls").json()["calls"]
+    call_id = next(c["call_id"] for c in stored if c["recording"] and c["status"] != "live")
+
+    def replays_running() -> int:
+        return httpx.get(f"{server.http}/readyz").json()["replays"]
+
+    async def scenario() -> tuple[int | None, str, int, int]:
+        url = f"{server.ws}/v1/calls/{call_id}/replay?speed=1"
+        first = await websockets.connect(url)
+        second = await websockets.connect(url)
+        for viewer in (first, second):
+            assert json.loads(await viewer.recv())["type"] == "replay_started"
+        running = await asyncio.to_thread(replays_running)
+        async with websockets.connect(url) as third:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await asyncio.wait_for(third.recv(), 5)
+        await first.close()
+        await second.close()
+        deadline = time.monotonic() + 5
+        left = running
+        while left and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            left = await asyncio.to_thread(replays_running)
+        return third.close_code, third.close_reason, running, left
+
+    code, reason, running, left = asyncio.run(scenario())
+    assert code == 1013 and "limit" in reason
+    assert running == 2
+    assert left == 0, "a replay went on after its viewer left"

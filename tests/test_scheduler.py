@@ -107,6 +107,31 @@ def test_a_tense_call_goes_before_older_audio_of_calm_calls(engines):
     assert asyncio.run(scenario()) == [11.0, 9.0, 10.0]
 
 
+def test_a_replay_is_recognised_after_every_live_call(engines):
+    """QA replays are background load: after live finals and even live interim transcripts,
+    however urgent the replayed call was."""
+    async def scenario() -> list[float]:
+        scheduler = AsrScheduler(engines.recognizer, workers=0, max_batch=1)
+        jobs = [
+            (segment(Channel.CUSTOMER, 1.0, 2.0), {"urgency": 3, "background": True}),
+            (segment(Channel.CUSTOMER, 2.0, 2.0), {"partial": True}),
+            (segment(Channel.OPERATOR, 3.0, 2.0), {}),
+            (segment(Channel.CUSTOMER, 4.0, 2.0), {}),
+        ]
+        tasks = [asyncio.ensure_future(scheduler.transcribe(seg, ("ru",), **how))
+                 for seg, how in jobs]
+        await asyncio.sleep(0)
+        order = []
+        while scheduler.depth:
+            (job,) = scheduler._next_batch()
+            order.append(job.segment.end)
+        for task in tasks:
+            task.cancel()
+        return order
+
+    assert asyncio.run(scenario()) == [4.0, 3.0, 2.0, 1.0]
+
+
 def test_helper_workers_take_only_what_the_first_worker_left_waiting(engines):
     pcms = [load_call(path).customer for path, _ in real_prompts("ru")[:3]]
     workers: list[str] = []

@@ -143,13 +143,15 @@ class AsrScheduler:
         languages: Sequence[str],
         partial: bool = False,
         urgency: int = 0,
+        background: bool = False,
     ) -> Transcript:
         """Final utterances of customers first, then operators', then interim (partial) ones;
         within each, the most urgent (a call's escalation level: the closer to an alert
         decision, the sooner), then the oldest audio."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Transcript] = loop.create_future()
-        kind = 2 if partial else 0 if segment.channel is Channel.CUSTOMER else 1
+        # A background job (a QA replay) waits for every live call's, interim ones included.
+        kind = 3 if background else 2 if partial else int(segment.channel is not Channel.CUSTOMER)
         self._queue.put(_Job(
             (kind, -urgency, segment.end), next(self._counter), segment, languages, loop, future
         ))

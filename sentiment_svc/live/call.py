@@ -206,7 +206,8 @@ class LiveCall:
             if channel not in self._early and context.asr.has_free_worker:
                 task = asyncio.create_task(
                     context.asr.transcribe(
-                        segment, self.pipeline.languages, urgency=self._urgency()
+                        segment, self.pipeline.languages, urgency=self._urgency(),
+                        background=context.background,
                     )
                 )
                 task.add_done_callback(_retrieve)  # a wasted one's error is not news
@@ -359,7 +360,8 @@ class LiveCall:
             except Exception:
                 log.warning("call %s: early recognition failed, retrying", self.info.call_id)
         return await self._context.asr.transcribe(
-            utterance.segment, self.pipeline.languages, urgency=self._urgency()
+            utterance.segment, self.pipeline.languages, urgency=self._urgency(),
+            background=self._context.background,
         )
 
     def _urgency(self) -> int:

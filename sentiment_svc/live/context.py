@@ -32,7 +32,7 @@ class Recogniser(Protocol):
     def expected_finish_s(self, audio_seconds: float) -> float | None: ...
 
     async def transcribe(self, segment: SpeechSegment, languages: Any, partial: bool = False,
-                         urgency: int = 0) -> Transcript: ...
+                         urgency: int = 0, background: bool = False) -> Transcript: ...
 
 
 @dataclass
@@ -49,3 +49,4 @@ class CallContext:
     partials_skipped: Callable[[], str | None] | None = None
     send_alert: Callable[[AlertMessage], None] | None = None  # back to the telephony side
     wall_clock: bool = True  # audio arrives in real time: latency metrics mean something
+    background: bool = False  # recognised after every live call's utterances (a replay)

@@ -5,6 +5,7 @@ storage and the event bus. The web layer (`sentiment_svc.web`) is a thin shell a
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import time
@@ -50,6 +51,11 @@ LOADING = "loading models"  # what `unhealthy()` says until the models are in
 
 class CallRejected(Exception):
     """A call cannot start (duplicate id, service not ready); the message says why."""
+
+
+class ServiceBusy(CallRejected):
+    """Refused for the service's state, not the request's: the same request may succeed
+    later (models loading, limits reached, recognition backlog)."""
 
 
 class _Recording:
@@ -102,6 +108,8 @@ class Service:
         self._recordings: dict[str, _Recording] = {}
         # call id -> the ingest principal that opened it, from admission to the call's end
         self._owners: dict[str, object] = {}
+        self.replays: dict[int, object] = {}  # replay number -> the principal watching it
+        self._replay_numbers = itertools.count()
         cores = os.cpu_count() or 2
         self.audio_executor = _named_pool(max(2, cores // 2), "audio")
         self.audio_ticker = AudioTicker(self.audio_executor)
@@ -133,9 +141,9 @@ class Service:
     def _refuse_unless_healthy(self) -> None:
         problem = self.unhealthy()
         if problem == LOADING:
-            raise CallRejected("the service is still loading its models; retry shortly")
+            raise ServiceBusy("the service is still loading its models; retry shortly")
         if problem is not None:  # a call taken now would never get its finals
-            raise CallRejected(f"the service cannot take calls: {problem}")
+            raise ServiceBusy(f"the service cannot take calls: {problem}")
 
     async def load_models(self) -> None:
         single_threaded_numerics()
@@ -218,13 +226,13 @@ class Service:
         # the store below, and each must see the others when it checks the limits.
         if start.call_id in self._owners:
             raise CallRejected(f"call {start.call_id} is already live")
-        if len(self._owners) >= self.settings.max_live_calls:
-            raise CallRejected(
+        if len(self._owners) + len(self.replays) >= self.settings.max_live_calls:
+            raise ServiceBusy(
                 f"the service is at its limit of {self.settings.max_live_calls} live calls"
             )
         owned = sum(1 for other in self._owners.values() if other == owner)
         if owner is not None and owned >= self.settings.max_calls_per_token:
-            raise CallRejected(f"this token already has {owned} live calls (the limit)")
+            raise ServiceBusy(f"this token already has {owned} live calls (the limit)")
         self._owners[start.call_id] = owner
         layout = self._layout(start)
         record = CallOpened(
@@ -286,11 +294,36 @@ class Service:
         self.bus.publish(CallEnded(**_view_fields(call), status=status, summary=summary))
 
     async def replay(
-        self, call_id: str, speed: float, publish: Callable[[Message], None]
+        self, call_id: str, speed: float, publish: Callable[[Message], None],
+        owner: object = None,
     ) -> CallSummary:
         """Play a stored call's recording through the live pipeline again, at `speed` times
-        real time; its messages go to `publish` only (not stored, not on the live feeds)."""
+        real time; its messages go to `publish` only (not stored, not on the live feeds).
+        A replay is load like a call: capped, counted, and recognised after live calls."""
         self._refuse_unless_healthy()
+        self._refuse_replay_over_load(owner)
+        number = next(self._replay_numbers)
+        self.replays[number] = owner
+        try:
+            return await self._replay(call_id, speed, publish)
+        finally:
+            del self.replays[number]
+
+    def _refuse_replay_over_load(self, owner: object) -> None:
+        settings, scheduler = self.settings, self.scheduler
+        if len(self.replays) >= settings.max_replays:
+            raise ServiceBusy(f"{len(self.replays)} replays are running (the limit); retry later")
+        mine = sum(1 for other in self.replays.values() if other == owner)
+        if owner is not None and mine >= settings.max_replays_per_token:
+            raise ServiceBusy(f"this token already runs {mine} replays (the limit)")
+        if len(self._owners) + len(self.replays) >= settings.max_live_calls:
+            raise ServiceBusy(f"the service is at its limit of {settings.max_live_calls} calls")
+        if scheduler is not None and scheduler.depth >= scheduler.workers:
+            raise ServiceBusy("live calls are waiting for recognition; retry the replay later")
+
+    async def _replay(
+        self, call_id: str, speed: float, publish: Callable[[Message], None]
+    ) -> CallSummary:
         detail = await self.db(self.store.get_call, call_id)
         path = self.store.recording_path(call_id)
         if detail is None or not path.is_file():
@@ -305,9 +338,15 @@ class Service:
             channels=samples.shape[1],
             channel_map={i: layout[i] for i in range(samples.shape[1])},
         )
-        call = LiveCall(start, Protocol.REPLAY, self.context(publish, stored=False))
+        context = self.context(publish, stored=False)
+        context.background = True
+        call = LiveCall(start, Protocol.REPLAY, context)
         publish(ReplayStarted(**_view_fields(call), speed=speed))
-        summary = await call.run(_paced(samples, int(rate), speed))
+        try:
+            summary = await call.run(_paced(samples, int(rate), speed))
+        except asyncio.CancelledError:
+            call.abort()  # the viewer went away: its recognitions are dropped with it
+            raise
         publish(ReplayEnded(call_id=call_id, operator_id=detail.operator_id, summary=summary))
         return summary
 

@@ -83,7 +83,8 @@ def create_app(settings: Settings, tokens: TokenRegistry) -> FastAPI:
         problem = service.unhealthy()
         if problem is not None:
             return JSONResponse({"status": problem}, status_code=503)
-        return JSONResponse({"status": "ready", "live_calls": len(service.calls)})
+        return JSONResponse({"status": "ready", "live_calls": len(service.calls),
+                             "replays": len(service.replays)})
 
     @app.get("/metrics", tags=["ops"])
     async def metrics() -> Response:

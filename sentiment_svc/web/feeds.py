@@ -34,7 +34,7 @@ from sentiment_svc.domain.messages import (
 )
 from sentiment_svc.domain.vocabulary import AckSource
 from sentiment_svc.live.bus import Subscription
-from sentiment_svc.live.service import CallRejected, Service
+from sentiment_svc.live.service import CallRejected, Service, ServiceBusy
 from sentiment_svc.web.auth import Role, websocket_principal
 
 router = APIRouter()
@@ -187,14 +187,33 @@ async def replay(websocket: WebSocket, call_id: str) -> None:
         while (message := await outgoing.get()) is not None:
             await websocket.send_text(to_json(message))
 
+    async def until_the_viewer_leaves() -> None:
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                await websocket.receive_text()  # nothing is expected; a close ends it
+
     sender = asyncio.create_task(send())
+    playing = asyncio.create_task(
+        service.replay(call_id, speed, outgoing.put_nowait, owner=principal)
+    )
+    watching = asyncio.create_task(until_the_viewer_leaves())
     try:
-        await service.replay(call_id, speed, outgoing.put_nowait)
+        await asyncio.wait({playing, watching}, return_when=asyncio.FIRST_COMPLETED)
+        if not playing.done():  # the viewer left: the replay is no load for anyone
+            playing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await playing
+            return
+        playing.result()
         outgoing.put_nowait(None)
         await sender
         await websocket.close(CloseCode.NORMAL, "replay finished")
+    except ServiceBusy as error:
+        await websocket.close(CloseCode.TRY_AGAIN_LATER, str(error)[:120])
     except CallRejected as error:
-        sender.cancel()
         await websocket.close(CloseCode.NOT_FOUND, str(error)[:120])
     except WebSocketDisconnect:
-        sender.cancel()
+        pass
+    finally:
+        for task in (sender, playing, watching):
+            task.cancel()
