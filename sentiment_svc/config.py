@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # once tokens are (they guard it, and a balancer's name need not be listed).
     allowed_hosts: tuple[str, ...] | None = None
     mask_personal_data: bool = True  # 152-FZ: mask before anything is stored or pushed
+    # The key of the hash a caller's phone number is stored as (live.customer_ids). Unset:
+    # one is made in the data directory; instances sharing customers must share this.
+    customer_id_secret: str | None = None
     pii_config_file: Path | None = None  # YAML: which kinds to mask, label or stars
     audio_retention_days: float | None = 90.0  # recordings older than this are deleted
     transcript_retention_days: float | None = 365.0  # whole calls older than this

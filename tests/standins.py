@@ -104,7 +104,8 @@ class ScriptedRecogniser:
         return self._expected_s if self.has_free_worker else None
 
     async def transcribe(
-        self, segment: SpeechSegment, languages: Any, partial: bool = False, urgency: int = 0
+        self, segment: SpeechSegment, languages: Any, partial: bool = False, urgency: int = 0,
+        background: bool = False,
     ) -> Transcript:
         text = self.partial_text if partial else self._final_text(segment)
         self.requests.append(Request(

@@ -383,3 +383,21 @@ def test_replays_are_load_capped_counted_and_dropped_when_the_viewer_leaves(serv
     assert code == 1013 and "limit" in reason
     assert running == 2
     assert left == 0, "a replay went on after its viewer left"
+
+
+def test_a_caller_number_is_stored_hashed_shown_masked_and_erased_by_number(server):
+    """An AudioHook call's ANI is the customer id: no digit of it beyond the last two is
+    stored or shown; erasure by the number still finds the call."""
+    call = angry_call("ani-call", "op-ani")
+    call = ClientCall(call.call_id, call.operator_id, call.customer, None, call.sample_rate,
+                      customer_id="+7 916 555-01-42")
+    asyncio.run(stream_call(call, server.ws, "audiohook", speed=2.0))
+    detail = httpx.get(f"{server.http}/v1/calls/ani-call").text
+    assert "+7 916 *** ** 42" in detail
+    assert not re.search(r"916\D*555|5550142|555-01", detail)
+    listed = httpx.get(f"{server.http}/v1/calls", params={"operator_id": "op-ani"}).json()
+    (stored,) = listed["calls"]
+    assert stored["customer_id"].startswith("tel-")
+    erased = httpx.delete(f"{server.http}/v1/customers/89165550142")
+    assert erased.json()["deleted_calls"] == 1 and "555" not in erased.text
+    assert httpx.get(f"{server.http}/v1/calls/ani-call").status_code == 404

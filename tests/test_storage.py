@@ -253,7 +253,7 @@ def test_restart_keeps_everything(tmp_path: Path) -> None:
         again.close()
     db = sqlite3.connect(tmp_path / "calls.sqlite3")
     assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     db.close()
 
@@ -614,7 +614,7 @@ def test_a_version_1_database_is_upgraded_on_open(tmp_path: Path, old_fts: bool)
 
     store = CallStore(tmp_path)
     try:
-        assert _schema_version(tmp_path) == [(2,)]
+        assert _schema_version(tmp_path) == [(SCHEMA_VERSION,)]
         old = detail(store, "old")
         assert old.status is CallStatus.COMPLETED and old.ended_at == T0 + 30
         assert old.summary == CallSummary(duration=30.0, utterances=1, alerts=0,
@@ -645,7 +645,7 @@ def test_a_version_1_database_is_upgraded_on_open(tmp_path: Path, old_fts: bool)
 
     again = CallStore(tmp_path)  # an upgraded file opens as it is
     try:
-        assert _schema_version(tmp_path) == [(2,)]
+        assert _schema_version(tmp_path) == [(SCHEMA_VERSION,)]
         assert {call_id: again.get_call(call_id) for call_id in before} == before
     finally:
         again.close()

@@ -162,6 +162,7 @@ class CustomerHistory(CallMessage):
 
     type: Literal["customer_history"] = "customer_history"
     customer_id: str
+    customer_label: str | None = None  # a caller's number, masked
     days: int
     previous_calls: int
     negative_calls: int

@@ -29,7 +29,10 @@ class CallOpened(Record):
 
     call_id: str
     operator_id: str
-    customer_id: str | None
+    customer_id: str | None = Field(description="a phone number is stored as a keyed hash")
+    customer_label: str | None = Field(
+        default=None, description="a caller's number masked for people: +7 916 *** ** 42"
+    )
     language: Language
     protocol: Protocol
     started_at: float = Field(description="UTC epoch seconds")

@@ -5,6 +5,7 @@ storage and the event bus. The web layer (`sentiment_svc.web`) is a thin shell a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import os
@@ -32,6 +33,7 @@ from sentiment_svc.domain.vocabulary import CallStatus, Channel, Protocol
 from sentiment_svc.live.bus import EventBus
 from sentiment_svc.live.call import LiveCall
 from sentiment_svc.live.context import CallContext
+from sentiment_svc.live.customer_ids import CustomerIds
 from sentiment_svc.live.metrics import Metrics
 from sentiment_svc.live.ticker import AudioTicker
 from sentiment_svc.pipeline import Engines
@@ -104,6 +106,8 @@ class Service:
         self.bus = EventBus(on_drop=self.metrics.feed_dropped.inc)
         self.store = CallStore(settings.data_dir)
         self.db = StoreHop(self.store)  # how async code reaches the store
+        self.customer_ids = CustomerIds.for_data_dir(settings.data_dir,
+                                                     settings.customer_id_secret)
         self.calls: dict[str, LiveCall] = {}
         self._recordings: dict[str, _Recording] = {}
         # call id -> the ingest principal that opened it, from admission to the call's end
@@ -234,11 +238,15 @@ class Service:
         if owner is not None and owned >= self.settings.max_calls_per_token:
             raise ServiceBusy(f"this token already has {owned} live calls (the limit)")
         self._owners[start.call_id] = owner
+        customer = self.customer_ids.key(start.customer_id) if start.customer_id else None
+        if customer is not None:  # a caller's number goes no further than this
+            start = dataclasses.replace(start, customer_id=customer.id)
         layout = self._layout(start)
         record = CallOpened(
             call_id=start.call_id, operator_id=start.operator_id, customer_id=start.customer_id,
-            language=start.language, protocol=protocol, started_at=time.time(),
-            sample_rate=start.sample_rate, channels=len(layout),
+            customer_label=customer and customer.label, language=start.language,
+            protocol=protocol, started_at=time.time(), sample_rate=start.sample_rate,
+            channels=len(layout),
         )
         try:
             await self.db(self.store.start_call, record)
@@ -266,7 +274,8 @@ class Service:
                 call.pipeline.state.seed(past.categories, past.negative_calls)
                 self.bus.publish(CustomerHistory(
                     call_id=start.call_id, operator_id=start.operator_id,
-                    customer_id=start.customer_id, days=CUSTOMER_MEMORY_S // 86400,
+                    customer_id=start.customer_id, customer_label=record.customer_label,
+                    days=CUSTOMER_MEMORY_S // 86400,
                     **past.model_dump(),
                 ))
         return call

@@ -140,7 +140,8 @@ def audiohook_session(call: ClientCall) -> Iterator[Outgoing]:
     language = {"ru": "ru-RU", "uk": "uk-UA"}.get(call.language)
     yield message("open", 0.0, {
         "organizationId": str(uuid.uuid4()), "conversationId": str(uuid.uuid4()),
-        "participant": {"id": str(uuid.uuid4()), "ani": "", "aniName": "", "dnis": ""},
+        "participant": {"id": str(uuid.uuid4()), "ani": call.customer_id or "", "aniName": "",
+                        "dnis": ""},
         "media": [{"type": "audio", "format": "PCMU", "channels": ["external", "internal"],
                    "rate": 8000}],
         **({"language": language} if language else {}),

@@ -103,10 +103,12 @@ class CallStore:
         with self._tx() as db:
             try:
                 db.execute(
-                    "INSERT INTO calls (call_id, operator_id, customer_id, language, protocol,"
-                    " sample_rate, channels, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (call.call_id, call.operator_id, call.customer_id, call.language,
-                     call.protocol, call.sample_rate, call.channels, call.started_at),
+                    "INSERT INTO calls (call_id, operator_id, customer_id, customer_label,"
+                    " language, protocol, sample_rate, channels, started_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (call.call_id, call.operator_id, call.customer_id, call.customer_label,
+                     call.language, call.protocol, call.sample_rate, call.channels,
+                     call.started_at),
                 )
             except sqlite3.IntegrityError as exc:
                 if _exists(db, call.call_id):

@@ -12,7 +12,7 @@ import sqlite3
 
 from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 CALL_STATUSES = tuple(status.value for status in CallStatus)
 ACK_OUTCOMES = tuple(outcome.value for outcome in AckOutcome)
@@ -120,6 +120,9 @@ CREATE TABLE dtmf (
     digits  TEXT NOT NULL  -- masked
 );
 CREATE INDEX dtmf_by_call ON dtmf (call_id, t);
+""",
+    3: """
+ALTER TABLE calls ADD COLUMN customer_label TEXT;  -- a caller's number, masked
 """,
 }
 

@@ -45,6 +45,7 @@ def create_app(settings: Settings, tokens: TokenRegistry) -> FastAPI:
         app.state.service = service
         app.state.store = service.store
         app.state.db = service.db
+        app.state.customer_ids = service.customer_ids
         loading = asyncio.create_task(service.load_models())
         loading.add_done_callback(_report_loading)
         purging = asyncio.create_task(service.purge_forever())
