@@ -67,9 +67,11 @@ WORDS = {
 }
 LABELS = {
     "ru": {"card": "карта", "phone": "телефон", "passport": "паспорт", "inn": "ИНН",
-           "snils": "СНИЛС", "email": "email"},
+           "snils": "СНИЛС", "email": "email", "cvv": "CVV", "expiry": "срок карты",
+           "account": "счёт", "iban": "IBAN", "oms": "полис ОМС"},
     "uk": {"card": "картка", "phone": "телефон", "passport": "паспорт", "inn": "ІПН",
-           "snils": "СНІЛС", "email": "email"},
+           "snils": "СНІЛС", "email": "email", "cvv": "CVV", "expiry": "термін картки",
+           "account": "рахунок", "iban": "IBAN", "oms": "поліс ОМС"},
 }
 
 
@@ -113,6 +115,9 @@ MIR = luhn_complete("220220123456789012")  # 19 digits
 VISA13 = luhn_complete("411111111111")
 INN10, INN12 = ru_inn10("770708389"), ru_inn12("5001007322")
 RNOKPP, SNILS = ua_rnokpp("301234567"), snils("112233445")
+ACCOUNT = "40817810099910004312"  # a person's account in roubles (408 17 810 ...)
+FIRM_ACCOUNT = "40702810400000012345"
+OMS = "7755120389001234"  # a unified-format policy: 16 digits, named by a keyword
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +203,36 @@ POSITIVE = [
     ("ru", "паспорт {}", "4512 34567", "passport"),
     ("uk", "пошта {} дякую", "оксана крапка коваль равлик gmail крапка com", "email"),
     ("uk", "адреса {}", "oksana ет ukr крапка net", "email"),
+    # card groups written with dots or slashes, or said with "тире"/"дефис" between them
+    ("ru", "карта {} ок", ".".join(split(CARD, [4, 4, 4, 4])), "card"),
+    ("ru", "вот {}, проверьте", ".".join(split(CARD, [4, 4, 4, 4])), "card"),
+    ("uk", "картка {}", "/".join(split(CARD, [4, 4, 4, 4])), "card"),
+    ("ru", "номер карты {}", " тире ".join(say_digits(g, "ru") for g in split(CARD, [4] * 4)),
+     "card"),
+    ("ru", "записывайте {}", " дефис ".join(say_groups(split(g, [2, 2]), "ru")
+                                           for g in split(CARD, [4] * 4)), "card"),
+    ("uk", "номер картки {}", " тире ".join(say_digits(g, "uk") for g in split(CARD, [4] * 4)),
+     "card"),
+    ("uk", "ось {} дякую", " дефіс ".join(say_digits(g, "uk") for g in split(CARD, [4] * 4)),
+     "card"),
+    ("ru", "карта {}", " тире ".join(split(CARD, [4, 4, 4, 4])), "card"),
+    # Russian bank accounts: 20 digits opening like a person's or firm's account
+    ("ru", "расчетный счет {}", ACCOUNT, "account"),
+    ("ru", "вот {} спасибо", ACCOUNT, "account"),
+    ("ru", "мой счёт {}", " ".join(split(ACCOUNT, [5, 3, 1, 4, 7])), "account"),
+    ("ru", "номер счета {}", say_digits(ACCOUNT, "ru"), "account"),
+    ("ru", "р/с {}", FIRM_ACCOUNT, "account"),
+    ("ru", "счет {}", ACCOUNT[:-1], "account"),  # a digit lost after the keyword
+    ("uk", "мій рахунок {}", say_digits(ACCOUNT, "uk"), "account"),
+    ("uk", "розрахунковий рахунок {}",
+     say_groups(split(FIRM_ACCOUNT, [3, 2, 3, 3, 2, 3, 2, 2]), "uk"), "account"),
+    # OMS policies: 16 digits after "полис", "ОМС", "поліс"
+    ("ru", "полис ОМС {}", OMS, "oms"),
+    ("ru", "номер полиса {}", " ".join(split(OMS, [4, 4, 4, 4])), "oms"),
+    ("ru", "полис обязательного медицинского страхования {}", OMS, "oms"),
+    ("ru", "полис {}", say_digits(OMS, "ru"), "oms"),
+    ("uk", "поліс {}", say_digits(OMS, "uk"), "oms"),
+    ("uk", "мій поліс ОМС {}", say_groups(split(OMS, [2] * 8), "uk"), "oms"),
 ]
 
 
@@ -242,6 +277,17 @@ NEGATIVE = [
     ("uk", "о дев'ятій тридцять або о пів на десяту"),
     ("uk", "номер 100500, одинадцять з половиною тисяч"),
     ("ru", ""),
+    # dots and slashes only tie groups of four: dates, amounts, versions, fractions stay
+    ("ru", "договор от 12.05.2023 на 1.500.000 рублей"),
+    ("ru", "версия 2023.1234, счет 10/20/30 и 2019/2020 год"),
+    ("ru", "с 2019 тире 2020 года, двадцать тире тридцать процентов"),
+    ("uk", "з 2019 дефіс 2020 року"),
+    # 20 digits that are no account, accounts of amounts, a policy without its 16 digits
+    ("ru", "номер заказа 12345678901234567890"),
+    ("ru", "за счет 500 рублей, счет на оплату 4081 от 12.05.2023"),
+    ("ru", "полис стоит 1500 рублей, оплата по полису 123456"),
+    ("uk", "рахунок на 40817 гривень, поліс за 2019 рік"),
+    ("ru", "номер 7755120389001234 без слова полис"),
 ]
 
 
@@ -336,6 +382,17 @@ def test_label_language_and_stars(masker):
     stars = PiiMasker(PiiConfig(placeholder_style="stars"))
     assert stars.mask("тел 8 916 123-45-67.", "ru").text == "тел * *** *********."
     assert stars.mask("тел * *** *********.", "ru").found == ()
+
+
+def test_new_kinds_keep_to_their_keywords(masker):
+    # the keyword of a card or phone says 20 digits are no account
+    text = f"карта {CARD} {ACCOUNT[:4]}"
+    assert masker.mask(text, "ru").found[0].kind == "card"
+    # "страхования" no longer names a SNILS: the policy's keyword is nearer
+    assert masker.mask(f"полис медицинского страхования {OMS}", "ru").found[0].kind == "oms"
+    assert masker.mask(f"страховой номер {SNILS}", "ru").text == "страховой номер [СНИЛС]"
+    only_card = PiiMasker(PiiConfig(kinds={"card"}))
+    assert only_card.mask(f"счет {ACCOUNT}, полис {OMS}", "ru").found == ()
 
 
 def test_kinds_can_be_switched_off(masker):
