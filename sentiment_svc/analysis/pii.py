@@ -3,22 +3,23 @@
 Owns the detectors of card numbers (Luhn), phone numbers (RU +7/8, UA +380/0), passports (RU
 series and number, UA booklet and ID card), INN/RNOKPP, SNILS (all with their checksums, in
 ``pii_checks``), Russian bank accounts (20 digits, known openings), OMS policies (16 digits
-after a keyword) and e-mail addresses, written or spoken ("иван точка петров собака mail точка
-ru"), and their replacement by readable placeholders ("[карта]", "[телефон]") or stars. Numbers
-may be digits or Russian/Ukrainian number words: a run of them becomes one digit string whose
-groups keep their character spans; a match is made of whole groups and the matches covering most
-digits win. Spaces, dashes, a spoken "тире" and a dot or slash between groups of four digits
-("4276.1600.…") join groups into a run; so does a comma where digits are dictated (number words
-or one or two written digits on both sides: "8, 9, 1, 6, ...") or a keyword stands before the
-run, elsewhere it ends the run ("в 2019, 2020, 2021"). After a keyword a match takes in the
-groups tied to it by dashes or dictation commas, so a misheard extra group ("8-916-123-45-6-17")
-leaves no digit behind. A passport needs a keyword before it ("паспорт", "серия"); an INN or
-SNILS without one only counts when all of its run is personal data. Speech recognition drops or
-doubles dictated digits, so after a keyword a number of about that kind's length is masked even
-when its checksum fails ("номер карты" and 15 digits), unless it holds a number of that kind
-that passes (then only that one and its tied groups are); without a keyword checksums stay
-required. Placeholders left by an earlier pass stay opaque, so masking twice changes nothing.
-Pure: the bundled ``data/pii.yaml`` is read once, nothing else.
+after a keyword), e-mail addresses, written or spoken ("иван точка петров собака mail точка
+ru"), IBANs and a card's CVV and expiry (found by their shape in ``pii_bank``), and their
+replacement by readable placeholders ("[карта]", "[телефон]") or stars. Numbers may be digits or
+Russian/Ukrainian number words: a run of them becomes one digit string whose groups keep their
+character spans; a match is made of whole groups and the matches covering most digits win.
+Spaces, dashes, a spoken "тире" and a dot or slash between groups of four digits ("4276.1600.…")
+join groups into a run; so does a comma where digits are dictated (number words or one or two
+written digits on both sides: "8, 9, 1, 6, ...") or a keyword stands before the run, elsewhere
+it ends the run ("в 2019, 2020, 2021"). After a keyword a match takes in the groups tied to it
+by dashes or dictation commas, so a misheard extra group ("8-916-123-45-6-17") leaves no digit
+behind. A passport needs a keyword before it ("паспорт", "серия"); an INN or SNILS without one
+only counts when all of its run is personal data. Speech recognition drops or doubles dictated
+digits, so after a keyword a number of about that kind's length is masked even when its checksum
+fails ("номер карты" and 15 digits), unless it holds a number of that kind that passes (then
+only that one and its tied groups are); without a keyword checksums stay required. Placeholders
+left by an earlier pass stay opaque, so masking twice changes nothing. Pure: the bundled
+``data/pii.yaml`` is read once, nothing else.
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ from typing import Any, Literal
 
 import yaml
 
+from sentiment_svc.analysis.pii_bank import CardDetails, find_ibans
 from sentiment_svc.analysis.pii_checks import CHECKS as _CHECKS
 
-KINDS = ("card", "phone", "passport", "inn", "snils", "email", "account", "oms")
+KINDS = ("card", "cvv", "expiry", "phone", "passport", "inn", "snils", "email", "account", "iban",
+         "oms")
 _ORDER = ("card", "phone", "snils", "inn", "account")  # tried in this order but for a keyword's
 _WEAK = ("snils", "inn")  # with no keyword before them, only masked where all the run is PII
 _CONTEXT_WORDS = 5  # ordinary words looked back for a keyword
@@ -113,6 +116,7 @@ class _Lang:
     email: re.Pattern[str]
     dot: re.Pattern[str]
     token: re.Pattern[str]
+    card_details: CardDetails
 
 
 _TOKEN = (  # mask: a placeholder left by an earlier masking, kept as an opaque group
@@ -136,9 +140,10 @@ def _lang() -> _Lang:
     at, dot, join = ("|".join(map(re.escape, words[key])) for key in ("at", "dot", "join"))
     labels = (label for by_kind in raw["labels"].values() for label in by_kind.values())
     w = _WRITTEN_WORD
+    numbers = {_norm(form): int(value) for forms in raw["numbers"].values()
+               for value, said in forms.items() for form in said}
     return _Lang(
-        numbers={_norm(form): int(value) for forms in raw["numbers"].values()
-                 for value, said in forms.items() for form in said},
+        numbers=numbers,
         at=re.compile(rf"@|(?<!\w)(?:{at})(?!\w)", re.I),
         soft=frozenset(words["soft"]), dashes=frozenset(words["dash"]),
         plus=frozenset(words["plus"]),
@@ -150,7 +155,8 @@ def _lang() -> _Lang:
                          rf"(?:\s*@\s*|\s+(?:{at})\s+)(?P<domain>{w}(?:\s+(?:{dot})\s+{w})*)",
                          re.I),
         dot=re.compile(rf"\.|\s+(?:{dot})\s+", re.I),
-        token=re.compile(_TOKEN.format(labels="|".join(map(re.escape, labels))), re.S))
+        token=re.compile(_TOKEN.format(labels="|".join(map(re.escape, labels))), re.S),
+        card_details=CardDetails.build(raw["card_details"], numbers, _norm, _compose_spans))
 
 
 # number runs -------------------------------------------------------------------------------
@@ -200,6 +206,10 @@ def _compose(words: list[tuple[int, int, int]], soft: bool, tied: bool) -> list[
     return groups
 
 
+def _compose_spans(words: list[tuple[int, int, int]]) -> list[tuple[str, int, int]]:
+    return [(group.digits, group.start, group.end) for group in _compose(words, False, False)]
+
+
 class PiiMasker:
     """Finds personal data in one utterance and replaces it by placeholders."""
 
@@ -219,9 +229,19 @@ class PiiMasker:
         return MaskResult("".join(parts) + text[last:], found)
 
     def find(self, text: str) -> tuple[PiiMatch, ...]:
-        found = self._emails(text) if "email" in self.config.kinds else []
+        kinds = self.config.kinds
+        found = self._emails(text) if "email" in kinds else []
+        if "iban" in kinds:
+            found += [PiiMatch("iban", start, end) for start, end in find_ibans(text)
+                      if not any(m.start < end and start < m.end for m in found)]
+        found.sort(key=lambda m: m.start)
         for run in self._runs(text, list(found)):
             found += self._match_run(run)
+        if kinds & {"cvv", "expiry"}:
+            cards = [m.end for m in found if m.kind == "card"]
+            for kind, start, end in self._lang.card_details.find(text, cards, _norm, kinds):
+                if not any(m.start < end and start < m.end for m in found):
+                    found.append(PiiMatch(kind, start, end))
         return tuple(sorted(found, key=lambda m: m.start))
 
     def _emails(self, text: str) -> list[PiiMatch]:
