@@ -51,6 +51,16 @@ def snils(body: str) -> str:
     return body + ("00" if total in (100, 101) else f"{total:02d}")
 
 
+def iban(country: str, bban: str) -> str:
+    """ISO 13616: check digits that make country + 00 moved behind the BBAN 98 short of mod 97."""
+    moved = "".join(str(int(ch, 36)) for ch in bban + country + "00")
+    return f"{country}{98 - int(moved) % 97:02d}{bban}"
+
+
+def fours(text: str) -> str:
+    return " ".join(text[i:i + 4] for i in range(0, len(text), 4))
+
+
 WORDS = {
     "ru": (
         "ноль один два три четыре пять шесть семь восемь девять десять одиннадцать двенадцать "
@@ -67,9 +77,11 @@ WORDS = {
 }
 LABELS = {
     "ru": {"card": "карта", "phone": "телефон", "passport": "паспорт", "inn": "ИНН",
-           "snils": "СНИЛС", "email": "email"},
+           "snils": "СНИЛС", "email": "email", "cvv": "CVV", "expiry": "срок карты",
+           "account": "счёт", "iban": "IBAN", "oms": "полис ОМС"},
     "uk": {"card": "картка", "phone": "телефон", "passport": "паспорт", "inn": "ІПН",
-           "snils": "СНІЛС", "email": "email"},
+           "snils": "СНІЛС", "email": "email", "cvv": "CVV", "expiry": "термін картки",
+           "account": "рахунок", "iban": "IBAN", "oms": "поліс ОМС"},
 }
 
 
@@ -113,6 +125,11 @@ MIR = luhn_complete("220220123456789012")  # 19 digits
 VISA13 = luhn_complete("411111111111")
 INN10, INN12 = ru_inn10("770708389"), ru_inn12("5001007322")
 RNOKPP, SNILS = ua_rnokpp("301234567"), snils("112233445")
+ACCOUNT = "40817810099910004312"  # a person's account in roubles (408 17 810 ...)
+FIRM_ACCOUNT = "40702810400000012345"
+UA_IBAN = iban("UA", "322313" + "0000026007233566001")  # bank code (MFO) and account: 29 chars
+DE_IBAN = iban("DE", "370400440532013000")
+OMS = "7755120389001234"  # a unified-format policy: 16 digits, named by a keyword
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +215,54 @@ POSITIVE = [
     ("ru", "паспорт {}", "4512 34567", "passport"),
     ("uk", "пошта {} дякую", "оксана крапка коваль равлик gmail крапка com", "email"),
     ("uk", "адреса {}", "oksana ет ukr крапка net", "email"),
+    # card groups written with dots or slashes, or said with "тире"/"дефис" between them
+    ("ru", "карта {} ок", ".".join(split(CARD, [4, 4, 4, 4])), "card"),
+    ("ru", "вот {}, проверьте", ".".join(split(CARD, [4, 4, 4, 4])), "card"),
+    ("uk", "картка {}", "/".join(split(CARD, [4, 4, 4, 4])), "card"),
+    ("ru", "номер карты {}", " тире ".join(say_digits(g, "ru") for g in split(CARD, [4] * 4)),
+     "card"),
+    ("ru", "записывайте {}", " дефис ".join(say_groups(split(g, [2, 2]), "ru")
+                                           for g in split(CARD, [4] * 4)), "card"),
+    ("uk", "номер картки {}", " тире ".join(say_digits(g, "uk") for g in split(CARD, [4] * 4)),
+     "card"),
+    ("uk", "ось {} дякую", " дефіс ".join(say_digits(g, "uk") for g in split(CARD, [4] * 4)),
+     "card"),
+    ("ru", "карта {}", " тире ".join(split(CARD, [4, 4, 4, 4])), "card"),
+    # Russian bank accounts: 20 digits opening like a person's or firm's account
+    ("ru", "расчетный счет {}", ACCOUNT, "account"),
+    ("ru", "вот {} спасибо", ACCOUNT, "account"),
+    ("ru", "мой счёт {}", " ".join(split(ACCOUNT, [5, 3, 1, 4, 7])), "account"),
+    ("ru", "номер счета {}", say_digits(ACCOUNT, "ru"), "account"),
+    ("ru", "р/с {}", FIRM_ACCOUNT, "account"),
+    ("ru", "счет {}", ACCOUNT[:-1], "account"),  # a digit lost after the keyword
+    ("uk", "мій рахунок {}", say_digits(ACCOUNT, "uk"), "account"),
+    ("uk", "розрахунковий рахунок {}",
+     say_groups(split(FIRM_ACCOUNT, [3, 2, 3, 3, 2, 3, 2, 2]), "uk"), "account"),
+    # IBANs by their checksum, spaced in fours or not; any country
+    ("uk", "мій IBAN {}", UA_IBAN, "iban"),
+    ("uk", "рахунок {} дякую", fours(UA_IBAN), "iban"),
+    ("ru", "реквизиты {}, спасибо", fours(UA_IBAN), "iban"),
+    ("ru", "переведите на {}", fours(DE_IBAN), "iban"),
+    # CVV and expiry after their keyword
+    ("ru", "CVV {}", "123", "cvv"),
+    ("ru", "код на обороте {} все", "сто двадцать три", "cvv"),
+    ("ru", "cvc2 {}", "ноль четыре семь", "cvv"),
+    ("uk", "код на звороті {}", "один два три", "cvv"),
+    ("uk", "тризначний код {}", "903", "cvv"),
+    ("ru", "срок действия {}", "12/27", "expiry"),
+    ("ru", "срок действия карты {} спасибо", "двенадцать двадцать седьмого", "expiry"),
+    ("ru", "действует до {}", "ноль пять тридцатого", "expiry"),
+    ("ru", "срок действия {}", "09 28", "expiry"),
+    ("uk", "термін дії {}", "дванадцять двадцять сьомого", "expiry"),
+    ("uk", "дійсна до {}", "05.2029", "expiry"),
+    ("uk", "термін дії картки {}", "нуль три двадцять вісім", "expiry"),
+    # OMS policies: 16 digits after "полис", "ОМС", "поліс"
+    ("ru", "полис ОМС {}", OMS, "oms"),
+    ("ru", "номер полиса {}", " ".join(split(OMS, [4, 4, 4, 4])), "oms"),
+    ("ru", "полис обязательного медицинского страхования {}", OMS, "oms"),
+    ("ru", "полис {}", say_digits(OMS, "ru"), "oms"),
+    ("uk", "поліс {}", say_digits(OMS, "uk"), "oms"),
+    ("uk", "мій поліс ОМС {}", say_groups(split(OMS, [2] * 8), "uk"), "oms"),
 ]
 
 
@@ -242,6 +307,23 @@ NEGATIVE = [
     ("uk", "о дев'ятій тридцять або о пів на десяту"),
     ("uk", "номер 100500, одинадцять з половиною тисяч"),
     ("ru", ""),
+    # dots and slashes only tie groups of four: dates, amounts, versions, fractions stay
+    ("ru", "договор от 12.05.2023 на 1.500.000 рублей"),
+    ("ru", "версия 2023.1234, счет 10/20/30 и 2019/2020 год"),
+    ("ru", "с 2019 тире 2020 года, двадцать тире тридцать процентов"),
+    ("uk", "з 2019 дефіс 2020 року"),
+    # 20 digits that are no account, accounts of amounts, a policy without its 16 digits
+    ("ru", "номер заказа 12345678901234567890"),
+    ("ru", "за счет 500 рублей, счет на оплату 4081 от 12.05.2023"),
+    ("ru", "полис стоит 1500 рублей, оплата по полису 123456"),
+    ("uk", "рахунок на 40817 гривень, поліс за 2019 рік"),
+    ("ru", "номер 7755120389001234 без слова полис"),
+    # no card and no keyword of theirs: dates and codes are no expiry or CVV
+    ("ru", "приходите 12/27 или 12.28, код региона 777, заказ 123"),
+    ("ru", "срок действия договора до 12.05.2023, действует до 10 утра"),
+    ("uk", "термін дії договору 2 роки, сума 150 гривень, код 044"),
+    ("ru", "в десять тридцать, двенадцать двадцать седьмого числа"),
+    ("ru", "IBAN потом пришлю, счет 1234"),
 ]
 
 
@@ -336,6 +418,61 @@ def test_label_language_and_stars(masker):
     stars = PiiMasker(PiiConfig(placeholder_style="stars"))
     assert stars.mask("тел 8 916 123-45-67.", "ru").text == "тел * *** *********."
     assert stars.mask("тел * *** *********.", "ru").found == ()
+
+
+def test_new_kinds_keep_to_their_keywords(masker):
+    # the keyword of a card or phone says 20 digits are no account
+    text = f"карта {CARD} {ACCOUNT[:4]}"
+    assert masker.mask(text, "ru").found[0].kind == "card"
+    # "страхования" no longer names a SNILS: the policy's keyword is nearer
+    assert masker.mask(f"полис медицинского страхования {OMS}", "ru").found[0].kind == "oms"
+    assert masker.mask(f"страховой номер {SNILS}", "ru").text == "страховой номер [СНИЛС]"
+    only_card = PiiMasker(PiiConfig(kinds={"card"}))
+    assert only_card.mask(f"счет {ACCOUNT}, полис {OMS}", "ru").found == ()
+
+
+CARD_DETAILS = [
+    # (lang, text, masked)
+    ("ru", f"карта {fours(CARD)}, 12/27, 123", "карта [карта], [срок карты], [CVV]"),
+    ("ru", f"карта {fours(CARD)} срок действия двенадцать двадцать седьмого код на обороте "
+     "один два три", "карта [карта] срок действия [срок карты] код на обороте [CVV]"),
+    ("ru", f"номер карты {CARD} до 05.29 код 321 спасибо",
+     "номер карты [карта] до [срок карты] код [CVV] спасибо"),
+    ("ru", f"{fours(CARD)} 847", "[карта] [CVV]"),
+    ("ru", f"карта {say_digits(CARD, 'ru')}, срок двенадцать тридцатого, сто двадцать три",
+     "карта [карта], срок [срок карты], [CVV]"),
+    ("uk", f"картка {fours(CARD)} термін дії 11/28 CVV 555",
+     "картка [картка] термін дії [термін картки] CVV [CVV]"),
+    ("uk", f"картка {say_digits(CARD, 'uk')} термін дії дванадцять двадцять сьомого код один "
+     "два три", "картка [картка] термін дії [термін картки] код [CVV]"),
+    # an amount after a card is no CVV
+    ("ru", f"карта {fours(CARD)} на 500 рублей", "карта [карта] на 500 рублей"),
+    ("ru", f"карта {fours(CARD)}, 300 руб", "карта [карта], 300 руб"),
+    # (a three-digit number right after the card's digits may make a longer card that passes
+    # the Luhn test, "...5679 150": then it is masked with the card)
+    ("uk", f"картка {fours(CARD)} 300 гривень", "картка [картка] 300 гривень"),
+    ("ru", f"с карты {fours(CARD)} списали 250 рублей 12.05.2023",
+     "с карты [карта] списали 250 рублей 12.05.2023"),
+]
+
+
+@pytest.mark.parametrize(("lang", "text", "masked"), CARD_DETAILS)
+def test_cvv_and_expiry_with_a_card(masker, lang, text, masked):
+    result = masker.mask(text, lang)
+    assert result.text == masked
+    assert masker.mask(result.text, lang).text == result.text
+
+
+def test_bank_details_keep_to_their_checksums_and_kinds(masker):
+    broken = UA_IBAN[:-1] + str((int(UA_IBAN[-1]) + 1) % 10)
+    assert "[IBAN]" not in masker.mask(f"IBAN {broken}", "uk").text
+    stars = PiiMasker(PiiConfig(placeholder_style="stars"))
+    assert stars.mask(f"IBAN {fours(UA_IBAN)}.", "uk").text == "IBAN " + "**** " * 7 + "*."
+    only_card = PiiMasker(PiiConfig(kinds={"card"}))
+    assert only_card.mask(f"карта {CARD} CVV 123 срок 12/27", "ru").text == (
+        "карта [карта] CVV 123 срок 12/27")
+    no_iban = PiiMasker(PiiConfig(kinds=set(KINDS) - {"iban"}))
+    assert "[IBAN]" not in no_iban.mask(f"IBAN {UA_IBAN}", "uk").text
 
 
 def test_kinds_can_be_switched_off(masker):

@@ -1,22 +1,25 @@
 """Personal-data masking of transcripts (152-FZ): the last step before text is stored or pushed.
 
 Owns the detectors of card numbers (Luhn), phone numbers (RU +7/8, UA +380/0), passports (RU
-series and number, UA booklet and ID card), INN/RNOKPP, SNILS (all with their checksums) and
-e-mail addresses, written or spoken ("иван точка петров собака mail точка ru"), and their
+series and number, UA booklet and ID card), INN/RNOKPP, SNILS (all with their checksums, in
+``pii_checks``), Russian bank accounts (20 digits, known openings), OMS policies (16 digits
+after a keyword), e-mail addresses, written or spoken ("иван точка петров собака mail точка
+ru"), IBANs and a card's CVV and expiry (found by their shape in ``pii_bank``), and their
 replacement by readable placeholders ("[карта]", "[телефон]") or stars. Numbers may be digits or
 Russian/Ukrainian number words: a run of them becomes one digit string whose groups keep their
 character spans; a match is made of whole groups and the matches covering most digits win.
-Spaces and dashes join groups into a run; so does a comma where digits are dictated (number
-words or one or two written digits on both sides: "8, 9, 1, 6, ...") or a keyword stands before
-the run, elsewhere it ends the run ("в 2019, 2020, 2021"). After a keyword a match takes in the
-groups tied to it by dashes or dictation commas, so a misheard extra group ("8-916-123-45-6-17")
-leaves no digit behind. A passport needs a keyword before it ("паспорт", "серия"); an INN or
-SNILS without one only counts when all of its run is personal data. Speech recognition drops or
-doubles dictated digits, so after a keyword a number of about that kind's length is masked even
-when its checksum fails ("номер карты" and 15 digits), unless it holds a number of that kind that
-passes (then only that one and its tied groups are); without a keyword checksums stay required.
-Placeholders left by an earlier pass stay opaque, so masking twice changes nothing. Pure: the
-bundled ``data/pii.yaml`` is read once, nothing else.
+Spaces, dashes, a spoken "тире" and a dot or slash between groups of four digits ("4276.1600.…")
+join groups into a run; so does a comma where digits are dictated (number words or one or two
+written digits on both sides: "8, 9, 1, 6, ...") or a keyword stands before the run, elsewhere
+it ends the run ("в 2019, 2020, 2021"). After a keyword a match takes in the groups tied to it
+by dashes or dictation commas, so a misheard extra group ("8-916-123-45-6-17") leaves no digit
+behind. A passport needs a keyword before it ("паспорт", "серия"); an INN or SNILS without one
+only counts when all of its run is personal data. Speech recognition drops or doubles dictated
+digits, so after a keyword a number of about that kind's length is masked even when its checksum
+fails ("номер карты" and 15 digits), unless it holds a number of that kind that passes (then
+only that one and its tied groups are); without a keyword checksums stay required. Placeholders
+left by an earlier pass stay opaque, so masking twice changes nothing. Pure: the bundled
+``data/pii.yaml`` is read once, nothing else.
 """
 
 from __future__ import annotations
@@ -32,8 +35,12 @@ from typing import Any, Literal
 
 import yaml
 
-KINDS = ("card", "phone", "passport", "inn", "snils", "email")
-_ORDER = ("card", "phone", "snils", "inn")  # tried in this order unless a keyword says otherwise
+from sentiment_svc.analysis.pii_bank import CardDetails, find_ibans
+from sentiment_svc.analysis.pii_checks import CHECKS as _CHECKS
+
+KINDS = ("card", "cvv", "expiry", "phone", "passport", "inn", "snils", "email", "account", "iban",
+         "oms")
+_ORDER = ("card", "phone", "snils", "inn", "account")  # tried in this order but for a keyword's
 _WEAK = ("snils", "inn")  # with no keyword before them, only masked where all the run is PII
 _CONTEXT_WORDS = 5  # ordinary words looked back for a keyword
 _MAX_DIGITS = 20
@@ -41,7 +48,7 @@ _MAX_DIGITS = 20
 # give or take a few digits lost or added by speech recognition (152-FZ: over-masking after a
 # keyword costs little, a leaked card a lot)
 _LOOSE = {"card": (12, 20), "phone": (9, 13), "inn": (9, 13), "snils": (10, 12),
-          "passport": (8, 11)}
+          "passport": (8, 11), "account": (18, 20), "oms": (15, 17)}
 _EMAIL_REACH = 200  # characters searched for an address either side of an "@" or "собака"
 Style = Literal["label", "stars"]
 
@@ -101,6 +108,7 @@ class _Lang:
     numbers: dict[str, int]
     at: re.Pattern[str]  # finds "@" or a spoken one
     soft: frozenset[str]
+    dashes: frozenset[str]
     plus: frozenset[str]
     tlds: frozenset[str]
     keywords: tuple[tuple[str, re.Pattern[str]], ...]
@@ -108,11 +116,13 @@ class _Lang:
     email: re.Pattern[str]
     dot: re.Pattern[str]
     token: re.Pattern[str]
+    card_details: CardDetails
 
 
 _TOKEN = (  # mask: a placeholder left by an earlier masking, kept as an opaque group
     r"(?P<mask>\[(?:{labels})\]|\*+)|(?P<num>[0-9]+)|(?P<word>[^\W\d_]+(?:['’ʼ`][^\W\d_]+)*)"
-    r"|(?P<plus>\+)|(?P<sep>[\s\-‐–—(),№]+)|(?P<other>.)")
+    r"|(?P<plus>\+)|(?P<sep>[\s\-‐–—(),№]+)|(?P<dot>(?<=(?<!\d)\d{{4}})[./](?=\d{{4}}(?!\d)))"
+    r"|(?P<other>.)")  # dot: "4276.1600.1234.5678" or "4276/1600/..." between groups of four
 _LETTERS = re.compile(r"[А-ЯІЇЄҐ]{2}")  # series of a Ukrainian passport booklet
 _WRITTEN_WORD = r"[^\W_][\w+-]*(?:\.[\w+-]+)*"
 
@@ -126,15 +136,17 @@ def _lang() -> _Lang:
     raw = yaml.safe_load(resources.files("sentiment_svc.analysis").joinpath("data/pii.yaml")
                          .read_text(encoding="utf-8"))
     words = {key: sorted(map(_norm, raw[f"{key}_words"]), key=len, reverse=True)
-             for key in ("at", "dot", "join", "soft", "plus")}
+             for key in ("at", "dot", "join", "soft", "plus", "dash")}
     at, dot, join = ("|".join(map(re.escape, words[key])) for key in ("at", "dot", "join"))
     labels = (label for by_kind in raw["labels"].values() for label in by_kind.values())
     w = _WRITTEN_WORD
+    numbers = {_norm(form): int(value) for forms in raw["numbers"].values()
+               for value, said in forms.items() for form in said}
     return _Lang(
-        numbers={_norm(form): int(value) for forms in raw["numbers"].values()
-                 for value, said in forms.items() for form in said},
+        numbers=numbers,
         at=re.compile(rf"@|(?<!\w)(?:{at})(?!\w)", re.I),
-        soft=frozenset(words["soft"]), plus=frozenset(words["plus"]),
+        soft=frozenset(words["soft"]), dashes=frozenset(words["dash"]),
+        plus=frozenset(words["plus"]),
         tlds=frozenset(map(_norm, raw["tlds"])),
         keywords=tuple((kind, re.compile("|".join(f"(?:{p})" for p in patterns)))
                        for kind, patterns in raw["keywords"].items()),
@@ -143,51 +155,8 @@ def _lang() -> _Lang:
                          rf"(?:\s*@\s*|\s+(?:{at})\s+)(?P<domain>{w}(?:\s+(?:{dot})\s+{w})*)",
                          re.I),
         dot=re.compile(rf"\.|\s+(?:{dot})\s+", re.I),
-        token=re.compile(_TOKEN.format(labels="|".join(map(re.escape, labels))), re.S))
-
-
-# checksums ---------------------------------------------------------------------------------
-
-def luhn_ok(digits: str) -> bool:
-    doubled = sum((0, 2, 4, 6, 8, 1, 3, 5, 7, 9)[int(d)] for d in digits[-2::-2])
-    return (sum(map(int, digits[-1::-2])) + doubled) % 10 == 0
-
-
-def _weighted(digits: str, weights: tuple[int, ...]) -> int:
-    return sum(int(d) * w for d, w in zip(digits, weights, strict=False)) % 11 % 10
-
-
-def inn_ok(digits: str) -> bool:
-    """A Russian INN (10 or 12 digits) or a Ukrainian RNOKPP (10 digits)."""
-    w12 = (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
-    if len(digits) == 12:
-        return (_weighted(digits, w12[1:]) == int(digits[10])
-                and _weighted(digits, w12) == int(digits[11]))
-    ru, ua = (2, 4, 10, 3, 5, 9, 4, 6, 8), (-1, 5, 7, 9, 4, 6, 10, 5, 7)
-    return len(digits) == 10 and int(digits[9]) in (_weighted(digits, ru), _weighted(digits, ua))
-
-
-def snils_ok(digits: str) -> bool:
-    total = sum(int(d) * (9 - i) for i, d in enumerate(digits[:9]))
-    return len(digits) == 11 and digits[:9] > "001001998" and total % 101 % 100 == int(digits[9:])
-
-
-def _phone_ok(d: str, lens: tuple[int, ...], context: str | None) -> bool:
-    n = len(d)
-    return ((n == 11 and d[0] in "78" and d[1] in "3489")  # +7 / 8, RU
-            or (n == 12 and d.startswith("380") and d[3] != "0")  # +380, UA
-            or (n == 10 and d[0] == "0" and d[1] in "3456789")  # 0XX, UA
-            or (n == 11 and d.startswith("80") and d[2] in "3456789")  # 8 0XX, UA long distance
-            or (n == 10 and d[0] == "9" and lens in ((3, 3, 2, 2), (3, 3, 4), (3, 7)))
-            or (n == 10 and d[0] in "3489" and context == "phone"))
-
-
-_CHECKS = {
-    "card": lambda d, lens, ctx: 13 <= len(d) <= 19 and d[0] in "23456" and luhn_ok(d),
-    "phone": _phone_ok,
-    "snils": lambda d, lens, ctx: snils_ok(d),
-    "inn": lambda d, lens, ctx: len(d) in (10, 12) and inn_ok(d),
-}
+        token=re.compile(_TOKEN.format(labels="|".join(map(re.escape, labels))), re.S),
+        card_details=CardDetails.build(raw["card_details"], numbers, _norm, _compose_spans))
 
 
 # number runs -------------------------------------------------------------------------------
@@ -237,6 +206,10 @@ def _compose(words: list[tuple[int, int, int]], soft: bool, tied: bool) -> list[
     return groups
 
 
+def _compose_spans(words: list[tuple[int, int, int]]) -> list[tuple[str, int, int]]:
+    return [(group.digits, group.start, group.end) for group in _compose(words, False, False)]
+
+
 class PiiMasker:
     """Finds personal data in one utterance and replaces it by placeholders."""
 
@@ -256,9 +229,19 @@ class PiiMasker:
         return MaskResult("".join(parts) + text[last:], found)
 
     def find(self, text: str) -> tuple[PiiMatch, ...]:
-        found = self._emails(text) if "email" in self.config.kinds else []
+        kinds = self.config.kinds
+        found = self._emails(text) if "email" in kinds else []
+        if "iban" in kinds:
+            found += [PiiMatch("iban", start, end) for start, end in find_ibans(text)
+                      if not any(m.start < end and start < m.end for m in found)]
+        found.sort(key=lambda m: m.start)
         for run in self._runs(text, list(found)):
             found += self._match_run(run)
+        if kinds & {"cvv", "expiry"}:
+            cards = [m.end for m in found if m.kind == "card"]
+            for kind, start, end in self._lang.card_details.find(text, cards, _norm, kinds):
+                if not any(m.start < end and start < m.end for m in found):
+                    found.append(PiiMatch(kind, start, end))
         return tuple(sorted(found, key=lambda m: m.start))
 
     def _emails(self, text: str) -> list[PiiMatch]:
@@ -329,12 +312,12 @@ class PiiMasker:
             if emails and emails[0].start <= start:
                 close()
                 continue
-            if kind == "sep":
+            if kind in ("sep", "dot"):
                 if run is not None:
                     sep = m.group()
                     brk = brk or not sep.isspace()
                     comma = comma or "," in sep
-                    dash = dash or any(ch in sep for ch in "-‐–—")
+                    dash = dash or kind == "dot" or any(ch in sep for ch in "-‐–—")
                 continue
             key = _norm(m.group())
             value = {"num": key, "mask": ""}.get(kind) if kind != "word" else lang.numbers.get(key)
@@ -353,6 +336,8 @@ class PiiMasker:
                         words_soft, words_tied = soft, tied
                     words.append((value, start, end))
                 soft = brk = comma = dash = False
+            elif key in lang.dashes and run is not None:  # "тире" said between groups
+                brk = dash = True
             elif key in lang.soft:
                 flush_words()
                 soft, brk, comma, dash = run is not None, False, False, False
