@@ -14,7 +14,7 @@ import pytest
 import websockets
 
 from sentiment_svc.web.logs import DropQueryStrings
-from tools.bench import free_port
+from tools.bench import _wait_ready, free_port
 
 SUPERVISOR_TOKEN = "supervisor-secret-7f3a9c1e5b"
 QA_TOKEN = "qa-secret-0d2e4f6a8b"
@@ -49,15 +49,7 @@ def test_a_served_day_of_tokens_in_urls_leaves_none_in_the_log(tmp_path):
         )
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert server.poll() is None and time.monotonic() < deadline
-                time.sleep(0.2)
+            _wait_ready(port, server)
             assert httpx.get(f"{base}/v1/calls", params={"token": QA_TOKEN}).status_code == 401
             assert httpx.get(f"{base}/v1/calls", headers={
                 "Authorization": f"Bearer {QA_TOKEN}"}).status_code == 200

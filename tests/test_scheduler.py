@@ -87,6 +87,18 @@ def test_concurrent_utterances_are_all_recognised_in_batches(engines):
     assert len(finished_jobs) == len(prompts) + 1
 
 
+async def taken_in_order(scheduler: AsrScheduler, tasks: list) -> list[float]:
+    """The queued jobs' utterance ends in the order the scheduler hands them out."""
+    await asyncio.sleep(0)
+    order = []
+    while scheduler.depth:
+        (job,) = scheduler._next_batch()
+        order.append(job.segment.end)
+    for task in tasks:
+        task.cancel()
+    return order
+
+
 def test_a_tense_call_goes_before_older_audio_of_calm_calls(engines):
     async def scenario() -> list[float]:
         scheduler = AsrScheduler(engines.recognizer, workers=0, max_batch=1)
@@ -95,14 +107,7 @@ def test_a_tense_call_goes_before_older_audio_of_calm_calls(engines):
                 (segment(Channel.CUSTOMER, 9.0, 2.0), 0)]
         tasks = [asyncio.ensure_future(scheduler.transcribe(seg, ("ru",), urgency=urgency))
                  for seg, urgency in jobs]
-        await asyncio.sleep(0)
-        order = []
-        while scheduler.depth:
-            (job,) = scheduler._next_batch()
-            order.append(job.segment.end)
-        for task in tasks:
-            task.cancel()
-        return order
+        return await taken_in_order(scheduler, tasks)
 
     assert asyncio.run(scenario()) == [11.0, 9.0, 10.0]
 
@@ -120,14 +125,7 @@ def test_a_replay_is_recognised_after_every_live_call(engines):
         ]
         tasks = [asyncio.ensure_future(scheduler.transcribe(seg, ("ru",), **how))
                  for seg, how in jobs]
-        await asyncio.sleep(0)
-        order = []
-        while scheduler.depth:
-            (job,) = scheduler._next_batch()
-            order.append(job.segment.end)
-        for task in tasks:
-            task.cancel()
-        return order
+        return await taken_in_order(scheduler, tasks)
 
     assert asyncio.run(scenario()) == [4.0, 3.0, 2.0, 1.0]
 
