@@ -238,6 +238,36 @@ class Service:
         if owner is not None and owned >= self.settings.max_calls_per_token:
             raise ServiceBusy(f"this token already has {owned} live calls (the limit)")
         self._owners[start.call_id] = owner
+        try:
+            call, record = await self._admit(start, protocol, send_alert)
+        except BaseException:
+            self._owners.pop(start.call_id, None)  # its place is free again
+            raise
+        self.metrics.active_calls.inc()
+        self.metrics.calls_total.labels(protocol).inc()
+        self.bus.publish(CallStarted(**_view_fields(call)))
+        if record.customer_id:
+            past = await self.db(
+                self.store.customer_history, record.customer_id,
+                record.started_at - CUSTOMER_MEMORY_S,
+            )
+            if past.previous_calls:
+                call.pipeline.state.seed(past.categories, past.negative_calls)
+                self.bus.publish(CustomerHistory(
+                    call_id=record.call_id, operator_id=record.operator_id,
+                    customer_id=record.customer_id, customer_label=record.customer_label,
+                    days=CUSTOMER_MEMORY_S // 86400,
+                    **past.model_dump(),
+                ))
+        return call
+
+    async def _admit(
+        self,
+        start: CallStart,
+        protocol: Protocol,
+        send_alert: Callable[[AlertMessage], None] | None,
+    ) -> tuple[LiveCall, CallOpened]:
+        """Store, record and register a call whose place `open_call` has reserved."""
         customer = self.customer_ids.key(start.customer_id) if start.customer_id else None
         if customer is not None:  # a caller's number goes no further than this
             start = dataclasses.replace(start, customer_id=customer.id)
@@ -251,7 +281,6 @@ class Service:
         try:
             await self.db(self.store.start_call, record)
         except Exception as error:
-            del self._owners[start.call_id]
             raise CallRejected(str(error)) from None
         writer = RecordingWriter(self.store.recording_path(start.call_id), start.sample_rate,
                                  len(layout))
@@ -262,23 +291,7 @@ class Service:
         )
         call = LiveCall(start, protocol, context)
         self.calls[start.call_id] = call
-        self.metrics.active_calls.inc()
-        self.metrics.calls_total.labels(protocol).inc()
-        self.bus.publish(CallStarted(**_view_fields(call)))
-        if start.customer_id:
-            past = await self.db(
-                self.store.customer_history, start.customer_id,
-                record.started_at - CUSTOMER_MEMORY_S,
-            )
-            if past.previous_calls:
-                call.pipeline.state.seed(past.categories, past.negative_calls)
-                self.bus.publish(CustomerHistory(
-                    call_id=start.call_id, operator_id=start.operator_id,
-                    customer_id=start.customer_id, customer_label=record.customer_label,
-                    days=CUSTOMER_MEMORY_S // 86400,
-                    **past.model_dump(),
-                ))
-        return call
+        return call, record
 
     async def close_call(
         self, call: LiveCall, status: CallStatus = CallStatus.COMPLETED
