@@ -26,8 +26,9 @@ def secured(tmp_path_factory):
 
 
 async def close_code(url: str, headers: dict | None = None) -> int | None:
+    """The code the service closed the socket with, or None if it stayed open 5 s."""
     async with websockets.connect(url, additional_headers=headers or {}) as socket:
-        with contextlib.suppress(websockets.ConnectionClosed):
+        with contextlib.suppress(websockets.ConnectionClosed, TimeoutError):
             await asyncio.wait_for(socket.recv(), 5)
         return socket.close_code
 
@@ -160,3 +161,31 @@ def test_same_origin_pages_may_connect(secured):
             return socket.close_code
 
     assert asyncio.run(connect()) is None
+
+
+def ticket_for(secured, token: str | None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.post(f"{secured.http}/v1/ws-ticket", headers=headers, timeout=10)
+
+
+def test_a_ticket_opens_one_socket_once_with_its_tokens_role(secured):
+    reply = ticket_for(secured, TOKENS["op1"])
+    assert reply.status_code == 200, reply.text
+    ticket = reply.json()["ticket"]
+    assert reply.json()["expires_in_s"] > 0 and TOKENS["op1"] not in ticket
+    url = f"{secured.ws}/v1/operators/op-1/feed?ticket={ticket}"
+    assert asyncio.run(close_code(url)) is None
+    assert asyncio.run(close_code(url)) == 4401  # single use
+
+
+@pytest.mark.parametrize("path", ["/v1/operators/op-2/feed", "/v1/supervisor/feed"])
+def test_a_ticket_carries_no_more_than_its_tokens_rights(secured, path):
+    ticket = ticket_for(secured, TOKENS["op1"]).json()["ticket"]
+    assert asyncio.run(close_code(f"{secured.ws}{path}?ticket={ticket}")) == 4403
+
+
+def test_tickets_need_a_bearer_token(secured):
+    assert ticket_for(secured, None).status_code == 401
+    assert ticket_for(secured, "not-a-real-token-at-all").status_code == 401
+    url = f"{secured.ws}/v1/supervisor/feed?ticket=made-up-ticket-value"
+    assert asyncio.run(close_code(url)) == 4401

@@ -521,8 +521,12 @@ def test_sign_in_with_tokens(secured, browser):
     expect(page.locator("#signin")).to_be_visible()
     sign_in(page, TOKENS["op2"], operator_id="op-1")  # another operator's token
     expect(error).to_have_text("This token may not open this console.", timeout=10000)
+    sockets: list[str] = []
+    page.on("websocket", lambda socket: sockets.append(socket.url))
     sign_in(page, TOKENS["op1"], operator_id="op-1")
     expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=10000)
+    # The socket was opened with a single-use ticket: the token never travels in a URL.
+    assert sockets and all("ticket=" in url and TOKENS["op1"] not in url for url in sockets)
     page.reload()  # the session survives a reload (sessionStorage) ...
     expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=10000)
     expect(page.locator("#app")).to_be_visible()

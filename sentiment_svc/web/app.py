@@ -16,7 +16,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from sentiment_svc import __version__
 from sentiment_svc.config import Settings
 from sentiment_svc.live.service import Service
-from sentiment_svc.web import feeds, ingest, pages, rest, schemas
+from sentiment_svc.web import feeds, ingest, pages, rest, schemas, tickets
 from sentiment_svc.web.auth import TokenRegistry
 from sentiment_svc.web.logs import drop_query_strings_from_url_logs
 from sentiment_svc.web.websocket_protocol import BufferedWebSocketProtocol
@@ -65,6 +65,7 @@ def create_app(settings: Settings, tokens: TokenRegistry) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.tokens = tokens
+    app.state.tickets = tickets.TicketBook()
     app.state.allowed_origins = settings.allowed_origins
     app.state.allowed_hosts = allowed_hosts(settings, tokens)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(app.state.allowed_hosts))
@@ -72,6 +73,7 @@ def create_app(settings: Settings, tokens: TokenRegistry) -> FastAPI:
     app.include_router(feeds.router)
     app.include_router(rest.router)
     app.include_router(schemas.router)
+    app.include_router(tickets.router)
     app.include_router(pages.router)
 
     @app.get("/healthz", tags=["ops"])

@@ -246,8 +246,9 @@ def bearer_token(authorization: str | None) -> str | None:
 async def websocket_principal(
     websocket: WebSocket, registry: TokenRegistry, allowed_roles: Iterable[Role]
 ) -> Principal:
-    """The websocket peer's principal, from ``Authorization: Bearer`` or ``?token=``
-    (browsers cannot set headers on websockets).
+    """The websocket peer's principal, from ``Authorization: Bearer``, a single-use
+    ``?ticket=`` (`sentiment_svc.web.tickets`) or ``?token=`` (browsers cannot set headers
+    on websockets; the consoles use tickets).
 
     On failure the socket is accepted (a close before accepting would reach the client as a
     bare HTTP 403) and `WebSocketException` is raised with code 4401 (missing/unknown
@@ -261,11 +262,16 @@ async def websocket_principal(
         await _reject(websocket, WS_FORBIDDEN, f"origin {origin[:80]} is not allowed")
     if registry.is_open:
         return _open_principal(allowed)
-    token = bearer_token(websocket.headers.get("authorization"))
-    token = token or websocket.query_params.get("token")
-    found = registry.authenticate(token)
-    if found is None:
+    ticket = websocket.query_params.get("ticket")
+    if ticket is not None:
+        found = websocket.app.state.tickets.redeem(ticket)
+        reason = "unknown, used or expired ticket"
+    else:
+        token = bearer_token(websocket.headers.get("authorization"))
+        token = token or websocket.query_params.get("token")
+        found = registry.authenticate(token)
         reason = "unknown token" if token else "a token is required"
+    if found is None:
         await _reject(websocket, WS_UNAUTHENTICATED, reason)
     elif found.role not in allowed:
         await _reject(websocket, WS_FORBIDDEN, f"the {found.role} role may not use this")

@@ -50,10 +50,14 @@ export async function api(path, token, { params, method = "GET", as = "json" } =
   return response.status === 204 ? null : response.json();
 }
 
-/** ws:// (or wss://) URL of a websocket path on this service, token as ?token=. */
-export function socketUrl(path, token, params = {}) {
+/** ws:// (or wss://) URL of a websocket path on this service. With a token, the URL carries
+ * a single-use ticket the token buys from POST /v1/ws-ticket, never the token itself (URLs
+ * end up in logs); call it again for every (re)connection. An ApiError with status 401/403
+ * means the token is no good. */
+export async function socketUrl(path, token, params = {}) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${location.host}${path}${query({ ...params, token })}`;
+  const ticket = token ? (await api("/v1/ws-ticket", token, { method: "POST" })).ticket : undefined;
+  return `${scheme}//${location.host}${path}${query({ ...params, ticket })}`;
 }
 
 /** Save a Blob as a file through a temporary link. */

@@ -30,7 +30,7 @@ function start(signedIn) {
   session = signedIn;
   sound = sound || makeSound();
   const path = `/v1/operators/${encodeURIComponent(session.operatorId)}/feed`;
-  feed = new Feed(socketUrl(path, session.token), {
+  feed = new Feed(() => socketUrl(path, session.token), {
     onMessage,
     onOpen: () => {
       if (call?.id) sync();

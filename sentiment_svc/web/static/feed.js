@@ -1,6 +1,7 @@
 // A live feed websocket that reconnects by itself after a drop, with exponential backoff
-// (0.5 s doubling to 15 s, with jitter). A close for a bad token (4401) or a wrong role
-// (4403) is final: the page must sign in again. `onOpen(reconnected)` runs on every
+// (0.5 s doubling to 15 s, with jitter). `url` is an async function giving a fresh address
+// for each attempt (tickets are single-use). A close for a bad token (4401) or a wrong role
+// (4403), or a refused ticket request (401/403), is final: the page must sign in again. `onOpen(reconnected)` runs on every
 // (re)connection, so a page can fetch what it missed while it was away.
 
 const FATAL = new Set([4401, 4403]);
@@ -54,12 +55,21 @@ export class Feed {
     this.handlers.onStatus?.(state, detail);
   }
 
-  connect() {
+  async connect() {
     clearTimeout(this.timer);
     this.timer = null;
     if (this.stopped) return;
     this.status("connecting");
-    const socket = new WebSocket(this.url);
+    let url;
+    try {
+      url = await this.url();
+    } catch (error) {
+      if (this.stopped) return;
+      if (error.status === 401 || error.status === 403) return this.fatal(error.status + 4000, error.message);
+      return this.retry();
+    }
+    if (this.stopped || this.socket) return;
+    const socket = new WebSocket(url);
     this.socket = socket;
     socket.addEventListener("open", () => {
       const reconnected = this.opened;
@@ -80,19 +90,24 @@ export class Feed {
     socket.addEventListener("close", (event) => {
       if (socket !== this.socket || this.stopped) return;
       this.socket = null;
-      if (FATAL.has(event.code)) {
-        this.stopped = true;
-        this.status("closed");
-        this.handlers.onFatal?.(event.code, event.reason);
-        return;
-      }
+      if (FATAL.has(event.code)) return this.fatal(event.code, event.reason);
       if (this.openedAt && Date.now() - this.openedAt > STABLE_MS) this.attempt = 0;
       this.openedAt = 0;
-      const base = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** this.attempt);
-      const delay = Math.round(base * (0.8 + Math.random() * 0.4));
-      this.attempt += 1;
-      this.status("retry", { delay });
-      this.timer = setTimeout(() => this.connect(), delay);
+      this.retry();
     });
+  }
+
+  fatal(code, reason) {
+    this.stopped = true;
+    this.status("closed");
+    this.handlers.onFatal?.(code, reason);
+  }
+
+  retry() {
+    const base = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** this.attempt);
+    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+    this.attempt += 1;
+    this.status("retry", { delay });
+    this.timer = setTimeout(() => this.connect(), delay);
   }
 }

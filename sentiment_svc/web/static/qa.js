@@ -17,6 +17,7 @@ const $ = (id) => document.getElementById(id);
 let session = null;
 let shown = null;  // the open call: {detail, lines: [[utterance, node]], audioUrl, playhead}
 let replay = null;
+let replayStarting = false;  // a ticket is being fetched
 let nextOffset = null;
 
 const signOut = signIn("qa", { start, stop });
@@ -308,8 +309,8 @@ async function exportCall(format) {
   }
 }
 
-function startReplay() {
-  if (!shown || replay) return;
+async function startReplay() {
+  if (!shown || replay || replayStarting) return;
   const id = shown.detail.call_id;
   const speed = $("speed").value;
   const list = $("replay-events");
@@ -317,7 +318,19 @@ function startReplay() {
   $("replay-status").replaceChildren(tx("span", "qa.replay_running", { speed }));
   $("replay-start").hidden = true;
   $("replay-stop").hidden = false;
-  const socket = new WebSocket(socketUrl(`/v1/calls/${encodeURIComponent(id)}/replay`, session.token, { speed }));
+  replayStarting = true;
+  let url;
+  try {
+    url = await socketUrl(`/v1/calls/${encodeURIComponent(id)}/replay`, session.token, { speed });
+  } catch (error) {
+    $("replay-start").hidden = false;
+    $("replay-stop").hidden = true;
+    $("replay-status").replaceChildren(tx("span", "qa.replay_failed", { message: error.message }));
+    return;
+  } finally {
+    replayStarting = false;
+  }
+  const socket = new WebSocket(url);
   replay = socket;
   socket.addEventListener("message", (event) => {
     const message = JSON.parse(event.data);

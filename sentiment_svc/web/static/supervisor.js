@@ -26,7 +26,7 @@ setInterval(tick, 1000);
 
 function start(signedIn) {
   session = signedIn;
-  feed = new Feed(socketUrl("/v1/supervisor/feed", session.token), {
+  feed = new Feed(() => socketUrl("/v1/supervisor/feed", session.token), {
     onMessage,
     onOpen: () => {
       if (watched) {
