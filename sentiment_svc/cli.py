@@ -121,7 +121,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
 
     from sentiment_svc.asr.whisper import ModelNotFoundError
     from sentiment_svc.config import Settings
-    from sentiment_svc.web.app import UVICORN_OPTIONS, create_app
+    from sentiment_svc.web.app import create_app, uvicorn_options
     from sentiment_svc.web.auth import TokenRegistry
 
     overrides = {key: value for key, value in {
@@ -146,7 +146,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     uvicorn.run(create_app(settings, tokens), host=settings.host, port=settings.port,
-                log_level="info", **UVICORN_OPTIONS)
+                log_level="info", **uvicorn_options(settings))
 
 
 def _print_event(source: str, event: dict) -> None:

@@ -18,6 +18,7 @@ from sentiment_svc.config import Settings
 from sentiment_svc.live.service import Service
 from sentiment_svc.web import feeds, ingest, pages, rest, schemas, tickets
 from sentiment_svc.web.auth import TokenRegistry
+from sentiment_svc.web.http_protocol import HeaderTimeoutProtocol, with_header_timeout
 from sentiment_svc.web.logs import drop_query_strings_from_url_logs
 from sentiment_svc.web.websocket_protocol import BufferedWebSocketProtocol
 
@@ -26,11 +27,13 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost")
 
 # Settings for uvicorn. uvloop: every call sends 50 websocket frames a second, and the event
 # loop's share of the CPU per frame is about a tenth lower on uvloop than on asyncio's own
-# loop (BENCHMARKS.md). Websockets: frames up to 1 MiB, no per-message compression (PCM
-# hardly compresses, and inflating every 20 ms frame costs more CPU than the bytes saved),
-# and a receive buffer of a few frames instead of pausing the socket after each one.
+# loop (BENCHMARKS.md). HTTP: h11 with a deadline for each request header (no slowloris).
+# Websockets: frames up to 1 MiB, no per-message compression (PCM hardly compresses, and
+# inflating every 20 ms frame costs more CPU than the bytes saved), and a receive buffer of
+# a few frames instead of pausing the socket after each one.
 UVICORN_OPTIONS: dict[str, object] = {
     "loop": "uvloop",
+    "http": HeaderTimeoutProtocol,
     "ws": BufferedWebSocketProtocol,
     "ws_max_size": 1 << 20,
     "ws_per_message_deflate": False,
@@ -98,6 +101,10 @@ def create_app(settings: Settings, tokens: TokenRegistry) -> FastAPI:
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def uvicorn_options(settings: Settings) -> dict[str, object]:
+    return {**UVICORN_OPTIONS, "http": with_header_timeout(settings.header_timeout_s)}
 
 
 def allowed_hosts(settings: Settings, tokens: TokenRegistry) -> tuple[str, ...]:
