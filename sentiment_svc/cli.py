@@ -130,10 +130,10 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
     }.items() if value is not None}
     settings = Settings(**overrides)
     try:
-        check_models(settings)
         tokens = TokenRegistry.load(settings.config_file)
         platforms = PlatformCredentials.load(settings.config_file)
         check_access(tokens, platforms)
+        check_models(settings)
     except (ModelNotFoundError, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     if tokens.is_open:
