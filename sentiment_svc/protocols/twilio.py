@@ -24,11 +24,11 @@ message becomes a mono `AudioChunk` with its ``channel`` set, so the two tracks 
 Who is on the call: a ``<Stream>`` url takes no query string, so the TwiML passes it as
 ``<Parameter>`` nouns, which arrive in the ``start`` message's ``customParameters``::
 
-    <Connect><Stream url="wss://calls.example.com/v1/twilio">
+    <Start><Stream url="wss://calls.example.com/v1/twilio" track="both_tracks">
       <Parameter name="operator_id" value="op-17"/>
-      <Parameter name="customer_id" value="{{From}}"/>
+      <Parameter name="customer_id" value="+79161234567"/>
       <Parameter name="language" value="uk-UA"/>
-    </Stream></Connect>
+    </Stream></Start>
 
 - ``operator_id``: whose console gets the call (else "unknown");
 - ``customer_id``: the customer (a CRM id, or the caller's number, which the service keeps
