@@ -111,7 +111,7 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 @click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Where the database and recordings live (default ./data).")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
-              default=None, help="YAML file with access tokens.")
+              default=None, help="YAML file with access tokens and platform credentials.")
 def serve(host: str | None, port: int | None, data_dir: Path | None,
           config_file: Path | None) -> None:
     """Run the real-time service (websocket ingest, feeds, REST API)."""
@@ -123,14 +123,17 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
     from sentiment_svc.config import Settings
     from sentiment_svc.web.app import create_app, uvicorn_options
     from sentiment_svc.web.auth import TokenRegistry
+    from sentiment_svc.web.platform_auth import PlatformCredentials, check_access
 
     overrides = {key: value for key, value in {
         "host": host, "port": port, "data_dir": data_dir, "config_file": config_file,
     }.items() if value is not None}
     settings = Settings(**overrides)
     try:
-        check_models(settings)
         tokens = TokenRegistry.load(settings.config_file)
+        platforms = PlatformCredentials.load(settings.config_file)
+        check_access(tokens, platforms)
+        check_models(settings)
     except (ModelNotFoundError, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     if tokens.is_open:
@@ -145,7 +148,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.run(create_app(settings, tokens), host=settings.host, port=settings.port,
+    uvicorn.run(create_app(settings, tokens, platforms), host=settings.host, port=settings.port,
                 log_level="info", **uvicorn_options(settings))
 
 

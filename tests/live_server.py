@@ -15,6 +15,7 @@ import uvicorn
 from sentiment_svc.config import Settings
 from sentiment_svc.web.app import UVICORN_OPTIONS, create_app
 from sentiment_svc.web.auth import TokenRegistry
+from sentiment_svc.web.platform_auth import PlatformCredentials
 
 
 @dataclass
@@ -37,10 +38,11 @@ class LiveServer:
 
 
 def start_server(data_dir: Path, tokens: TokenRegistry | None = None, *,
-                 wait_ready: bool = True, **settings_overrides) -> LiveServer:
+                 wait_ready: bool = True, platforms: PlatformCredentials | None = None,
+                 **settings_overrides) -> LiveServer:
     settings = Settings(data_dir=data_dir, **settings_overrides)
     data_dir.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings, tokens or TokenRegistry.load(None))
+    app = create_app(settings, tokens or TokenRegistry.load(None), platforms)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
                             **UVICORN_OPTIONS)
     server = uvicorn.Server(config)

@@ -85,9 +85,10 @@ def alert(**changes: Any) -> AlertMessage:
     return AlertMessage(**fields)
 
 
-def twilio_session(media_frames: Sequence[tuple[bytes, bytes]] = ()) -> list[dict]:
+def twilio_session(media_frames: Sequence[tuple[bytes, bytes]] = (),
+                   name: str = "twilio/both_tracks.json") -> list[dict]:
     """The fixture with its media template filled per 20 ms frame and track, numbered."""
-    session = fixture("twilio/both_tracks.json")["messages"]
+    session = fixture(name)["messages"]
     template = json.dumps(session[2]["$audio"])
     media = []
     for index, pair in enumerate(media_frames):

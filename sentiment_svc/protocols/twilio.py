@@ -19,9 +19,25 @@ binary frames)::
 The ``inbound`` track (audio Twilio receives from the party on the call) is the customer,
 ``outbound`` (audio Twilio plays to them: the operator's leg) the operator; each media
 message becomes a mono `AudioChunk` with its ``channel`` set, so the two tracks never mix.
-``t`` is the track's ``timestamp`` (ms from the stream start). Call ids come from the
-``<Parameter>`` custom parameters ``call_id`` (else the call SID), ``operator_id`` (else
-"unknown"), ``customer_id`` and ``language``.
+``t`` is the track's ``timestamp`` (ms from the stream start).
+
+Who is on the call: a ``<Stream>`` url takes no query string, so the TwiML passes it as
+``<Parameter>`` nouns, which arrive in the ``start`` message's ``customParameters``::
+
+    <Start><Stream url="wss://calls.example.com/v1/twilio" track="both_tracks">
+      <Parameter name="operator_id" value="op-17"/>
+      <Parameter name="customer_id" value="+79161234567"/>
+      <Parameter name="language" value="uk-UA"/>
+    </Stream></Start>
+
+- ``operator_id``: whose console gets the call (else "unknown");
+- ``customer_id``: the customer (a CRM id, or the caller's number, which the service keeps
+  only as a keyed hash: `live.customer_ids`); none if absent;
+- ``language``: ``ru``/``uk`` (``ru-RU``, ``uk-UA``, any case); anything else is "auto";
+- ``call_id``: the call's id in the service (else the call SID).
+
+Other parameters are ignored. Who may stream is not said here: the upgrade request is
+signed (``X-Twilio-Signature``, `web.platform_auth`).
 
 Twilio's clock: ``media.timestamp`` is per track, in ms from the stream start, and keeps
 running whatever happens (a hold sends audio too; there are no pause events), so a track
@@ -70,6 +86,11 @@ ALERT_MARK = "alert:"  # + the alert's id: the name of the mark an alert goes ou
 TRACK_CHANNELS = {"inbound": Channel.CUSTOMER, "outbound": Channel.OPERATOR}
 DTMF_TRACK_CHANNELS = {"inbound_track": Channel.CUSTOMER, "outbound_track": Channel.OPERATOR}
 EVENTS = ("connected", "start", "media", "dtmf", "mark", "stop")
+# The <Parameter> names read from the start message's customParameters.
+OPERATOR_PARAMETER = "operator_id"
+CUSTOMER_PARAMETER = "customer_id"
+LANGUAGE_PARAMETER = "language"
+CALL_ID_PARAMETER = "call_id"
 
 
 class _Model(BaseModel):
@@ -205,10 +226,10 @@ class TwilioAdapter(ProtocolAdapter):
         self.stream_sid = start.streamSid
         self._tracks = frozenset(start.tracks)
         self.started = CallStart(
-            call_id=text_value(params.get("call_id")) or start.callSid,
-            operator_id=text_value(params.get("operator_id")) or "unknown",
-            customer_id=text_value(params.get("customer_id")),
-            language=language_from(params.get("language")),
+            call_id=text_value(params.get(CALL_ID_PARAMETER)) or start.callSid,
+            operator_id=text_value(params.get(OPERATOR_PARAMETER)) or "unknown",
+            customer_id=text_value(params.get(CUSTOMER_PARAMETER)),
+            language=language_from(params.get(LANGUAGE_PARAMETER)),
             sample_rate=media_format.sampleRate,
             encoding="mulaw",
             channels=1,

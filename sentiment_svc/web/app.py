@@ -20,6 +20,7 @@ from sentiment_svc.web import feeds, ingest, pages, rest, schemas, tickets
 from sentiment_svc.web.auth import TokenRegistry
 from sentiment_svc.web.http_protocol import HeaderTimeoutProtocol, with_header_timeout
 from sentiment_svc.web.logs import drop_query_strings_from_url_logs
+from sentiment_svc.web.platform_auth import PlatformCredentials, check_access
 from sentiment_svc.web.websocket_protocol import BufferedWebSocketProtocol
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,11 @@ UVICORN_OPTIONS: dict[str, object] = {
 }
 
 
-def create_app(settings: Settings, tokens: TokenRegistry) -> FastAPI:
+def create_app(settings: Settings, tokens: TokenRegistry,
+               platforms: PlatformCredentials | None = None) -> FastAPI:
+    """`platforms`: the telephony platforms' own ingest credentials (`web.platform_auth`)."""
+    platforms = platforms or PlatformCredentials()
+    check_access(tokens, platforms)
     drop_query_strings_from_url_logs()  # ?token=… must never reach a log file
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,6 +74,7 @@ def create_app(settings: Settings, tokens: TokenRegistry) -> FastAPI:
     )
     app.state.tokens = tokens
     app.state.tickets = tickets.TicketBook()
+    app.state.platforms = platforms
     app.state.allowed_origins = settings.allowed_origins
     app.state.allowed_hosts = allowed_hosts(settings, tokens)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(app.state.allowed_hosts))

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import pydantic
@@ -256,10 +256,7 @@ async def websocket_principal(
     socket with that code and reason. Call this before `websocket.accept()`.
     """
     allowed = frozenset(allowed_roles)
-    origin = websocket.headers.get("origin")
-    if origin and not _origin_allowed(websocket, origin):
-        # A page on another site must not ride a browser's stored token into our feeds.
-        await _reject(websocket, WS_FORBIDDEN, f"origin {origin[:80]} is not allowed")
+    await check_origin(websocket)
     if registry.is_open:
         return _open_principal(allowed)
     ticket = websocket.query_params.get("ticket")
@@ -272,11 +269,19 @@ async def websocket_principal(
         found = registry.authenticate(token)
         reason = "unknown token" if token else "a token is required"
     if found is None:
-        await _reject(websocket, WS_UNAUTHENTICATED, reason)
+        await reject_websocket(websocket, WS_UNAUTHENTICATED, reason)
     elif found.role not in allowed:
-        await _reject(websocket, WS_FORBIDDEN, f"the {found.role} role may not use this")
+        await reject_websocket(websocket, WS_FORBIDDEN, f"the {found.role} role may not use this")
     assert found is not None
     return found
+
+
+async def check_origin(websocket: WebSocket) -> None:
+    """Refuse (4403, see `websocket_principal`) a browser page of a foreign origin."""
+    origin = websocket.headers.get("origin")
+    if origin and not _origin_allowed(websocket, origin):
+        # A page on another site must not ride a browser's stored token into our feeds.
+        await reject_websocket(websocket, WS_FORBIDDEN, f"origin {origin[:80]} is not allowed")
 
 
 def _origin_allowed(websocket: WebSocket, origin: str) -> bool:
@@ -296,7 +301,9 @@ def _origin_allowed(websocket: WebSocket, origin: str) -> bool:
     return bool(host) and authority.rstrip("/").lower() == host.lower()
 
 
-async def _reject(websocket: WebSocket, code: int, reason: str) -> None:
+async def reject_websocket(websocket: WebSocket, code: int, reason: str) -> NoReturn:
+    """Accept (if not yet) and raise `WebSocketException`: Starlette closes the socket with
+    `code` and `reason` (a close before accepting reaches the client as a bare HTTP 403)."""
     if websocket.client_state is WebSocketState.CONNECTING:
         await websocket.accept()
     raise WebSocketException(code=code, reason=reason)

@@ -43,7 +43,7 @@ from sentiment_svc.protocols.base import (
 )
 from sentiment_svc.protocols.native import NativeAdapter
 from sentiment_svc.protocols.twilio import TwilioAdapter
-from sentiment_svc.web.auth import Role, websocket_principal
+from sentiment_svc.web.platform_auth import ingest_principal
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -221,7 +221,7 @@ async def run_ingest(
     websocket: WebSocket, protocol: Protocol, adapter: ProtocolAdapter
 ) -> None:
     service: Service = websocket.app.state.service
-    principal = await websocket_principal(websocket, websocket.app.state.tokens, {Role.INGEST})
+    principal = await ingest_principal(websocket, protocol)
     await websocket.accept()
     await IngestSession(websocket, protocol, adapter, service, principal).run()
 
