@@ -155,7 +155,7 @@ def test_cli_split_selects_by_id(tmp_path, settings, encoder, monkeypatch):
     result = CliRunner().invoke(eval_text, [str(path), "--split", "train"])
     assert result.exit_code == 0, result.output
     assert list(json.loads(result.output.strip().splitlines()[-1])) == ["uk", "all"]
-    assert f"{'uk':<6}{6 - len(dev):>6}" in result.output  # the size column counts train only
+    assert f"{'uk':<22}{6 - len(dev):>6}" in result.output  # the size column counts train only
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,8 @@ from sentiment_svc.alerts.policy import SEVERITY_RANK
 from sentiment_svc.alerts.state import CallState
 from sentiment_svc.analysis.corpus import (
     ACTIONS,
+    HARD_CASES,
+    PLAIN,
     SENTIMENTS,
     CorpusError,
     LabelledUtterance,
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
 
 SPLITS = ("all", "train", "dev")
 OVERALL = "all"
+TAG_PREFIX = "tag:"  # the groups of one hard case: "tag:irony"
 
 
 def confusion_matrix(
@@ -145,14 +148,17 @@ class Evaluation:
             return "n/a" if value is None else f"{value:.3f}"
 
         lines = [
-            f"{'lang':<6}{'n':>6}{'sentiment macro-F1':>20}{'complaint F1':>14}{'action acc':>12}"
+            f"{'group':<22}{'n':>6}{'sentiment macro-F1':>20}{'complaint F1':>14}"
+            f"{'action acc':>12}"
         ]
         for group in self.groups:
             lines.append(
-                f"{group.name:<6}{group.size:>6}{show(group.sentiment_f1):>20}"
+                f"{group.name:<22}{group.size:>6}{show(group.sentiment_f1):>20}"
                 f"{show(group.complaint_f1):>14}{show(group.action_acc):>12}"
             )
         for group in self.groups:
+            if group.name.startswith(TAG_PREFIX):
+                continue  # the slices' tables would repeat the languages' in small
             lines += [
                 "",
                 f"[{group.name}] sentiment confusion (rows: true, columns: predicted)",
@@ -184,15 +190,22 @@ def score_group(
 
 
 def score(items: Sequence[LabelledUtterance], predictions: Sequence[Prediction]) -> Evaluation:
-    """Scores per language (every `lang` present, sorted) and overall."""
+    """Scores per language (every `lang` present, sorted), per hard-case tag the lines
+    carry (`corpus.HARD_CASES` order, then plain; named ``tag:<name>``) and overall."""
     if len(items) != len(predictions):
         raise ValueError(f"{len(predictions)} predictions for {len(items)} utterances")
     groups = []
+
+    def add(name: str, chosen: list[int]) -> None:
+        if chosen:
+            groups.append(
+                score_group(name, [items[i] for i in chosen], [predictions[i] for i in chosen])
+            )
+
     for lang in sorted({item.lang for item in items}):
-        chosen = [i for i, item in enumerate(items) if item.lang == lang]
-        groups.append(
-            score_group(lang, [items[i] for i in chosen], [predictions[i] for i in chosen])
-        )
+        add(lang, [i for i, item in enumerate(items) if item.lang == lang])
+    for tag in (*HARD_CASES, PLAIN):
+        add(f"{TAG_PREFIX}{tag}", [i for i, item in enumerate(items) if tag in item.tags])
     groups.append(score_group(OVERALL, items, predictions))
     return Evaluation(tuple(groups))
 
