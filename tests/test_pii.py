@@ -243,6 +243,11 @@ POSITIVE = [
     ("uk", "рахунок {} дякую", fours(UA_IBAN), "iban"),
     ("ru", "реквизиты {}, спасибо", fours(UA_IBAN), "iban"),
     ("ru", "переведите на {}", fours(DE_IBAN), "iban"),
+    # a Ukrainian IBAN said as numbers after its keyword, the letters apart or unheard
+    ("uk", "мій IBAN UA {} дякую", say_digits(UA_IBAN[2:], "uk"), "iban"),
+    ("ru", "айбан ю эй {}", say_digits(UA_IBAN[2:], "ru"), "iban"),
+    ("uk", "ібан {}", say_groups(split(UA_IBAN[2:], [2] * 13 + [1]), "uk"), "iban"),
+    ("ru", "IBAN {}", say_digits(UA_IBAN[2:-1], "ru"), "iban"),  # a digit lost
     # CVV and expiry after their keyword
     ("ru", "CVV {}", "123", "cvv"),
     ("ru", "код на обороте {} все", "сто двадцать три", "cvv"),
@@ -465,7 +470,10 @@ def test_cvv_and_expiry_with_a_card(masker, lang, text, masked):
 
 def test_bank_details_keep_to_their_checksums_and_kinds(masker):
     broken = UA_IBAN[:-1] + str((int(UA_IBAN[-1]) + 1) % 10)
-    assert "[IBAN]" not in masker.mask(f"IBAN {broken}", "uk").text
+    assert "[IBAN]" not in masker.mask(f"номер {broken}", "uk").text
+    # after its keyword, a number of an IBAN's length is masked though its checksum fails,
+    # as a card's is after "карта"
+    assert masker.mask(f"IBAN {broken}", "uk").text == "IBAN UA[IBAN]"
     stars = PiiMasker(PiiConfig(placeholder_style="stars"))
     assert stars.mask(f"IBAN {fours(UA_IBAN)}.", "uk").text == "IBAN " + "**** " * 7 + "*."
     only_card = PiiMasker(PiiConfig(kinds={"card"}))

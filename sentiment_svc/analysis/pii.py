@@ -44,11 +44,12 @@ _ORDER = ("card", "phone", "snils", "inn", "account")  # tried in this order but
 _WEAK = ("snils", "inn")  # with no keyword before them, only masked where all the run is PII
 _CONTEXT_WORDS = 5  # ordinary words looked back for a keyword
 _MAX_DIGITS = 20
+_MAX_IBAN_DIGITS = 32  # a spoken IBAN's digits, after its keyword
 # digits a number may have after a keyword of its kind when its checksum fails: the real lengths
 # give or take a few digits lost or added by speech recognition (152-FZ: over-masking after a
 # keyword costs little, a leaked card a lot)
 _LOOSE = {"card": (12, 20), "phone": (9, 13), "inn": (9, 13), "snils": (10, 12),
-          "passport": (8, 11), "account": (18, 20), "oms": (15, 17)}
+          "passport": (8, 11), "account": (18, 20), "oms": (15, 17), "iban": (24, 30)}
 _EMAIL_REACH = 200  # characters searched for an address either side of an "@" or "собака"
 Style = Literal["label", "stars"]
 
@@ -417,6 +418,7 @@ class PiiMasker:
         its check: "8-916-123-45-67 5" is a phone and a 5, not a 12-digit phone.
         """
         groups, m, ctx = run.groups, len(run.groups), run.context
+        most = _MAX_IBAN_DIGITS if ctx == "iban" else _MAX_DIGITS
         best: list[tuple[int, int, int, list[tuple[str, int, int]]]] = [(0, 0, 0, [])] * (m + 1)
         sure_end = m  # the least last group of a checked number of the keyword's kind from i on
         for i in range(m - 1, -1, -1):
@@ -426,7 +428,7 @@ class PiiMasker:
                 digits += groups[j].digits
                 lens += (len(groups[j].digits),)
                 soft = soft or (j > i and groups[j].soft)
-                if len(digits) > _MAX_DIGITS or not groups[j].digits:
+                if len(digits) > most or not groups[j].digits:
                     break
                 kind = self._kind(run, i, digits, lens, soft, weak) if len(digits) > 5 else None
                 sure = kind is not None

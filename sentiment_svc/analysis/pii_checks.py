@@ -78,4 +78,8 @@ CHECKS: dict[str, Check] = {
     "account": lambda d, lens, ctx: ctx in (None, "account", "iban") and ru_account_ok(d),
     # the unified policy's check digit is not published with certainty: a keyword must name it
     "oms": lambda d, lens, ctx: ctx == "oms" and len(d) == 16,
+    # an IBAN said as numbers after its keyword: the letters are said apart ("UA", "ю эй") or
+    # not heard, so the digits are checked as a Ukrainian IBAN's
+    "iban": lambda d, lens, ctx: ctx == "iban" and iban_ok(SPOKEN_IBAN_COUNTRY + d),
 }
+SPOKEN_IBAN_COUNTRY = "UA"
