@@ -134,6 +134,10 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
         platforms = PlatformCredentials.load(settings.config_file)
         check_access(tokens, platforms)
         check_models(settings)
+        if settings.audiosocket_port is not None:
+            from sentiment_svc.web.audiosocket import allow_list
+
+            allow_list(settings.audiosocket_allow)  # a bad entry stops here, named
     except (ModelNotFoundError, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     if tokens.is_open:

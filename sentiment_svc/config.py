@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     # recognised after every live call, and are refused while live calls wait for it.
     max_replays: int = 4  # at once, in total
     max_replays_per_token: int = 2
+    # Asterisk AudioSocket over raw TCP (web.audiosocket): off unless a port is set. The
+    # port takes customer legs (whole calls, heard as the customer, without an operator
+    # port); the operator port takes operator legs, joined with the customer leg of the
+    # same UUID. No credentials exist in AudioSocket: bind a private interface and list
+    # the PBX's addresses (or networks) in `audiosocket_allow`; other peers are refused.
+    audiosocket_port: int | None = None
+    audiosocket_operator_port: int | None = None
+    audiosocket_host: str = "127.0.0.1"
+    audiosocket_allow: tuple[str, ...] = ("127.0.0.1", "::1")
 
     @property
     def whisper_dir(self) -> Path:

@@ -116,6 +116,8 @@ class Protocol(StrEnum):
     TWILIO = "twilio"
     AUDIOHOOK = "audiohook"
     AUDIO_FORK = "audio_fork"
+    ASTERISK_WS = "asterisk_ws"  # Asterisk chan_websocket (WebSocket channel driver)
+    AUDIOSOCKET = "audiosocket"  # Asterisk AudioSocket (raw TCP)
     REPLAY = "replay"
 
 

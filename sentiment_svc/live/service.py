@@ -34,6 +34,7 @@ from sentiment_svc.live.bus import EventBus
 from sentiment_svc.live.call import LiveCall
 from sentiment_svc.live.context import CallContext
 from sentiment_svc.live.customer_ids import CustomerIds
+from sentiment_svc.live.legs import CallLegs
 from sentiment_svc.live.metrics import Metrics
 from sentiment_svc.live.ticker import AudioTicker
 from sentiment_svc.pipeline import Engines
@@ -109,6 +110,7 @@ class Service:
         self.customer_ids = CustomerIds.for_data_dir(settings.data_dir,
                                                      settings.customer_id_secret)
         self.calls: dict[str, LiveCall] = {}
+        self.legs = CallLegs(self)  # calls whose speakers arrive on two connections
         self._recordings: dict[str, _Recording] = {}
         # call id -> the ingest principal that opened it, from admission to the call's end
         self._owners: dict[str, object] = {}

@@ -43,6 +43,9 @@ DEFAULT_MAX_TEXT_BYTES = 64 * 1024
 DEFAULT_MAX_BINARY_BYTES = 64 * 1024
 DEFAULT_SAMPLE_RATES = frozenset({8000, 16000})
 MAX_ERROR_MESSAGE = 300
+# RFC 6455's "abnormal closure": the connection ended without a close frame (it dropped).
+# Never sent; a transport reports it to `ProtocolAdapter.connection_closed`.
+CONNECTION_DROPPED = 1006
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,6 +64,10 @@ class CallStart:
     # Who is heard on the call, where the speakers arrive as separate one-track chunks
     # (Twilio's tracks) rather than as the columns of `channel_map`.
     tracks: tuple[Channel, ...] = ()
+    # Set where this connection carries one speaker of a call whose other speaker arrives
+    # on another connection with the same call id (an Asterisk leg): its chunks are that
+    # speaker's track, and `tracks` names both. None: the connection is the whole call.
+    leg: Channel | None = None
 
     @property
     def speakers(self) -> list[Channel]:
@@ -152,6 +159,7 @@ class ErrorCode(StrEnum):
     ODD_LENGTH_PCM = "odd_length_pcm"
     UNKNOWN_MESSAGE_TYPE = "unknown_message_type"
     UNEXPECTED_BINARY = "unexpected_binary"
+    UNEXPECTED_TEXT = "unexpected_text"
     UNSUPPORTED_VERSION = "unsupported_version"
     AUDIO_BEFORE_START = "audio_before_start"
     MESSAGE_BEFORE_START = "message_before_start"
@@ -178,6 +186,7 @@ DEFAULT_CLOSE_CODES: dict[str, CloseCode] = {
     ErrorCode.UNKNOWN_TRACK: CloseCode.INVALID_PAYLOAD,
     ErrorCode.UNKNOWN_MESSAGE_TYPE: CloseCode.UNSUPPORTED_DATA,
     ErrorCode.UNEXPECTED_BINARY: CloseCode.UNSUPPORTED_DATA,
+    ErrorCode.UNEXPECTED_TEXT: CloseCode.UNSUPPORTED_DATA,
     ErrorCode.UNSUPPORTED_VERSION: CloseCode.UNSUPPORTED_DATA,
     ErrorCode.BAD_START: CloseCode.BAD_REQUEST,
     ErrorCode.UNSUPPORTED_SAMPLE_RATE: CloseCode.BAD_REQUEST,
@@ -265,8 +274,11 @@ class ProtocolAdapter(ABC):
         """The message telling the peer why the session failed, where the protocol has one."""
         return None
 
-    def connection_closed(self) -> list[ProtocolEvent]:
-        """The socket closed under us: a started call that never said stop stops here."""
+    def connection_closed(self, close_code: int | None = None) -> list[ProtocolEvent]:
+        """The socket closed under us: a started call that never said stop stops here.
+        ``close_code``: the peer's WebSocket close code (1006: no close frame, the
+        connection dropped), where the transport has one; protocols that end their calls
+        by closing may tell a hang-up from a drop by it."""
         if self.started is None or self.stopped:
             self.stopped = True
             return []

@@ -17,6 +17,7 @@ from sentiment_svc import __version__
 from sentiment_svc.config import Settings
 from sentiment_svc.live.service import Service
 from sentiment_svc.web import feeds, ingest, pages, rest, schemas, tickets
+from sentiment_svc.web.audiosocket import AudioSocketServer
 from sentiment_svc.web.auth import TokenRegistry
 from sentiment_svc.web.http_protocol import HeaderTimeoutProtocol, with_header_timeout
 from sentiment_svc.web.logs import drop_query_strings_from_url_logs
@@ -54,14 +55,22 @@ def create_app(settings: Settings, tokens: TokenRegistry,
         app.state.store = service.store
         app.state.db = service.db
         app.state.customer_ids = service.customer_ids
+        audiosocket = None  # Asterisk AudioSocket's TCP listener, where a port is set
+        if settings.audiosocket_port is not None:
+            audiosocket = AudioSocketServer(service, settings)
+        app.state.audiosocket = audiosocket
         loading = asyncio.create_task(service.load_models())
         loading.add_done_callback(_report_loading)
         purging = asyncio.create_task(service.purge_forever())
         try:
+            if audiosocket is not None:
+                await audiosocket.start()
             yield
         finally:
             loading.cancel()
             purging.cancel()
+            if audiosocket is not None:
+                await audiosocket.stop()
             await service.shutdown()
 
     # /docs and /redoc load their scripts from the service: contact centres often have no

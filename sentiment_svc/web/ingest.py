@@ -1,10 +1,13 @@
-"""Websocket ingest: one endpoint per telephony protocol, all driving the same live call.
+"""Ingest: one endpoint per telephony protocol, all driving the same live call.
 
 The protocol logic lives in the sans-I/O adapters (`sentiment_svc.protocols`), the timing
 in the sans-I/O `Timeline` (`sentiment_svc.live.timeline`); an `IngestSession` only moves
-bytes and replies over the socket and hands the typed events to the live call: audio laid
-out by the platform's clock, key presses (`LiveCall.dtmf`, which masks the digits), the
-platform's confirmation that an alert arrived (`LiveCall.alert_delivered`).
+messages and replies over its transport and hands the typed events to the live call: audio
+laid out by the platform's clock, key presses (`LiveCall.dtmf`, which masks the digits), the
+platform's confirmation that an alert arrived (`LiveCall.alert_delivered`). The session is
+transport-neutral (`IngestTransport`): the WebSocket endpoints here and the AudioSocket TCP
+server (`web.audiosocket`) drive the same one. A connection that carries one speaker of a
+call (an Asterisk leg, `CallStart.leg`) joins that call through `Service.legs`.
 """
 
 from __future__ import annotations
@@ -15,16 +18,19 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol as Interface
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from starlette.types import Message
 
 from sentiment_svc.domain.close_codes import CloseCode
 from sentiment_svc.domain.messages import AlertMessage
 from sentiment_svc.domain.vocabulary import CallStatus, Protocol
 from sentiment_svc.live.call import LiveCall
+from sentiment_svc.live.legs import Leg
 from sentiment_svc.live.service import CallRejected, Service
 from sentiment_svc.live.timeline import Timeline, TimelineStats
+from sentiment_svc.protocols.asterisk_ws import AsteriskWsAdapter
 from sentiment_svc.protocols.audio_fork import AudioForkAdapter
 from sentiment_svc.protocols.audiohook import AudioHookAdapter
 from sentiment_svc.protocols.base import (
@@ -55,6 +61,51 @@ PROTOCOLS: dict[str, tuple[Protocol, Callable[[], ProtocolAdapter]]] = {
     "/v1/audiohook": (Protocol.AUDIOHOOK, AudioHookAdapter),
     "/v1/audio-fork": (Protocol.AUDIO_FORK, AudioForkAdapter),
 }
+ASTERISK_PATH = "/v1/asterisk"  # chan_websocket: the adapter reads the URI's parameters
+ASTERISK_SUBPROTOCOL = "media"  # what websocket_client.conf's `protocols` usually offers
+
+
+@dataclass(frozen=True)
+class Received:
+    """One thing a transport received: a text or binary message, or the end of the
+    connection (``close_code``: the peer's close code; `CONNECTION_DROPPED` without one)."""
+
+    text: str | None = None
+    data: bytes | None = None
+    closed: bool = False
+    close_code: int | None = None
+
+
+class IngestTransport(Interface):
+    """How an `IngestSession` talks to its peer: a WebSocket, or a raw TCP stream."""
+
+    async def receive(self) -> Received: ...
+
+    async def send(self, reply: Reply) -> None: ...
+
+    async def close(self, code: CloseCode, reason: str) -> None: ...
+
+
+class WebSocketTransport:
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+
+    async def receive(self) -> Received:
+        message = await self.websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return Received(closed=True, close_code=message.get("code"))
+        if message.get("bytes") is not None:
+            return Received(data=message["bytes"])
+        return Received(text=message.get("text") or "")
+
+    async def send(self, reply: Reply) -> None:
+        if reply.data is not None:
+            await self.websocket.send_bytes(reply.data)
+        else:
+            await self.websocket.send_text(reply.text or "")
+
+    async def close(self, code: CloseCode, reason: str) -> None:
+        await self.websocket.close(code, reason)
 
 
 class IngestSession:
@@ -66,15 +117,16 @@ class IngestSession:
     server is stopping), failed (a protocol error, a refused call, a bug).
     """
 
-    def __init__(self, websocket: WebSocket, protocol: Protocol, adapter: ProtocolAdapter,
-                 service: Service, owner: object = None) -> None:
-        self.websocket = websocket
+    def __init__(self, transport: IngestTransport, protocol: Protocol,
+                 adapter: ProtocolAdapter, service: Service, owner: object = None) -> None:
+        self.transport = transport
         self.protocol = protocol
         self.adapter = adapter
         self.service = service
         self.owner = owner  # the ingest token's principal: counted per token by the service
         self.call: LiveCall | None = None
         self.timeline: Timeline | None = None
+        self.leg: Leg | None = None  # where the connection is one speaker of a shared call
         self.status = CallStatus.COMPLETED
         self.close_code: CloseCode | None = CloseCode.NORMAL  # None: the peer already closed
         self.close_reason = "call ended"
@@ -116,11 +168,11 @@ class IngestSession:
             if stopped or self.close_code is None:
                 return
 
-    async def _receive(self, idle: IdleWatch) -> Message | None:
+    async def _receive(self, idle: IdleWatch) -> Received | None:
         """The next message; None once the peer was silent for the idle timeout."""
         idle.waiting()
         try:
-            message = await self.websocket.receive()
+            message = await self.transport.receive()
         except asyncio.CancelledError:
             if not idle.expired or asyncio.current_task().uncancel():  # type: ignore[union-attr]
                 raise  # cancelled by someone else too: the server is stopping
@@ -130,13 +182,13 @@ class IngestSession:
         idle.received()
         return message
 
-    def _read(self, message: Message) -> list[ProtocolEvent]:
-        if message["type"] == "websocket.disconnect":
+    def _read(self, message: Received) -> list[ProtocolEvent]:
+        if message.closed:
             self.close_code = None
-            return self.adapter.connection_closed()
-        if message.get("bytes") is not None:
-            return self.adapter.receive_bytes(message["bytes"])
-        return self.adapter.receive_text(message.get("text") or "")
+            return self.adapter.connection_closed(message.close_code)
+        if message.data is not None:
+            return self.adapter.receive_bytes(message.data)
+        return self.adapter.receive_text(message.text or "")
 
     async def _handle(self, event: ProtocolEvent) -> bool:
         """Act on one event; True when it stopped the call."""
@@ -161,12 +213,19 @@ class IngestSession:
             # A call is read, exported and erased at /v1/calls/{call_id}: one path segment.
             raise ProtocolError(ErrorCode.BAD_START,
                                 f"call id {start.call_id[:40]!r} has a '/' or a control character")
+        if start.leg is not None:
+            self.leg = await self.service.legs.join(start, self.protocol, self.send_alert,
+                                                    self.owner, time.monotonic())
+            self.call, self.timeline = self.leg.call, self.leg.timeline
+            return
         self.call = await self.service.open_call(start, self.protocol, self.send_alert,
                                                  self.owner)
         self.timeline = Timeline(start)
 
     async def _push(self, event: AudioChunk | Pause | Resume) -> None:
         assert self.call is not None and self.timeline is not None
+        if isinstance(event, AudioChunk) and self.leg is not None and self.leg.offset_s:
+            event = AudioChunk(event.pcm, event.channel, event.t + self.leg.offset_s)
         for chunk in self.timeline.feed(event, time.monotonic()):
             await self.call.push(chunk)
 
@@ -185,7 +244,9 @@ class IngestSession:
         self.status, self.close_code, self.close_reason = status, code, reason[:120]
 
     async def _close(self, sender: asyncio.Task[None]) -> None:
-        if self.call is not None:
+        if self.leg is not None:
+            await self.service.legs.leave(self.leg, self.status)
+        elif self.call is not None:
             await self.service.close_call(self.call, self.status)
         if self.timeline is not None and self.timeline.stats != TimelineStats():
             log.info("call %s timeline: %s", self._call_id(), self.timeline.stats)
@@ -196,7 +257,7 @@ class IngestSession:
             await asyncio.wait_for(sender, 5)
         if self.close_code is not None:
             with contextlib.suppress(Exception):
-                await self.websocket.close(self.close_code, self.close_reason)
+                await self.transport.close(self.close_code, self.close_reason)
 
     def _queue(self, replies: list[Reply | None]) -> None:
         for reply in replies:
@@ -206,10 +267,7 @@ class IngestSession:
     async def _send_replies(self) -> None:
         while (reply := await self._outgoing.get()) is not None:
             try:
-                if reply.data is not None:
-                    await self.websocket.send_bytes(reply.data)
-                else:
-                    await self.websocket.send_text(reply.text or "")
+                await self.transport.send(reply)
             except Exception:  # the peer went away; drain so nobody waits on us
                 log.debug("could not send a reply; the peer is gone")
 
@@ -222,8 +280,11 @@ async def run_ingest(
 ) -> None:
     service: Service = websocket.app.state.service
     principal = await ingest_principal(websocket, protocol)
-    await websocket.accept()
-    await IngestSession(websocket, protocol, adapter, service, principal).run()
+    offered = websocket.scope.get("subprotocols") or []
+    await websocket.accept(ASTERISK_SUBPROTOCOL if protocol is Protocol.ASTERISK_WS
+                           and ASTERISK_SUBPROTOCOL in offered else None)
+    await IngestSession(WebSocketTransport(websocket), protocol, adapter, service,
+                        principal).run()
 
 
 class IdleWatch:
@@ -270,3 +331,11 @@ def _endpoint(protocol: Protocol, factory: Callable[[], ProtocolAdapter]):
 
 for _path, (_protocol, _factory) in PROTOCOLS.items():
     router.add_api_websocket_route(_path, _endpoint(_protocol, _factory))
+
+
+@router.websocket(ASTERISK_PATH)
+async def ingest_asterisk_ws(websocket: WebSocket) -> None:
+    """Asterisk chan_websocket, connecting as the client: its URI parameters (the dial
+    string's ``v(...)``) name the call and the speaker."""
+    adapter = AsteriskWsAdapter(parameters=dict(websocket.query_params))
+    await run_ingest(websocket, Protocol.ASTERISK_WS, adapter)
