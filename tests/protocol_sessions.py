@@ -140,3 +140,35 @@ def hook_open(seq: int = 1, **changes: Any) -> dict:
 def fork_meta(**changes: Any) -> dict:
     meta = {**fixture("audio_fork/jambonz_stereo.json")["messages"][0], **changes}
     return {key: value for key, value in meta.items() if value is not None}
+
+
+# -- Asterisk: chan_websocket sessions and AudioSocket byte streams ---------------------------
+def asterisk_ws_session(name: str, audio: dict[str, list[bytes]]) -> tuple[dict, list[Any]]:
+    """A chan_websocket fixture: its URI parameters and its messages, audio filled in."""
+    session = fixture(f"asterisk_ws/{name}")
+    return session["parameters"], expand(session["messages"], audio)
+
+
+def audiosocket_message(kind: int, payload: bytes = b"") -> bytes:
+    return bytes([kind]) + len(payload).to_bytes(2, "big") + payload
+
+
+def audiosocket_stream(messages: list[dict], audio: dict[str, list[bytes]]) -> bytes:
+    """An AudioSocket fixture as the bytes on the wire: '$audio' entries become one message
+    of their kind per frame."""
+    import uuid
+
+    wire = bytearray()
+    for message in messages:
+        kind = message["kind"]
+        if "$audio" in message:
+            payloads = audio[message["$audio"]]
+        elif "uuid" in message:
+            payloads = [uuid.UUID(message["uuid"]).bytes]
+        elif "digit" in message:
+            payloads = [message["digit"].encode("ascii")]
+        else:
+            payloads = [bytes.fromhex(message.get("payload_hex", ""))]
+        for payload in payloads:
+            wire += audiosocket_message(kind, payload)
+    return bytes(wire)

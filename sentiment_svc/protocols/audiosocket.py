@@ -128,7 +128,11 @@ class AudioSocketAdapter(ProtocolAdapter):
                 break  # the rest of this message is still on its way
             payload = bytes(self._buffer[offset + HEADER.size:end])
             offset = end
-            events += self._message(kind, payload)
+            try:
+                events += self._message(kind, payload)
+            except ProtocolError as error:
+                error.accepted = events  # the good messages before it still count
+                raise
         del self._buffer[:offset]
         if self.stopped:
             self._buffer.clear()  # Asterisk sends nothing after the end; keep nothing

@@ -200,6 +200,8 @@ class ProtocolError(Exception):
 
     ``code`` is one of `ErrorCode` (stable, for logs and error replies), ``message`` is one
     line for a person, ``close_code`` is the WebSocket close code to close with.
+    ``accepted``: events of the same input that came before the refused part (a stream
+    protocol's read can hold good messages, then a bad one); the shell acts on them first.
     """
 
     def __init__(self, code: str, message: str, close_code: CloseCode | None = None) -> None:
@@ -210,6 +212,7 @@ class ProtocolError(Exception):
         self.code = str(code)
         self.message = message
         self.close_code = close_code or DEFAULT_CLOSE_CODES.get(code, CloseCode.POLICY_VIOLATION)
+        self.accepted: list[ProtocolEvent] = []
 
 
 class ProtocolAdapter(ABC):

@@ -158,7 +158,12 @@ class IngestSession:
 
     async def _receive_loop(self, idle: IdleWatch) -> None:
         while (message := await self._receive(idle)) is not None:
-            events = self._read(message)
+            try:
+                events = self._read(message)
+            except ProtocolError as error:
+                for event in error.accepted:  # what came before the refused part counts
+                    await self._handle(event)
+                raise
             replies = self.adapter.replies()
             stopped = False
             for event in events:
