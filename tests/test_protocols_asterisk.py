@@ -140,6 +140,12 @@ def test_chan_websocket_a_close_without_a_close_frame_is_a_drop():
     assert adapter.connection_closed(CONNECTION_DROPPED) == [
         CallStop("connection_dropped", dropped=True)]
     assert adapter.connection_closed(1000) == []  # only once
+    lost = AsteriskWsAdapter(parameters=LEG)  # uvicorn's code for a connection lost
+    lost.receive_text(PLAIN_START)
+    assert lost.connection_closed(1005) == [CallStop("connection_dropped", dropped=True)]
+    hung_up = AsteriskWsAdapter(parameters=LEG)  # closed with the hang-up cause's code
+    hung_up.receive_text(PLAIN_START)
+    assert hung_up.connection_closed(1001) == [CallStop("hangup")]
     silent = AsteriskWsAdapter()
     assert silent.connection_closed(1000) == []  # no call started: nothing to stop
 

@@ -35,6 +35,9 @@ chunk leaves that much silence (bounded like any gap). Per protocol:
 - native (``/v1/ingest``): no clock, ``t`` counts frames; ``pause``/``resume`` messages
   make unclocked pauses, and audio after a ``pause`` resumes the call implicitly.
 - audio_fork (jambonz / mod_audio_fork): no clock, ``t`` counts frames, no pauses.
+- Asterisk (chan_websocket, AudioSocket): no clock, ``t`` counts each leg's frames from the
+  call time the leg joined at (`live.legs`); no pauses (chan_websocket's XOFF/XON throttle
+  the other direction).
 
 Audio that arrives between a `Pause` and a `Resume` ends the pause without adding any pause
 silence (its own ``t`` is taken as it comes; a later `Resume` does nothing): the platform

@@ -1,1 +1,2 @@
-"""Sans-I/O adapters: telephony WebSocket protocols in, typed call events and replies out."""
+"""Sans-I/O adapters: telephony WebSocket protocols (and Asterisk AudioSocket's TCP stream)
+in, typed call events and replies out."""

@@ -31,9 +31,9 @@ any), and the dial string's ``v(name=value,...)`` option appends URI parameters 
   add are ignored too; a text that is no event at all is refused.
 - There is no hang-up message: when the channel hangs up, Asterisk closes the WebSocket
   (close code 1000 or the hang-up cause). A connection that ends without a close frame
-  (1006) dropped: the call is stored as interrupted. Our ``HANGUP`` command (sent when the
-  service ends the session) hangs up the WebSocket channel only: with a snoop channel in
-  between, never the caller.
+  (1006; 1005 as uvicorn reports it) dropped: the call is stored as interrupted. Our
+  ``HANGUP`` command (sent when the service ends the session) hangs up the WebSocket
+  channel only: with a snoop channel in between, never the caller.
 
 There is no clock in the stream (Asterisk sends a frame each ptime while the channel gets
 audio): ``t`` counts frames. No alert can go back (Asterisk acts on commands only).
@@ -109,6 +109,8 @@ EVENT_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
 PARAMETERS = ("call_id", "speaker", "operator_id", "customer_id", "language", "format")
 VARIABLE_PREFIX = "SENTIMENT_"  # channel variable SENTIMENT_CALL_ID = parameter call_id
+NO_STATUS_RECEIVED = 1005  # RFC 6455: a close without a code, or (uvicorn) a lost connection
+DROPPED_CLOSE_CODES = frozenset({NO_STATUS_RECEIVED, CONNECTION_DROPPED})
 
 
 class State(StrEnum):
@@ -238,13 +240,16 @@ class AsteriskWsAdapter(ProtocolAdapter):
         return [AudioChunk(pcm=pcm, channel=self.speaker, t=t)]
 
     def connection_closed(self, close_code: int | None = None) -> list[ProtocolEvent]:
-        """Asterisk hangs up by closing with a close frame; without one it dropped."""
+        """Asterisk hangs up by closing with a close frame that carries a code (its
+        ``ast_websocket_close`` always sends one); a connection that ends without one
+        dropped. (uvicorn reports a connection lost after the handshake as 1005, "no
+        status", rather than 1006.)"""
         self.state = State.ENDED
         if self.started is None or self.stopped:
             self.stopped = True
             return []
         self.stopped = True
-        dropped = close_code == CONNECTION_DROPPED
+        dropped = close_code in DROPPED_CLOSE_CODES
         return [CallStop("connection_dropped" if dropped else "hangup", dropped=dropped)]
 
     def alert_message(self, alert: AlertMessage) -> Reply | None:

@@ -1,1 +1,2 @@
-"""The HTTP/WebSocket shell: authentication, the REST API, ingest and live feeds."""
+"""The HTTP/WebSocket shell: authentication, the REST API, ingest (and the AudioSocket TCP
+listener) and live feeds."""
