@@ -18,6 +18,7 @@ import soundfile
 from sentiment_svc.config import Settings
 from sentiment_svc.domain.vocabulary import CallStatus, Channel
 from sentiment_svc.live.service import Service
+from sentiment_svc.protocols.base import CallStart, ProtocolError
 from sentiment_svc.web.audiosocket import AudioSocketServer, allow_list, peer_allowed
 from tests.conftest import REAL_AUDIO
 from tests.protocol_sessions import audiosocket_message
@@ -247,3 +248,34 @@ def test_allow_list_entries():
     assert peer_allowed("fd12::1", networks) and not peer_allowed("not-an-address", networks)
     with pytest.raises(ValueError, match="'pbx.local' is not an address"):
         allow_list(("pbx.local",))
+
+
+def test_legs_join_only_at_the_first_legs_rate_and_the_call_ends_with_its_last_leg(tmp_path):
+    """`CallLegs` directly: the second leg joins the first's call at the time it came; a
+    leg at another rate is refused without disturbing the call; the worst status wins."""
+    def leg(speaker: Channel, rate: int = RATE) -> CallStart:
+        return CallStart(call_id="legs-1", operator_id="op-1", customer_id=None,
+                         language="ru", sample_rate=rate, encoding="pcm16", channels=1,
+                         channel_map={0: speaker},
+                         tracks=(Channel.CUSTOMER, Channel.OPERATOR), leg=speaker)
+
+    async def scenario():
+        pbx = Pbx(tmp_path)
+        legs = pbx.service.legs
+        try:
+            first = await legs.join(leg(Channel.CUSTOMER), "audiosocket", None, None, 100.0)
+            with pytest.raises(ProtocolError) as refused:
+                await legs.join(leg(Channel.OPERATOR, 16000), "audiosocket", None, None, 100.5)
+            second = await legs.join(leg(Channel.OPERATOR), "audiosocket", None, None, 101.25)
+            assert second.call is first.call and second.timeline is first.timeline
+            assert (first.offset_s, second.offset_s) == (0.0, 1.25)
+            await legs.leave(second, CallStatus.INTERRUPTED)
+            assert "legs-1" in pbx.service.calls  # the customer's leg goes on
+            await legs.leave(first, CallStatus.COMPLETED)
+            return refused.value, await pbx.ended("legs-1")
+        finally:
+            await pbx.service.shutdown()
+
+    refused, detail = asyncio.run(scenario())
+    assert refused.code == "unsupported_sample_rate" and "16000 Hz" in refused.message
+    assert detail.status is CallStatus.INTERRUPTED and detail.channels == 2

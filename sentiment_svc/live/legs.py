@@ -58,9 +58,6 @@ class CallLegs:
         self._calls: dict[str, _SharedCall] = {}
         self._closing: set[asyncio.Future[None]] = set()  # abandoned calls being closed
 
-    def __contains__(self, call_id: str) -> bool:
-        return call_id in self._calls
-
     async def join(self, start: CallStart, protocol: Protocol,
                    send_alert: Callable[[AlertMessage], None] | None, owner: object,
                    now: float) -> Leg:
