@@ -208,7 +208,7 @@ class Routes:
 
 
 ROUTES = {"/v1/ingest": Protocol.NATIVE, "/v1/twilio": Protocol.TWILIO,
-          "/v1/audio-fork": Protocol.AUDIO_FORK}
+          "/v1/audio-fork": Protocol.AUDIO_FORK, "/v1/asterisk": Protocol.ASTERISK_WS}
 
 
 def routes_app(tokens: TokenRegistry, platforms: PlatformCredentials) -> Starlette:
@@ -325,3 +325,11 @@ def test_basic_on_audio_fork(routes):
                ) == "jambonz-1"
     assert who(routes.url("/v1/audio-fork"), {"Authorization": basic("freeswitch", FS_PASSWORD)}
                ) == "fs-2"
+
+
+def test_basic_on_asterisk_chan_websocket(routes):
+    """websocket_client.conf's username/password reach /v1/asterisk as Basic."""
+    assert who(routes.url("/v1/asterisk?call_id=c-1&speaker=customer"),
+               {"Authorization": basic("freeswitch", FS_PASSWORD)}) == "fs-2"
+    code, _ = who(routes.url("/v1/asterisk"), {"Authorization": basic("freeswitch", "wrong")})
+    assert code == 4401

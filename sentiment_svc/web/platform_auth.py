@@ -15,7 +15,8 @@ send HTTP Basic. The ``platforms:`` key of the service's ``--config`` YAML (besi
 
 Each entry is an ingest `Principal` with its name (so its calls count against
 ``max_calls_per_token`` like a token's), accepted only on its own protocol's route
-(`SCHEMES`): a Twilio signature on ``/v1/twilio``, Basic on ``/v1/audio-fork``. A request
+(`SCHEMES`): a Twilio signature on ``/v1/twilio``, Basic on ``/v1/audio-fork`` and
+``/v1/asterisk`` (Asterisk's ``websocket_client.conf`` ``username``/``password``). A request
 that presents no platform credential is authenticated by token as before, so tokens keep
 working on every ingest route. A refusal closes with 4401 before any message is read, and
 the reason (never the secret) is logged.
@@ -315,12 +316,13 @@ def _check_basic(websocket: WebSocket, platforms: PlatformCredentials) -> Outcom
     return "the Basic user name and password match no basic credential"
 
 
+_BASIC = Scheme("basic", lambda headers: headers.get("authorization", "").strip().lower()
+                .startswith("basic "), _check_basic)
 SCHEMES: dict[Protocol, Scheme] = {
     Protocol.TWILIO: Scheme("twilio", lambda headers: TWILIO_SIGNATURE in headers,
                             _check_twilio),
-    Protocol.AUDIO_FORK: Scheme(
-        "basic", lambda headers: headers.get("authorization", "").strip().lower()
-        .startswith("basic "), _check_basic),
+    Protocol.AUDIO_FORK: _BASIC,
+    Protocol.ASTERISK_WS: _BASIC,  # websocket_client.conf's username and password
 }
 
 
