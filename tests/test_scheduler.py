@@ -130,6 +130,42 @@ def test_a_replay_is_recognised_after_every_live_call(engines):
     assert asyncio.run(scenario()) == [4.0, 3.0, 2.0, 1.0]
 
 
+def test_a_replay_never_takes_the_last_free_worker(engines):
+    """Replays queued on two workers are recognised one batch at a time, so a live utterance
+    queued meanwhile starts at once beside the replay's batch instead of behind it."""
+    pcm = np.concatenate([load_call(path).customer for path, _ in real_prompts("ru")[:3]])
+    busy: list[int] = []  # workers recognising, sampled every 5 ms
+
+    async def sample(until: asyncio.Future) -> None:
+        while not until.done():
+            busy.append(sum(scheduler._working))
+            await asyncio.sleep(0.005)
+
+    async def scenario() -> tuple[int, int]:
+        replays = [asyncio.ensure_future(scheduler.transcribe(
+            SpeechSegment(Channel.CUSTOMER, i, i + 1, pcm), ("ru",), background=True))
+            for i in range(4)]
+        background_only = asyncio.ensure_future(asyncio.sleep(1.0))
+        await sample(background_only)
+        most_alone = max(busy)
+        live = asyncio.ensure_future(scheduler.transcribe(
+            SpeechSegment(Channel.CUSTOMER, 10, 11, pcm[: 3 * SAMPLE_RATE]), ("ru",)))
+        busy.clear()
+        await sample(live)
+        replays_left = sum(not replay.done() for replay in replays)
+        await asyncio.gather(*replays)
+        return most_alone, replays_left
+
+    scheduler = AsrScheduler(engines.recognizer, workers=2, max_batch=1, helper_delay_s=0.1)
+    try:
+        most_alone, replays_left = asyncio.run(scenario())
+    finally:
+        scheduler.close()
+    assert most_alone == 1  # the replays kept one worker free
+    assert max(busy) == 2  # the live utterance ran beside a replay's batch ...
+    assert replays_left >= 2  # ... long before the replays were done
+
+
 def test_helper_workers_take_only_what_the_first_worker_left_waiting(engines):
     pcms = [load_call(path).customer for path, _ in real_prompts("ru")[:3]]
     workers: list[str] = []

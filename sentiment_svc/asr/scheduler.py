@@ -5,6 +5,9 @@ the model. Customer utterances go before operator ones (they drive the alerts), 
 oldest audio first. Every final utterance is recognised: when the queue is long, callers
 wait, which slows their own ingest, never anyone's finals.
 
+QA replays (background jobs) come after everything live and never occupy the last free
+worker, so a live utterance never waits behind a replay's batch.
+
 The first worker takes each utterance as soon as it is queued. The others are helpers: they
 take one only once the first worker has fallen behind: the utterance has waited
 `helper_delay_s`, or every busy worker is expected to need longer than that to finish (a
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 # padding costs more encoder time than the shared decoder pass saves.
 WINDOW_SPREAD = 1.5
 HELPER_POLL_S = 0.02
+BACKGROUND = 3  # a job's kind (first in its priority) for QA replays
 
 
 class CostModel:
@@ -151,7 +155,8 @@ class AsrScheduler:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Transcript] = loop.create_future()
         # A background job (a QA replay) waits for every live call's, interim ones included.
-        kind = 3 if background else 2 if partial else int(segment.channel is not Channel.CUSTOMER)
+        kind = BACKGROUND if background else 2 if partial else int(
+            segment.channel is not Channel.CUSTOMER)
         self._queue.put(_Job(
             (kind, -urgency, segment.end), next(self._counter), segment, languages, loop, future
         ))
@@ -228,6 +233,7 @@ class AsrScheduler:
         first = self._queue.get()
         while first.segment is not None and (
             not _wanted(first) or not self._helper_may_take(first, delay_s, worker)
+            or not self._background_may_take(first, worker)
         ):
             if _wanted(first):  # too fresh for a helper: the first worker may take it
                 self._queue.put(first)
@@ -247,7 +253,9 @@ class AsrScheduler:
                 break
             if not _wanted(job):
                 continue
-            if window / WINDOW_SPREAD <= self._window(job) <= window:
+            # A live call's batch carries no replay's utterance: it would only make it longer.
+            same_class = (job.priority[0] == BACKGROUND) == (first.priority[0] == BACKGROUND)
+            if same_class and window / WINDOW_SPREAD <= self._window(job) <= window:
                 batch.append(job)
             else:
                 passed_over.append(job)
@@ -266,6 +274,14 @@ class AsrScheduler:
             default=now,
         )
         return others_free_at - now > delay_s
+
+    def _background_may_take(self, job: _Job, worker: int) -> bool:
+        """A background job never takes the last free worker: a live utterance queued while
+        it is recognised must find a worker at once, not wait out a replay's batch (workers
+        are not pre-empted). With one worker, background jobs just wait their turn."""
+        if job.priority[0] != BACKGROUND or len(self._working) <= 1:
+            return True
+        return any(not self._working[n] for n in range(len(self._working)) if n != worker)
 
     def _window(self, job: _Job) -> float:
         assert job.segment is not None
