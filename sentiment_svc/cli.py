@@ -111,7 +111,7 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 @click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Where the database and recordings live (default ./data).")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
-              default=None, help="YAML file with access tokens.")
+              default=None, help="YAML file with access tokens and platform credentials.")
 def serve(host: str | None, port: int | None, data_dir: Path | None,
           config_file: Path | None) -> None:
     """Run the real-time service (websocket ingest, feeds, REST API)."""
@@ -122,6 +122,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
     from sentiment_svc.asr.whisper import ModelNotFoundError
     from sentiment_svc.config import Settings
     from sentiment_svc.web.app import UVICORN_OPTIONS, create_app
+    from sentiment_svc.web.audiohook_auth import AudioHookCredentials, guarded
     from sentiment_svc.web.auth import TokenRegistry
 
     overrides = {key: value for key, value in {
@@ -131,6 +132,8 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
     try:
         check_models(settings)
         tokens = TokenRegistry.load(settings.config_file)
+        audiohook = AudioHookCredentials.from_file(settings.config_file)
+        tokens = guarded(tokens, audiohook)
     except (ModelNotFoundError, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     if tokens.is_open:
@@ -145,7 +148,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.run(create_app(settings, tokens), host=settings.host, port=settings.port,
+    uvicorn.run(create_app(settings, tokens, audiohook), host=settings.host, port=settings.port,
                 log_level="info", **UVICORN_OPTIONS)
 
 

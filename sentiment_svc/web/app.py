@@ -17,6 +17,7 @@ from sentiment_svc import __version__
 from sentiment_svc.config import Settings
 from sentiment_svc.live.service import Service
 from sentiment_svc.web import feeds, ingest, pages, rest, schemas
+from sentiment_svc.web.audiohook_auth import AudioHookCredentials, guarded
 from sentiment_svc.web.auth import TokenRegistry
 from sentiment_svc.web.logs import drop_query_strings_from_url_logs
 from sentiment_svc.web.websocket_protocol import BufferedWebSocketProtocol
@@ -37,8 +38,11 @@ UVICORN_OPTIONS: dict[str, object] = {
 }
 
 
-def create_app(settings: Settings, tokens: TokenRegistry) -> FastAPI:
+def create_app(settings: Settings, tokens: TokenRegistry,
+               audiohook: AudioHookCredentials | None = None) -> FastAPI:
+    """`audiohook`: the Genesys AudioHook integrations' credentials (``platforms:``)."""
     drop_query_strings_from_url_logs()  # ?token=… must never reach a log file
+    tokens = guarded(tokens, audiohook)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = Service(settings)
@@ -65,6 +69,7 @@ def create_app(settings: Settings, tokens: TokenRegistry) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.tokens = tokens
+    app.state.audiohook = audiohook or AudioHookCredentials()
     app.state.allowed_origins = settings.allowed_origins
     app.state.allowed_hosts = allowed_hosts(settings, tokens)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(app.state.allowed_hosts))

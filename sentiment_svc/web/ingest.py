@@ -20,7 +20,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.types import Message
 
 from sentiment_svc.domain.close_codes import CloseCode
-from sentiment_svc.domain.messages import AlertMessage
+from sentiment_svc.domain.messages import AlertMessage, UtteranceMessage
 from sentiment_svc.domain.vocabulary import CallStatus, Protocol
 from sentiment_svc.live.call import LiveCall
 from sentiment_svc.live.service import CallRejected, Service
@@ -43,7 +43,8 @@ from sentiment_svc.protocols.base import (
 )
 from sentiment_svc.protocols.native import NativeAdapter
 from sentiment_svc.protocols.twilio import TwilioAdapter
-from sentiment_svc.web.auth import Role, websocket_principal
+from sentiment_svc.web.audiohook_auth import audiohook_principal
+from sentiment_svc.web.auth import Principal, Role, websocket_principal
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -162,7 +163,7 @@ class IngestSession:
             raise ProtocolError(ErrorCode.BAD_START,
                                 f"call id {start.call_id[:40]!r} has a '/' or a control character")
         self.call = await self.service.open_call(start, self.protocol, self.send_alert,
-                                                 self.owner)
+                                                 self.owner, self.send_utterance)
         self.timeline = Timeline(start)
 
     async def _push(self, event: AudioChunk | Pause | Resume) -> None:
@@ -173,6 +174,12 @@ class IngestSession:
     def send_alert(self, alert: AlertMessage) -> None:
         """The call's alert, back to the telephony side where its protocol has a way."""
         reply = self.adapter.alert_message(alert)
+        if reply is not None:
+            self._outgoing.put_nowait(reply)
+
+    def send_utterance(self, utterance: UtteranceMessage) -> None:
+        """A final utterance, back to the telephony side where its protocol takes them."""
+        reply = self.adapter.utterance_message(utterance)
         if reply is not None:
             self._outgoing.put_nowait(reply)
 
@@ -221,7 +228,14 @@ async def run_ingest(
     websocket: WebSocket, protocol: Protocol, adapter: ProtocolAdapter
 ) -> None:
     service: Service = websocket.app.state.service
-    principal = await websocket_principal(websocket, websocket.app.state.tokens, {Role.INGEST})
+    principal: Principal | None
+    if protocol is Protocol.AUDIOHOOK:  # Genesys' API key and signed upgrade, or a token
+        principal = await audiohook_principal(websocket)
+        if principal is None:
+            return  # refused before the upgrade: nothing was accepted
+    else:
+        principal = await websocket_principal(websocket, websocket.app.state.tokens,
+                                              {Role.INGEST})
     await websocket.accept()
     await IngestSession(websocket, protocol, adapter, service, principal).run()
 
