@@ -31,6 +31,7 @@ HELPER_MARKS = {"tests.live_server": "models", "tests.browser": "browser"}
 MODULE_MARKS = {
     # models loaded another way: `sentiment-svc` subprocesses, an e5 conversion
     "tests.test_cli": "models", "tests.test_crash": "models", "tests.test_e5_conversion": "models",
+    "tests.test_audiohook_conformance": "models",  # a `serve` process and the reference client
     "tests.test_protocols_fuzz": "slow",  # ~9,000 hypothesis examples, ~45 CPU-s
 }
 

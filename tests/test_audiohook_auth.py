@@ -1,12 +1,14 @@
 """AudioHook credentials: the signature verifier (sans-I/O) and the ``platforms.audiohook``
 loader. Signatures here are made by hand from RFC 9421's signature-base rules (section 2.5)
-with `hmac`, or taken from Genesys' own signed example, never with the code under test."""
+with `hmac`, or taken from Genesys' own signed example, never with the code under test.
+Also the reader of the reference client's log that the conformance tests rely on."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from sentiment_svc.protocols.http_signatures import (
 )
 from sentiment_svc.web.audiohook_auth import POLICY, AudioHookCredentials, guarded
 from sentiment_svc.web.auth import AuthConfigError, Role, TokenRegistry
+from tools import audiohook_reference as reference
 
 # The signed upgrade in the AudioHook protocol walkthrough ("Establishing connection"), with
 # its session and correlation ids the right way round (developer forum, thread 18703).
@@ -242,3 +245,18 @@ def test_no_file_no_credentials(tmp_path):
     assert len(credentials("tokens: []\n", tmp_path)) == 0
     with pytest.raises(AuthConfigError, match="cannot read"):
         AudioHookCredentials.from_file(tmp_path / "missing.yaml")
+
+
+def test_the_reference_client_logs_what_the_tests_read():
+    """The log reader, on the client's own output format (pino-pretty under `script`)."""
+    sample = ("\x1b[1G\x1b[0K[09:02:43.735] \x1b[32mINFO\x1b[39m: \x1b[36monOpenedMessage - "
+              "Session open! Parameters: {}\x1b[39m\r\n    session: \"4292358f-1254-440f-83fc-"
+              "574e528cfe6f\"\r\n[09:02:49.266] \x1b[32mINFO\x1b[39m: \x1b[36mEvent message: {\r\n"
+              ' "entities": []\r\n}\x1b[39m\r\n[09:02:50.000] \x1b[33mWARN\x1b[39m: late\r\n')
+    run = reference.ClientRun(0, sample, reference.parse_log(sample))
+    assert [(r.level, r.session) for r in run.records] == [
+        ("INFO", "4292358f-1254-440f-83fc-574e528cfe6f"), ("INFO", None), ("WARN", None)]
+    assert run.records[1].t == pytest.approx(9 * 3600 + 2 * 60 + 49.266)
+    assert [p for _, p in reference.events(run)] == [{"entities": []}]
+    assert [r.message for r in run.problems] == ["late"]
+    assert json.loads(json.dumps(reference.request_headers(run))) == []
