@@ -31,6 +31,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -96,11 +97,20 @@ def stored_alerts(url: str, token: str) -> int:
     return sum(call["alert_count"] for call in reply.json()["calls"])
 
 
+def wait_for_calls_to_end(url: str, timeout_s: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while httpx.get(f"{url}/readyz", timeout=10).json().get("live_calls", 0):
+        if time.monotonic() > deadline:
+            raise SystemExit("calls were still live long after their sessions closed")
+        time.sleep(0.5)
+
+
 def run_once(url: str, uri: str, key: str, secret: str, token: str, sessions: int,
              rate: float) -> dict:
     before, stored_before = latency_buckets(url), stored_alerts(url, token)
     run = reference.run_client(uri, CALL, api_key=key, client_secret=secret,
                                session_count=sessions, connection_rate=rate)
+    wait_for_calls_to_end(url)  # a closed session's last audio is still being recognised
     alerts, within, p95 = histogram_p95(before, latency_buckets(url))
     seen = client_latencies(run)
     completed = len(run.messages("onClosedMessage - Session closed"))
