@@ -245,6 +245,16 @@ def test_a_key_alone_suffices_where_no_secret_is_configured(service):
     assert service.call("conformance-key-only")["status"] == "completed"
 
 
+def test_the_signed_target_includes_the_query_string(service):
+    run = reference.run_client(f"{service.uri}?tenant=acme&x=%20y", CALL, api_key=API_KEY,
+                               client_secret=SECRET, max_stream_s=SHORT_S,
+                               custom_config={"call_id": "conformance-query"})
+    completed(run)
+    [headers] = reference.request_headers(run)
+    assert headers["signature-input"].startswith('sig1=("@request-target" "@authority"')
+    assert service.call("conformance-query")["status"] == "completed"
+
+
 def test_an_ingest_token_still_opens_an_audiohook_session(service):
     token_uri = f"{service.uri}?token={INGEST_TOKEN}"
     completed(reference.run_client(token_uri, CALL, api_key="not-a-configured-key",
