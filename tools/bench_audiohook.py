@@ -8,8 +8,8 @@ with ``--session-count N``: N signed sessions of the stereo scripted call
 (``stereo_apology_ru.wav``, 29 s, both speakers talking) start within a second (the client's
 default rate, 50 a second) and stream in real time. Per run it prints:
 
-- sessions that completed open -> opened -> audio -> close -> closed with nothing the client
-  logged as a warning or error;
+- sessions opened and closed (open -> opened -> audio -> close -> closed), and how many
+  warnings or errors the client logged;
 - alert latency from the service's own metrics (``sentiment_alert_latency_seconds``, end of
   the triggering utterance in the audio to the alert being published): the share within 2 s
   (exact: 2 s is a bucket bound) and a p95 interpolated inside its bucket;
@@ -106,16 +106,19 @@ def wait_for_calls_to_end(url: str, timeout_s: float = 300.0) -> None:
 
 
 def run_once(url: str, uri: str, key: str, secret: str, token: str, sessions: int,
-             rate: float) -> dict:
+             rate: float, log_to: Path | None = None) -> dict:
     before, stored_before = latency_buckets(url), stored_alerts(url, token)
     run = reference.run_client(uri, CALL, api_key=key, client_secret=secret,
                                session_count=sessions, connection_rate=rate)
     wait_for_calls_to_end(url)  # a closed session's last audio is still being recognised
     alerts, within, p95 = histogram_p95(before, latency_buckets(url))
     seen = client_latencies(run)
-    completed = len(run.messages("onClosedMessage - Session closed"))
+    if log_to is not None:
+        log_to.write_text(run.log, encoding="utf-8")
     return {
-        "sessions": sessions, "completed": completed if not run.problems else 0,
+        "sessions": sessions,
+        "opened": len(run.messages("onOpenedMessage - Session open!")),
+        "closed": len(run.messages("onClosedMessage - Session closed")),
         "client_problems": len(run.problems), "client_exit": run.returncode,
         "alerts_stored": stored_alerts(url, token) - stored_before,
         "alert_latency_count": alerts, "alert_within_2s_share": round(within, 3),
@@ -132,6 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--connection-rate", type=float, default=50.0,
                         help="sessions started per second (the reference client's option)")
+    parser.add_argument("--keep-logs", type=Path, default=None, metavar="DIR",
+                        help="write each run's client log there")
     args = parser.parse_args(argv)
     if reason := reference.missing():
         raise SystemExit(reason)
@@ -153,8 +158,9 @@ def main(argv: list[str] | None = None) -> None:
             _wait_ready(port, server)
             result: dict = {}
             for index in range(args.runs):
+                log_to = args.keep_logs / f"client-{index + 1}.log" if args.keep_logs else None
                 result = run_once(url, f"ws://127.0.0.1:{port}/v1/audiohook", key, secret,
-                                  token, args.sessions, args.connection_rate)
+                                  token, args.sessions, args.connection_rate, log_to)
                 print(f"run {index + 1}: " + ", ".join(f"{k} {v}" for k, v in result.items()),
                       flush=True)
         finally:
