@@ -175,7 +175,10 @@ def service(tmp_path_factory):
 def client(service: Service, call_id: str | None, **options) -> reference.ClientRun:
     options.setdefault("api_key", API_KEY)
     options.setdefault("client_secret", SECRET)
-    config = {"operator_id": "op-genesys", **({"call_id": call_id} if call_id else {})}
+    # Each call its own customer: the client gives every session the same caller number, and
+    # a returning customer's history would change what the alerts say.
+    config = {"operator_id": "op-genesys", "customer_id": f"customer-{call_id}",
+              **({"call_id": call_id} if call_id else {})}
     return reference.run_client(service.uri, CALL, custom_config=config, **options)
 
 
@@ -311,7 +314,8 @@ def test_twenty_sessions_at_once_complete(service):
     not sent (AudioHook allows no event after ``closed``)."""
     before = calls(service, "op-load")
     run = reference.run_client(service.uri, CALL, api_key=API_KEY, client_secret=SECRET,
-                               session_count=20, custom_config={"operator_id": "op-load"})
+                               session_count=20, custom_config={"operator_id": "op-load",
+                                                                "customer_id": "customer-load"})
     completed(run, sessions=20)
     received = reference.events(run)
     for _, parameters in received:
