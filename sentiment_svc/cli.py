@@ -122,6 +122,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
     from sentiment_svc.asr.whisper import ModelNotFoundError
     from sentiment_svc.config import Settings
     from sentiment_svc.web.app import create_app, uvicorn_options
+    from sentiment_svc.web.audiohook_auth import AudioHookCredentials, guarded
     from sentiment_svc.web.auth import TokenRegistry
     from sentiment_svc.web.platform_auth import PlatformCredentials, check_access
 
@@ -138,6 +139,8 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
             from sentiment_svc.web.audiosocket import allow_list
 
             allow_list(settings.audiosocket_allow)  # a bad entry stops here, named
+        audiohook = AudioHookCredentials.from_file(settings.config_file)
+        tokens = guarded(tokens, audiohook)
     except (ModelNotFoundError, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     if tokens.is_open:
@@ -152,8 +155,8 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.run(create_app(settings, tokens, platforms), host=settings.host, port=settings.port,
-                log_level="info", **uvicorn_options(settings))
+    uvicorn.run(create_app(settings, tokens, platforms, audiohook), host=settings.host,
+                port=settings.port, log_level="info", **uvicorn_options(settings))
 
 
 def _print_event(source: str, event: dict) -> None:

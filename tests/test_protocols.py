@@ -9,11 +9,13 @@ in 20 ms frames the way each protocol sends them.
 from __future__ import annotations
 
 import json
+import uuid
 
 import numpy as np
 import pytest
 import soundfile
 
+from sentiment_svc.domain.messages import UtteranceMessage
 from sentiment_svc.frames import Channel
 from sentiment_svc.protocols.audio_fork import AudioForkAdapter
 from sentiment_svc.protocols.audiohook import AudioHookAdapter
@@ -162,19 +164,73 @@ def test_audiohook_session(voices):
     ]
 
 
-def test_audiohook_alert_event_and_disconnect():
+def test_audiohook_alert_is_an_agentassist_suggestion_and_close_a_disconnect():
     session = fixture("audiohook/stereo_session.json")
+    sid = session["session_id"]
     adapter = AudioHookAdapter()
     run(adapter, session["messages"][:1])
-    event = json.loads(adapter.alert_message(alert()).text)
-    data = {"call_id": "c-1", "operator_id": "op-1", "alert_id": "a1b2c3d4e5f6", "t": 3.2,
-            "action": "apology", "severity": "warning", "reason": "complaint",
-            "evidence": ["верните деньги"], "categories": []}
-    assert event == {"version": "2", "id": session["session_id"], "seq": 2, "clientseq": 1,
-                     "type": "event", "parameters": {"entities": [{"type": "alert", "data": data}]}}
+    event = json.loads(adapter.alert_message(alert(categories=("money",))).text)
+    assert {k: event[k] for k in ("version", "id", "seq", "clientseq", "type")} == {
+        "version": "2", "id": sid, "seq": 2, "clientseq": 1, "type": "event"}
+    [entity] = event["parameters"]["entities"]
+    assert entity["type"] == "agentassist" and set(entity["data"]) == {"id", "suggestions"}
+    [suggestion] = entity["data"]["suggestions"]
+    # entities-agentassist.ts: an 'article' suggestion (type, id, confidence, position?,
+    # title, excerpts, documentUri, metadata?: Record<string, string>).
+    assert suggestion == {
+        "type": "article", "id": suggestion["id"], "confidence": 1.0, "position": "PT3.20S",
+        "title": "complaint", "excerpts": ["верните деньги"],
+        "documentUri": "urn:sentiment-svc:action:apology",
+        "metadata": {"action": "apology", "severity": "warning", "categories": "money",
+                     "alertId": "a1b2c3d4e5f6"},
+    }
+    ids = [uuid.UUID(entity["data"]["id"]), uuid.UUID(suggestion["id"])]
+    assert ids[0] != ids[1] and all(i.version == 5 for i in ids)
     disconnect = json.loads(adapter.close("shutting down")[0].text)
     assert disconnect["seq"] == 3 and disconnect["type"] == "disconnect"
     assert disconnect["parameters"] == {"reason": "completed", "info": "shutting down"}
+
+
+def utterance(channel: Channel, **changes) -> UtteranceMessage:
+    fields = {"call_id": "c-1", "operator_id": "op-1", "seq": 4, "channel": channel,
+              "start": 4.83, "end": 9.68, "lang": "uk", "text": "мені не допомогли",
+              "sentiment": {"neg": 0.9, "neu": 0.1, "pos": 0.0}, "loudness_db": 1.5, **changes}
+    return UtteranceMessage(**fields)
+
+
+@pytest.mark.parametrize("channel,channel_id", [(Channel.CUSTOMER, 0), (Channel.OPERATOR, 1)])
+def test_audiohook_final_utterance_is_a_transcript_on_its_channel(channel, channel_id):
+    session = fixture("audiohook/stereo_session.json")  # opened stereo [external, internal]
+    adapter = AudioHookAdapter()
+    run(adapter, session["messages"][:1])
+    event = json.loads(adapter.utterance_message(utterance(channel)).text)
+    assert (event["type"], event["seq"], event["id"]) == ("event", 2, session["session_id"])
+    [entity] = event["parameters"]["entities"]
+    # entities-transcript.ts: {id, channelId: 0|1, isFinal, offset?, duration?,
+    # alternatives: [{confidence, languages?, interpretations: [{type: 'display', transcript}]}]}
+    assert entity == {"type": "transcript", "data": {
+        "id": entity["data"]["id"], "channelId": channel_id, "isFinal": True,
+        "offset": "PT4.83S", "duration": "PT4.85S",
+        "alternatives": [{"confidence": 1.0, "languages": ["uk-UA"], "interpretations": [
+            {"type": "display", "transcript": "мені не допомогли"}]}],
+    }}
+    again = json.loads(adapter.utterance_message(utterance(channel)).text)
+    assert again["seq"] == 3  # each event takes the next server seq...
+    assert again["parameters"]["entities"][0]["data"]["id"] == entity["data"]["id"]  # same id
+
+
+def test_audiohook_transcripts_follow_the_chosen_media():
+    adapter = AudioHookAdapter()
+    internal_only = [{"type": "audio", "format": "PCMU", "channels": ["internal"], "rate": 8000}]
+    run(adapter, [hook_open(media=internal_only)])
+    assert adapter.utterance_message(utterance(Channel.CUSTOMER)) is None  # not carried
+    event = json.loads(adapter.utterance_message(utterance(Channel.OPERATOR)).text)
+    assert event["parameters"]["entities"][0]["data"]["channelId"] == 0
+    probe = AudioHookAdapter()
+    run(probe, fixture("audiohook/connection_probe.json")["messages"][:1])
+    assert probe.utterance_message(utterance(Channel.CUSTOMER)) is None  # no call behind it
+    assert probe.alert_message(alert()) is None
+    assert NativeAdapter().utterance_message(utterance(Channel.CUSTOMER)) is None
 
 
 def test_audiohook_connection_probe_has_no_call():

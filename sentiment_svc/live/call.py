@@ -378,7 +378,10 @@ class LiveCall:
             if event.channel is Channel.CUSTOMER:
                 self.sentiment_trend.append(round(event.sentiment.pos - event.sentiment.neg, 3))
             self._observe_latency(context.metrics.utterance_latency, event.end)
-            context.publish(utterance_message(event, seq=seq, **ids))
+            message = utterance_message(event, seq=seq, **ids)
+            if context.send_utterance is not None:
+                context.send_utterance(message)
+            context.publish(message)
         elif isinstance(event, Alert):
             alert_id = None
             if store is not None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from sentiment_svc.domain.messages import AlertMessage, Message
+from sentiment_svc.domain.messages import AlertMessage, Message, UtteranceMessage
 from sentiment_svc.frames import Channel, SpeechSegment, Transcript
 from sentiment_svc.live.metrics import Metrics
 from sentiment_svc.live.ticker import AudioTicker
@@ -48,5 +48,6 @@ class CallContext:
     # Why interim transcripts should not be made now (None: they may); None: never made.
     partials_skipped: Callable[[], str | None] | None = None
     send_alert: Callable[[AlertMessage], None] | None = None  # back to the telephony side
+    send_utterance: Callable[[UtteranceMessage], None] | None = None  # final ones, likewise
     wall_clock: bool = True  # audio arrives in real time: latency metrics mean something
     background: bool = False  # recognised after every live call's utterances (a replay)

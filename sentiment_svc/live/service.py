@@ -27,6 +27,7 @@ from sentiment_svc.domain.messages import (
     Message,
     ReplayEnded,
     ReplayStarted,
+    UtteranceMessage,
 )
 from sentiment_svc.domain.records import CallOpened
 from sentiment_svc.domain.vocabulary import CallStatus, Channel, Protocol
@@ -198,6 +199,7 @@ class Service:
         stored: bool,
         send_alert: Callable[[AlertMessage], None] | None = None,
         record: Callable[[list[tuple[Channel, np.ndarray]]], None] | None = None,
+        send_utterance: Callable[[UtteranceMessage], None] | None = None,
     ) -> CallContext:
         """What a call run by this service gets: its messages go to `publish`; a `stored`
         call also writes its rows (and, with `record`, its audio) and offers interim
@@ -208,7 +210,7 @@ class Service:
             analysis_executor=self.analysis_executor, metrics=self.metrics, publish=publish,
             store=self.db if stored else None,
             partials_skipped=self._partials_skipped if stored else None,
-            send_alert=send_alert, record=record,
+            send_alert=send_alert, record=record, send_utterance=send_utterance,
         )
 
     def _partials_skipped(self) -> str | None:
@@ -225,8 +227,11 @@ class Service:
         protocol: Protocol,
         send_alert: Callable[[AlertMessage], None] | None = None,
         owner: object = None,
+        send_utterance: Callable[[UtteranceMessage], None] | None = None,
     ) -> LiveCall:
-        """`owner` (the ingest token's principal) is counted against `max_calls_per_token`."""
+        """`owner` (the ingest token's principal) is counted against `max_calls_per_token`;
+        `send_alert` and `send_utterance` take the call's alerts and final utterances back
+        to the telephony side."""
         self._refuse_unless_healthy()
         # A call holds its place (`_owners`) from here: opens that arrive together wait on
         # the store below, and each must see the others when it checks the limits.
@@ -241,7 +246,7 @@ class Service:
             raise ServiceBusy(f"this token already has {owned} live calls (the limit)")
         self._owners[start.call_id] = owner
         try:
-            call, record = await self._admit(start, protocol, send_alert)
+            call, record = await self._admit(start, protocol, send_alert, send_utterance)
         except BaseException:
             self._owners.pop(start.call_id, None)  # its place is free again
             raise
@@ -268,6 +273,7 @@ class Service:
         start: CallStart,
         protocol: Protocol,
         send_alert: Callable[[AlertMessage], None] | None,
+        send_utterance: Callable[[UtteranceMessage], None] | None = None,
     ) -> tuple[LiveCall, CallOpened]:
         """Store, record and register a call whose place `open_call` has reserved."""
         customer = self.customer_ids.key(start.customer_id) if start.customer_id else None
@@ -289,7 +295,8 @@ class Service:
         recording = _Recording(writer, layout)
         self._recordings[start.call_id] = recording
         context = self.context(
-            self.bus.publish, stored=True, send_alert=send_alert, record=recording.add
+            self.bus.publish, stored=True, send_alert=send_alert, record=recording.add,
+            send_utterance=send_utterance,
         )
         call = LiveCall(start, protocol, context)
         self.calls[start.call_id] = call

@@ -34,9 +34,13 @@ order; ``external`` (the customer) and ``internal`` (the agent) map to CUSTOMER/
 The open has no agent id: ``operator_id`` comes from ``inputVariables`` or ``customConfig``
 (``operator_id``), else "unknown"; ``customer_id`` from there, else the participant's ANI.
 A ``conversationId`` of all zeros is Genesys' connection probe: answered with ``opened``
-but no `CallStart`. Alerts go out as an ``event`` whose entity is ``{"type": "alert",
-"data": {...alert}}`` (v2 lets an event carry any typed entity; Genesys defines
-``transcript`` and ``agentassist`` entities, a custom type is our choice).
+but no `CallStart`.
+
+Events: each final utterance goes out as an ``event`` with a ``transcript`` entity on the
+speaker's channel, each alert as an ``event`` with an ``agentassist`` entity whose
+``article`` suggestion carries the action, severity, reason and evidence; the mapping is
+`sentiment_svc.protocols.audiohook_entities`. Credentials (API key, signed upgrade) are
+checked before the socket is accepted: `sentiment_svc.web.audiohook_auth`.
 
 Sources: https://developer.genesys.cloud/devapps/audiohook (protocol reference and session
 walkthrough, as cited by the implementations below); the Genesys reference implementation
@@ -55,8 +59,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sentiment_svc.domain.messages import AlertMessage
+from sentiment_svc.domain.messages import AlertMessage, UtteranceMessage
 from sentiment_svc.frames import Channel
+from sentiment_svc.protocols.audiohook_entities import agentassist_entity, transcript_entity
 from sentiment_svc.protocols.base import (
     AudioChunk,
     CallStart,
@@ -68,7 +73,6 @@ from sentiment_svc.protocols.base import (
     ProtocolEvent,
     Reply,
     Resume,
-    alert_fields,
     decode_audio,
     language_from,
     parse_json_object,
@@ -286,11 +290,33 @@ class AudioHookAdapter(ProtocolAdapter):
         self._replies.append(self._message(kind, parameters))
 
     def alert_message(self, alert: AlertMessage) -> Reply | None:
-        """An ``event`` message; it takes a server seq, so it must be sent once made."""
-        if self.started is None or self.state not in ("active", "paused"):
+        """An ``event`` with an ``agentassist`` entity; it takes a server seq, so it must be
+        sent once made."""
+        if not self._can_send_events():
             return None
-        return self._message("event", {"entities": [{"type": "alert",
-                                                     "data": alert_fields(alert)}]})
+        return self._event(agentassist_entity(alert, self._session()).model_dump(
+            exclude_none=True))
+
+    def utterance_message(self, utterance: UtteranceMessage) -> Reply | None:
+        """An ``event`` with a ``transcript`` entity on the speaker's channel (none for a
+        speaker the chosen media does not carry)."""
+        if not self._can_send_events() or self._media is None:
+            return None
+        name = next(n for n, channel in CHANNELS.items() if channel == utterance.channel)
+        if name not in self._media.channels:
+            return None
+        channel_id: Literal[0, 1] = 0 if self._media.channels.index(name) == 0 else 1
+        return self._event(transcript_entity(utterance, self._session(), channel_id)
+                           .model_dump(exclude_none=True))
+
+    def _can_send_events(self) -> bool:
+        return self.started is not None and self.state in ("active", "paused")
+
+    def _session(self) -> str:
+        return self.session_id or NULL_UUID
+
+    def _event(self, entity: dict[str, Any]) -> Reply:
+        return self._message("event", {"entities": [entity]})
 
     def close(self, reason: str) -> list[Reply]:
         """Ask Genesys to end the session (``disconnect``); it answers with ``close``, which

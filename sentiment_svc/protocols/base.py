@@ -7,7 +7,8 @@ I/O shell feeds each received WebSocket message to `ProtocolAdapter.receive_text
 (after sending `ProtocolAdapter.error_message`, where the protocol has one) when an input
 is refused. To end a session itself it sends what `ProtocolAdapter.close` returns; when the
 peer goes away it calls `ProtocolAdapter.connection_closed`, which stops a call that never
-said stop. `ProtocolAdapter.alert_message` says how an alert reaches the telephony side.
+said stop. `ProtocolAdapter.alert_message` says how an alert reaches the telephony side,
+`ProtocolAdapter.utterance_message` how a final utterance does (where it does).
 Nothing here touches a socket, a thread or an event loop.
 
 Audio stays at the call's own rate and sample format (int16); resampling to 16 kHz is the
@@ -33,7 +34,7 @@ import pydantic
 from sentiment_svc.audio.codecs import CodecError, Encoding, decode
 from sentiment_svc.domain.close_codes import CloseCode
 from sentiment_svc.domain.codec import to_jsonable
-from sentiment_svc.domain.messages import AlertMessage
+from sentiment_svc.domain.messages import AlertMessage, UtteranceMessage
 from sentiment_svc.frames import Channel
 
 Language = Literal["ru", "uk", "auto"]
@@ -268,6 +269,11 @@ class ProtocolAdapter(ABC):
     @abstractmethod
     def alert_message(self, alert: AlertMessage) -> Reply | None:
         """How an alert goes back to the telephony side; None where the protocol has no way."""
+
+    def utterance_message(self, utterance: UtteranceMessage) -> Reply | None:
+        """How a final utterance goes back to the telephony side; None (the default) where
+        the protocol has no way or no use for it."""
+        return None
 
     @abstractmethod
     def close(self, reason: str) -> list[Reply]:

@@ -17,6 +17,7 @@ from sentiment_svc import __version__
 from sentiment_svc.config import Settings
 from sentiment_svc.live.service import Service
 from sentiment_svc.web import feeds, ingest, pages, rest, schemas, tickets
+from sentiment_svc.web.audiohook_auth import AudioHookCredentials, guarded
 from sentiment_svc.web.audiosocket import AudioSocketServer
 from sentiment_svc.web.auth import TokenRegistry
 from sentiment_svc.web.http_protocol import HeaderTimeoutProtocol, with_header_timeout
@@ -43,11 +44,14 @@ UVICORN_OPTIONS: dict[str, object] = {
 
 
 def create_app(settings: Settings, tokens: TokenRegistry,
-               platforms: PlatformCredentials | None = None) -> FastAPI:
-    """`platforms`: the telephony platforms' own ingest credentials (`web.platform_auth`)."""
+               platforms: PlatformCredentials | None = None,
+               audiohook: AudioHookCredentials | None = None) -> FastAPI:
+    """`platforms`: the telephony platforms' own ingest credentials (`web.platform_auth`);
+    `audiohook`: the Genesys AudioHook integrations' (`web.audiohook_auth`)."""
     platforms = platforms or PlatformCredentials()
     check_access(tokens, platforms)
     drop_query_strings_from_url_logs()  # ?token=… must never reach a log file
+    tokens = guarded(tokens, audiohook)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = Service(settings)
@@ -84,6 +88,7 @@ def create_app(settings: Settings, tokens: TokenRegistry,
     app.state.tokens = tokens
     app.state.tickets = tickets.TicketBook()
     app.state.platforms = platforms
+    app.state.audiohook = audiohook or AudioHookCredentials()
     app.state.allowed_origins = settings.allowed_origins
     app.state.allowed_hosts = allowed_hosts(settings, tokens)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(app.state.allowed_hosts))

@@ -3,7 +3,8 @@
 Roles: ``ingest`` (telephony pushing audio), ``operator`` (bound to one operator_id: its own
 calls and feed), ``supervisor`` and ``qa`` (all calls). Tokens are configured in YAML, in
 the service's ``--config FILE`` under ``tokens:`` or in the ``SENTIMENT_TOKENS`` variable
-(the same list, YAML or JSON)::
+(the same list, YAML or JSON); telephony platforms' own credentials go under ``platforms:``
+in the same file (`audiohook_auth` for Genesys AudioHook)::
 
     tokens:
       - {role: operator, operator_id: op-1, sha256: 9f86d081...}   # sentiment-svc hash-token
@@ -103,12 +104,19 @@ class _Entry(pydantic.BaseModel):
 class TokenRegistry:
     """The configured tokens, kept only as SHA-256 digests."""
 
-    def __init__(self, entries: Iterable[tuple[bytes, Principal]] = ()) -> None:
+    def __init__(self, entries: Iterable[tuple[bytes, Principal]] = (), *,
+                 closed: bool = False) -> None:
         self._entries = list(entries)
+        self._closed = closed  # other credentials guard the service (``platforms:``)
 
     @property
     def is_open(self) -> bool:
-        return not self._entries
+        return not self._entries and not self._closed
+
+    def closed(self) -> TokenRegistry:
+        """The same tokens, never open: where platform credentials are configured, a
+        request without a token is refused rather than given every role."""
+        return TokenRegistry(self._entries, closed=True)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -158,12 +166,13 @@ class TokenRegistry:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise AuthConfigError(f"{source}: not valid YAML: {exc}") from None
-        if isinstance(data, Mapping) and "tokens" in data:
-            return cls.from_entries(data["tokens"], source)
+        if isinstance(data, Mapping) and ("tokens" in data or "platforms" in data):
+            return cls.from_entries(data.get("tokens"), source)
         if isinstance(data, list) and not require_key:
             return cls.from_entries(data, source)
         raise AuthConfigError(
-            f"{source}: no 'tokens' key (write 'tokens: []' to run without authentication)"
+            f"{source}: no 'tokens' key, nor 'platforms' (write 'tokens: []' to run without"
+            " authentication)"
         )
 
     @classmethod

@@ -24,7 +24,7 @@ from typing import Protocol as Interface
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from sentiment_svc.domain.close_codes import CloseCode
-from sentiment_svc.domain.messages import AlertMessage
+from sentiment_svc.domain.messages import AlertMessage, UtteranceMessage
 from sentiment_svc.domain.vocabulary import CallStatus, Protocol
 from sentiment_svc.live.call import LiveCall
 from sentiment_svc.live.legs import Leg
@@ -49,6 +49,7 @@ from sentiment_svc.protocols.base import (
 )
 from sentiment_svc.protocols.native import NativeAdapter
 from sentiment_svc.protocols.twilio import TwilioAdapter
+from sentiment_svc.web.audiohook_auth import audiohook_principal
 from sentiment_svc.web.platform_auth import ingest_principal
 
 log = logging.getLogger(__name__)
@@ -224,7 +225,7 @@ class IngestSession:
             self.call, self.timeline = self.leg.call, self.leg.timeline
             return
         self.call = await self.service.open_call(start, self.protocol, self.send_alert,
-                                                 self.owner)
+                                                 self.owner, self.send_utterance)
         self.timeline = Timeline(start)
 
     async def _push(self, event: AudioChunk | Pause | Resume) -> None:
@@ -237,6 +238,12 @@ class IngestSession:
     def send_alert(self, alert: AlertMessage) -> None:
         """The call's alert, back to the telephony side where its protocol has a way."""
         reply = self.adapter.alert_message(alert)
+        if reply is not None:
+            self._outgoing.put_nowait(reply)
+
+    def send_utterance(self, utterance: UtteranceMessage) -> None:
+        """A final utterance, back to the telephony side where its protocol takes them."""
+        reply = self.adapter.utterance_message(utterance)
         if reply is not None:
             self._outgoing.put_nowait(reply)
 
@@ -284,7 +291,13 @@ async def run_ingest(
     websocket: WebSocket, protocol: Protocol, adapter: ProtocolAdapter
 ) -> None:
     service: Service = websocket.app.state.service
-    principal = await ingest_principal(websocket, protocol)
+    principal = None
+    if protocol is Protocol.AUDIOHOOK:  # Genesys' API key and signed upgrade, or a token
+        principal = await audiohook_principal(websocket)
+        if principal is None:
+            return  # refused before the upgrade: nothing was accepted
+    else:
+        principal = await ingest_principal(websocket, protocol)
     offered = websocket.scope.get("subprotocols") or []
     await websocket.accept(ASTERISK_SUBPROTOCOL if protocol is Protocol.ASTERISK_WS
                            and ASTERISK_SUBPROTOCOL in offered else None)

@@ -141,6 +141,8 @@ class PlatformsConfig(pydantic.BaseModel):
 
     twilio: tuple[TwilioCredential, ...] = ()
     basic: tuple[BasicCredential, ...] = ()
+    # Genesys AudioHook: API keys and signature secrets, read by `web.audiohook_auth`
+    audiohook: tuple[dict[str, Any], ...] = ()
 
     @pydantic.model_validator(mode="after")
     def _unique_names(self) -> PlatformsConfig:

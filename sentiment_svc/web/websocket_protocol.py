@@ -7,9 +7,16 @@ around each 20 ms telephony frame, about a seventh of the event loop's work per 
 pauses reading, so a slow call still pushes back on its sender, a bounded number of frames
 later. It touches uvicorn's private state (`read_paused`, `queue`, `transport`), so the
 version is pinned and `tests/test_ingest_transport.py` checks the behaviour.
+
+It also marks the handshake done once a denial response (an upgrade refused with an HTTP
+status, as AudioHook credentials are) is on the wire: uvicorn 0.54 does not, and logs
+"ASGI callable returned without completing handshake" at ERROR for every refusal (uvicorn
+pull request 3138 makes the same change upstream).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
@@ -26,3 +33,8 @@ class BufferedWebSocketProtocol(WebSocketsSansIOProtocol):
             self.queue.qsize() < RECEIVE_HIGH_WATER - 1 or not self.transport.is_reading()
         )
         super().send_receive_event_to_app()
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.http.response.body" and not message.get("more_body"):
+            self.handshake_complete = True  # refused with a response: nothing left to do
