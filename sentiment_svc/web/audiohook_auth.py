@@ -59,6 +59,7 @@ from sentiment_svc.web.auth import (
     Role,
     TokenRegistry,
     bearer_token,
+    validation_problems,
     websocket_principal,
 )
 
@@ -192,11 +193,7 @@ class AudioHookCredentials:
             try:
                 entry = _Entry.model_validate(raw)
             except pydantic.ValidationError as exc:
-                problems = "; ".join(
-                    f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}"
-                    for e in exc.errors(include_input=False)
-                )
-                raise AuthConfigError(f"{where}: {problems}") from None
+                raise AuthConfigError(f"{where}: {validation_problems(exc)}") from None
             digest = entry.digest()
             if any(hmac.compare_digest(digest, known.key_digest) for known in parsed):
                 raise AuthConfigError(f"{where}: the same API key twice")

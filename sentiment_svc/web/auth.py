@@ -66,6 +66,14 @@ class AuthConfigError(ValueError):
     """The token configuration is invalid; the message names the source and entry."""
 
 
+def validation_problems(error: pydantic.ValidationError, whole: str = "entry") -> str:
+    """A config entry's validation errors on one line, by field; never the input (a secret)."""
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or whole}: {e['msg']}"
+        for e in error.errors(include_input=False)
+    )
+
+
 def hash_token(token: str) -> str:
     """The hex SHA-256 of a token, as configured under ``sha256:``."""
     if len(token) < MIN_TOKEN_LENGTH:
@@ -144,11 +152,8 @@ class TokenRegistry:
             try:
                 entry = _Entry.model_validate(raw)
             except pydantic.ValidationError as exc:
-                problems = "; ".join(
-                    f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}"
-                    for e in exc.errors(include_input=False)
-                )
-                raise AuthConfigError(f"{source}: tokens[{index}]: {problems}") from None
+                raise AuthConfigError(
+                    f"{source}: tokens[{index}]: {validation_problems(exc)}") from None
             digest = entry.digest()
             if any(hmac.compare_digest(digest, known) for known, _ in parsed):
                 raise AuthConfigError(f"{source}: tokens[{index}]: the same token twice")

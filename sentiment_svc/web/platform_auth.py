@@ -75,6 +75,7 @@ from sentiment_svc.web.auth import (
     TokenRegistry,
     check_origin,
     reject_websocket,
+    validation_problems,
     websocket_principal,
 )
 
@@ -221,11 +222,7 @@ class PlatformCredentials:
         try:
             return cls(PlatformsConfig.model_validate(data[KEY]))
         except pydantic.ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, error['loc'])) or KEY}: {error['msg']}"
-                for error in exc.errors(include_input=False)  # never echo a secret
-            )
-            raise AuthConfigError(f"{source}: {KEY}: {problems}") from None
+            raise AuthConfigError(f"{source}: {KEY}: {validation_problems(exc, KEY)}") from None
 
     @classmethod
     def from_file(cls, path: Path) -> PlatformCredentials:
