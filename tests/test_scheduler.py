@@ -348,3 +348,19 @@ def test_a_job_cancelled_during_its_encoder_pass_is_not_decoded(engines):
     assert first_cancelled and skipped == [1]
     assert kept == engines.recognizer.recognize(pcms[1], ("ru",)).text
     assert again == engines.recognizer.recognize(pcms[0], ("ru",)).text
+
+
+def test_background_work_rests_while_calls_are_live(engines):
+    scheduler = AsrScheduler(engines.recognizer, workers=0)
+    now = time.monotonic()
+    assert scheduler.background_rest_s(2.0, now) == 0.0  # nothing live: replays run flat out
+
+    async def queue_live() -> None:
+        job = asyncio.ensure_future(scheduler.transcribe(
+            segment(Channel.CUSTOMER, 1.0, 1.0), ("ru",)))
+        await asyncio.sleep(0)
+        job.cancel()
+
+    asyncio.run(queue_live())
+    assert scheduler.background_rest_s(2.0) == pytest.approx(2.0)
+    assert scheduler.background_rest_s(2.0, time.monotonic() + 60) == pytest.approx(2.0)  # queued

@@ -6,7 +6,9 @@ oldest audio first. Every final utterance is recognised: when the queue is long,
 wait, which slows their own ingest, never anyone's finals.
 
 QA replays (background jobs) come after everything live and never occupy the last free
-worker, so a live utterance never waits behind a replay's batch.
+worker, so a live utterance never waits behind a replay's batch; while calls are live, a
+worker rests after a replay's batch as long as the batch took (replays get at most half a
+worker then, and share the cores with live decodes less).
 
 The first worker takes each utterance as soon as it is queued. The others are helpers: they
 take one only once the first worker has fallen behind: the utterance has waited
@@ -37,6 +39,11 @@ log = logging.getLogger(__name__)
 WINDOW_SPREAD = 1.5
 HELPER_POLL_S = 0.02
 BACKGROUND = 3  # a job's kind (first in its priority) for QA replays
+# While live calls are being recognised, a worker rests after a background batch for this
+# share of the time the batch took: a replay's decode shares the cores (and the memory bus)
+# with live ones, so it gets at most half of a worker's time while any call is live.
+BACKGROUND_REST_RATIO = 1.0
+LIVE_RECENT_S = 10.0  # live work this recent makes background work rest
 
 
 class CostModel:
@@ -94,6 +101,7 @@ class AsrScheduler:
         self._max_batch = max_batch
         self._helper_delay_s = helper_delay_s
         self._working = [False] * workers  # one flag per worker: no lock needed
+        self._live_queued_at = -LIVE_RECENT_S  # monotonic time of the last live job queued
         self._expected_done = [0.0] * workers  # monotonic time each worker should be free
         self.cost = cost or CostModel()
         self._threads = [
@@ -157,6 +165,8 @@ class AsrScheduler:
         # A background job (a QA replay) waits for every live call's, interim ones included.
         kind = BACKGROUND if background else 2 if partial else int(
             segment.channel is not Channel.CUSTOMER)
+        if not background:
+            self._live_queued_at = time.monotonic()
         self._queue.put(_Job(
             (kind, -urgency, segment.end), next(self._counter), segment, languages, loop, future
         ))
@@ -177,7 +187,10 @@ class AsrScheduler:
             if batch is None:
                 return
             try:
+                started = time.monotonic()
                 self._run_batch(worker, batch)
+                if batch[0].priority[0] == BACKGROUND:
+                    time.sleep(self.background_rest_s(time.monotonic() - started))
             except Exception as error:  # a bug here must not stop recognition for every call
                 log.exception("ASR worker error")
                 self._working[worker] = False
@@ -274,6 +287,13 @@ class AsrScheduler:
             default=now,
         )
         return others_free_at - now > delay_s
+
+    def background_rest_s(self, busy_s: float, now: float | None = None) -> float:
+        """How long a worker rests after a background batch that took `busy_s`: as long
+        again while live calls are being recognised, else not at all."""
+        now = time.monotonic() if now is None else now
+        live = now - self._live_queued_at < LIVE_RECENT_S or self._queue.qsize() > 0
+        return busy_s * BACKGROUND_REST_RATIO if live else 0.0
 
     def _background_may_take(self, job: _Job, worker: int) -> bool:
         """A background job never takes the last free worker: a live utterance queued while
