@@ -6,9 +6,10 @@ oldest audio first. Every final utterance is recognised: when the queue is long,
 wait, which slows their own ingest, never anyone's finals.
 
 QA replays (background jobs) come after everything live and never occupy the last free
-worker, so a live utterance never waits behind a replay's batch; while calls are live, a
-worker rests after a replay's batch as long as the batch took (replays get at most half a
-worker then, and share the cores with live decodes less).
+worker, so a live utterance never waits behind a replay's batch; while calls are live, the
+next replay batch starts only once as long again as the last one took has passed (replays
+get at most half a worker then, and share the cores with live decodes less); the workers
+take live utterances meanwhile.
 
 The first worker takes each utterance as soon as it is queued. The others are helpers: they
 take one only once the first worker has fallen behind: the utterance has waited
@@ -102,6 +103,7 @@ class AsrScheduler:
         self._helper_delay_s = helper_delay_s
         self._working = [False] * workers  # one flag per worker: no lock needed
         self._live_queued_at = -LIVE_RECENT_S  # monotonic time of the last live job queued
+        self._background_after = 0.0  # no background batch starts before this (monotonic)
         self._expected_done = [0.0] * workers  # monotonic time each worker should be free
         self.cost = cost or CostModel()
         self._threads = [
@@ -189,8 +191,9 @@ class AsrScheduler:
             try:
                 started = time.monotonic()
                 self._run_batch(worker, batch)
-                if batch[0].priority[0] == BACKGROUND:
-                    time.sleep(self.background_rest_s(time.monotonic() - started))
+                if batch[0].priority[0] == BACKGROUND:  # rests from replays, not from calls
+                    done = time.monotonic()
+                    self._background_after = done + self.background_rest_s(done - started, done)
             except Exception as error:  # a bug here must not stop recognition for every call
                 log.exception("ASR worker error")
                 self._working[worker] = False
@@ -289,8 +292,8 @@ class AsrScheduler:
         return others_free_at - now > delay_s
 
     def background_rest_s(self, busy_s: float, now: float | None = None) -> float:
-        """How long a worker rests after a background batch that took `busy_s`: as long
-        again while live calls are being recognised, else not at all."""
+        """How long background work rests after a background batch that took `busy_s`: as
+        long again while live calls are being recognised, else not at all."""
         now = time.monotonic() if now is None else now
         live = now - self._live_queued_at < LIVE_RECENT_S or self._queue.qsize() > 0
         return busy_s * BACKGROUND_REST_RATIO if live else 0.0
@@ -299,7 +302,11 @@ class AsrScheduler:
         """A background job never takes the last free worker: a live utterance queued while
         it is recognised must find a worker at once, not wait out a replay's batch (workers
         are not pre-empted). With one worker, background jobs just wait their turn."""
-        if job.priority[0] != BACKGROUND or len(self._working) <= 1:
+        if job.priority[0] != BACKGROUND:
+            return True
+        if time.monotonic() < self._background_after:
+            return False
+        if len(self._working) <= 1:
             return True
         return any(not self._working[n] for n in range(len(self._working)) if n != worker)
 
