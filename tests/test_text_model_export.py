@@ -50,3 +50,18 @@ def test_a_model_file_that_does_not_match_its_hash_is_refused(tmp_path: Path) ->
     with pytest.raises(TunedModelError, match="sha256"):
         build(E5_DIR, tmp_path / "out", npz)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_service_runs_the_tuned_model_when_asked(exported: Path) -> None:
+    from sentiment_svc.analysis.evaluate import FIRST_READING, customer_transcript
+    from sentiment_svc.analysis.model_analyzer import ModelAnalyzer
+    from sentiment_svc.config import Settings
+    from sentiment_svc.pipeline import load_analyzer
+
+    models = exported.parent / "models"
+    models.mkdir()
+    (models / "e5-small-tuned").symlink_to(exported)
+    analyzer = load_analyzer(Settings(models_dir=models, text_model="tuned"))
+    assert isinstance(analyzer, ModelAnalyzer)
+    (analysis,) = analyzer.analyze([customer_transcript(TEXTS[0], "ru")], [FIRST_READING])
+    assert analysis.sentiment.label == "neg" and analysis.categories
