@@ -7,7 +7,7 @@ SAMPLE := audio_samples/real/tinkoff_voicekit_examples/negative_sample_8k.wav
 
 .PHONY: install run demo analyze-sample test test-fast lint clean-models
 
-MODEL_FILES := models/whisper-base/model.bin models/whisper-base-ru-uk/model.bin models/e5-small/model.safetensors models/e5-small/model.onnx
+MODEL_FILES := models/whisper-base/model.bin models/whisper-base-ru-uk/model.bin models/e5-small/model.safetensors models/e5-small/model.onnx models/e5-small-tuned/model.onnx
 
 install: $(VENV)/.installed $(MODEL_FILES)
 
@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[uk,dev]'
 	touch $@
 
-$(MODEL_FILES) &: $(VENV)/.installed tools/provision/assemble.py tools/provision/convert_e5.py tools/provision/e5_onnx.py tools/provision/requirements.txt sentiment_svc/asr/vocabulary.py
+$(MODEL_FILES) &: $(VENV)/.installed tools/provision/assemble.py tools/provision/convert_e5.py tools/provision/e5_onnx.py tools/provision/tuned_onnx.py tools/provision/requirements.txt sentiment_svc/analysis/data/text_model.npz sentiment_svc/analysis/text_model.py sentiment_svc/asr/vocabulary.py
 	$(BIN)/python -m tools.provision
 	touch $(MODEL_FILES)
 
@@ -42,4 +42,4 @@ lint: install
 	$(BIN)/ruff check .
 
 clean-models:
-	rm -rf models/whisper-base models/whisper-base-ru-uk models/e5-small models/.wheels
+	rm -rf models/whisper-base models/whisper-base-ru-uk models/e5-small models/e5-small-tuned models/.wheels

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sentiment_svc.alerts.policy import DEFAULT_POLICY
+
+
+class TextModelChoice(StrEnum):
+    """Which text analysis runs: e5 + the logistic sentiment head, or the fine-tuned model."""
+
+    HEAD = "head"
+    TUNED = "tuned"  # models/e5-small-tuned (issue 23; BENCHMARKS.md)
 
 
 class Settings(BaseSettings):
@@ -22,6 +30,9 @@ class Settings(BaseSettings):
     # `models/whisper-base`.
     whisper_model: Path | None = None
     e5_model: Path | None = None  # a local transformers multilingual-e5 directory
+    # "tuned": the fine-tuned e5 with its own heads (built by `make install`); opt-in until
+    # the whole suite's expectations are moved to it (README "Models").
+    text_model: TextModelChoice = TextModelChoice.HEAD
     policy_file: Path = DEFAULT_POLICY
     lexicon_file: Path | None = None  # None: the bundled lexicon
     # Recognition workers (batches decoded at the same time) and threads each. One
@@ -73,6 +84,10 @@ class Settings(BaseSettings):
     @property
     def e5_dir(self) -> Path:
         return self.e5_model or self.models_dir / "e5-small"
+
+    @property
+    def tuned_text_dir(self) -> Path:
+        return self.models_dir / "e5-small-tuned"
 
     def asr_layout(self) -> tuple[int, int]:
         """(workers, threads per worker) with the automatic values resolved."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from sentiment_svc.analysis.pii import PiiConfig, PiiMasker
 from sentiment_svc.analysis.prosody import SpeakerLoudness
 from sentiment_svc.asr.whisper import AsrConfig, WhisperRecognizer
 from sentiment_svc.audio.loudness import median_pitch_hz, speech_level_db
-from sentiment_svc.config import Settings
+from sentiment_svc.config import Settings, TextModelChoice
 from sentiment_svc.domain.messages import CallSummary
 from sentiment_svc.domain.vocabulary import CALL_LANGUAGES, Language, SentimentLabel
 from sentiment_svc.frames import (
@@ -34,6 +35,9 @@ from sentiment_svc.frames import (
 )
 from sentiment_svc.vad.silero import SpeechSegmenter, VadConfig
 
+if TYPE_CHECKING:
+    from sentiment_svc.analysis.model_analyzer import ModelAnalyzer
+
 Event = UtteranceAnalysis | Alert | AlertAddressed
 
 
@@ -42,7 +46,7 @@ class Engines:
     """Everything loaded once per process."""
 
     recognizer: WhisperRecognizer
-    analyzer: UtteranceAnalyzer
+    analyzer: UtteranceAnalyzer | ModelAnalyzer
     policy: Policy
     masker: PiiMasker | None = None  # personal data masked right after recognition
 
@@ -57,13 +61,23 @@ class Engines:
         return cls(recognizer, analyzer, Policy.load(settings.policy_file), load_masker(settings))
 
 
-def load_analyzer(settings: Settings, encoder: TextEncoder | None = None) -> UtteranceAnalyzer:
+def load_analyzer(
+    settings: Settings, encoder: TextEncoder | None = None
+) -> UtteranceAnalyzer | ModelAnalyzer:
     """The analyzer the service runs: e5 (`settings.e5_dir`, or an already loaded `encoder`)
-    shared by concurrent callers, the bundled sentiment head, the lexicon of the settings."""
+    shared by concurrent callers, the bundled sentiment head, the lexicon of the settings.
+    With `text_model="tuned"` (and no `encoder` given): the fine-tuned model that
+    `make install` exports to `models/e5-small-tuned/`, with the same lexicon."""
     from sentiment_svc.analysis.lexicon import ComplaintLexicon
     from sentiment_svc.analysis.sentiment import SentimentHead
     from sentiment_svc.analysis.text_encoder import E5Encoder
 
+    if settings.text_model == TextModelChoice.TUNED and encoder is None:
+        from sentiment_svc.analysis.model_analyzer import ModelAnalyzer
+        from sentiment_svc.analysis.text_model import OnnxTextModel
+
+        return ModelAnalyzer(OnnxTextModel(settings.tuned_text_dir),
+                             ComplaintLexicon.load(settings.lexicon_file))
     return UtteranceAnalyzer(
         encoder=CombiningEncoder(encoder or E5Encoder(settings.e5_dir)),
         head=SentimentHead.load(),

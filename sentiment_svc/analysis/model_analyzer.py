@@ -1,0 +1,80 @@
+"""Utterance analysis by the fine-tuned text model, with the lexicon adding categories (issue 23).
+
+The model (`text_model.py`) proposes the sentiment, whether the customer complains and the
+customer categories. The complaint lexicon stays the contact centre's own: every category it
+finds is added to the model's (its patterns, their negation and veto rules work as for
+`UtteranceAnalyzer`), and the operator's words are read by the lexicon alone (the model
+knows only the customer's categories). When the model reads a complaint that neither it nor
+the lexicon names a category for, its most likely complaint category is added, since the
+escalation policy sees a complaint only through its categories.
+
+Same interface as `analyzer.UtteranceAnalyzer`, plus optional call context per utterance
+(its earlier turns, ``C: …``/``O: …``, oldest first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sentiment_svc.analysis.analyzer import CHANNEL_CATEGORIES, NEUTRAL
+from sentiment_svc.analysis.corpus import COMPLAINT_CATEGORIES
+from sentiment_svc.analysis.lexicon import ComplaintLexicon
+from sentiment_svc.analysis.prosody import LoudnessReading
+from sentiment_svc.analysis.text_model import THRESHOLD, TextModel, TextReading
+from sentiment_svc.domain.vocabulary import Category
+from sentiment_svc.frames import Channel, Sentiment, Transcript, UtteranceAnalysis
+
+
+def customer_categories(reading: TextReading, lexicon_found: Sequence[str]) -> tuple[str, ...]:
+    """The model's categories and the lexicon's; a complaint category if the model reads a
+    complaint that none of them names."""
+    found = set(reading.found_categories()) | set(lexicon_found)
+    if reading.complaint >= THRESHOLD and not found & set(COMPLAINT_CATEGORIES):
+        found.add(max(COMPLAINT_CATEGORIES, key=lambda name: reading.categories[name]))
+    return tuple(sorted(found))
+
+
+@dataclass
+class ModelAnalyzer:
+    model: TextModel
+    lexicon: ComplaintLexicon
+
+    def analyze(
+        self,
+        transcripts: Sequence[Transcript],
+        loudness: Sequence[LoudnessReading],
+        contexts: Sequence[Sequence[str]] | None = None,
+    ) -> list[UtteranceAnalysis]:
+        """Blocking (runs the model); call from a worker thread."""
+        contexts = contexts if contexts is not None else [()] * len(transcripts)
+        if len(contexts) != len(transcripts):
+            raise ValueError(f"{len(contexts)} contexts for {len(transcripts)} transcripts")
+        spoken = [index for index, item in enumerate(transcripts) if item.text]
+        found = self.model.read([transcripts[i].text for i in spoken],
+                                [contexts[i] for i in spoken])
+        readings: dict[int, TextReading] = dict(zip(spoken, found, strict=True))
+        out = []
+        for index, (transcript, reading) in enumerate(zip(transcripts, loudness, strict=True)):
+            model_reading = readings.get(index)
+            sentiment, categories = NEUTRAL, ()
+            if model_reading is not None:
+                neg, neu, pos = (float(p) for p in model_reading.sentiment)
+                sentiment = Sentiment(neg=neg, neu=neu, pos=pos)
+                categories = self._categories(transcript, model_reading)
+            out.append(UtteranceAnalysis(
+                channel=transcript.segment.channel, start=transcript.segment.start,
+                end=transcript.segment.end, lang=transcript.lang, text=transcript.text,
+                sentiment=sentiment, categories=categories,
+                loudness_db=reading.relative_db, raised_voice=reading.raised_voice,
+            ))
+        return out
+
+    def _categories(self, transcript: Transcript, reading: TextReading) -> tuple[Category, ...]:
+        channel = transcript.segment.channel
+        wanted = CHANNEL_CATEGORIES[channel]
+        lexicon = [c for c in self.lexicon.categories(transcript.text, transcript.lang)
+                   if c in wanted]
+        if channel is not Channel.CUSTOMER:
+            return tuple(Category(c) for c in sorted(lexicon))
+        return tuple(Category(c) for c in customer_categories(reading, lexicon))

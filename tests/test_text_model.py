@@ -1,0 +1,104 @@
+"""The fine-tuned text model's data, committed file and analysis rules (issue 23); no models.
+
+The export's agreement with torch is in `test_text_model_export.py` (it needs the models)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sentiment_svc.analysis.corpus import BUNDLED, read_corpus
+from sentiment_svc.analysis.model_analyzer import customer_categories
+from sentiment_svc.analysis.text_model import (
+    CATEGORY_NAMES,
+    DEFAULT_MODEL,
+    HEAD_OUTPUTS,
+    TextReading,
+    file_sha256,
+    load_arrays,
+    readings,
+)
+from tools.train_text_model import HELDOUT_DIR, V2_DIR, targets, training_items
+
+MAX_BYTES = 25 * 1000 * 1000
+
+
+def _normalised(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def test_training_data_is_v2_and_v1_train_only_never_the_heldout_set() -> None:
+    train, dev = training_items()
+    v2 = [item for path in sorted(V2_DIR.glob("*.tsv")) for item in read_corpus(path)]
+    v1 = [item for path in BUNDLED for item in read_corpus(path)]
+    assert len(train) == len(v2) + sum(item.split == "train" for item in v1)
+    assert {item.id for item in dev} == {item.id for item in v1 if item.split == "dev"}
+    assert not {item.id for item in train} & {item.id for item in dev}
+    heldout = [item for path in sorted(HELDOUT_DIR.glob("*.tsv")) for item in read_corpus(path)]
+    assert heldout, "the held-out files are where the loader expects them"
+    assert not {item.id for item in train} & {item.id for item in heldout}
+    texts = {_normalised(item.text) for item in heldout}
+    assert not [item.id for item in train if _normalised(item.text) in texts]
+
+
+def test_the_loader_refuses_a_heldout_file() -> None:
+    with pytest.raises(ValueError, match="held-out"):
+        training_items(v1_files=[HELDOUT_DIR / "ru.tsv"])
+
+
+def test_targets_hold_sentiment_complaint_and_each_category() -> None:
+    train, _ = training_items()
+    item = next(i for i in train if i.complaint and i.categories)
+    sentiment, binary = targets([item])
+    assert sentiment[0] == ("neg", "neu", "pos").index(item.sentiment)
+    assert binary[0, 0] == 1.0
+    assert {CATEGORY_NAMES[k] for k in np.flatnonzero(binary[0, 1:])} == set(item.categories)
+
+
+def test_the_committed_model_is_small_and_matches_its_recorded_hash() -> None:
+    assert DEFAULT_MODEL.stat().st_size <= MAX_BYTES
+    record = DEFAULT_MODEL.with_name(DEFAULT_MODEL.name + ".sha256").read_text().split()
+    assert record == [file_sha256(DEFAULT_MODEL), DEFAULT_MODEL.name]
+    arrays = load_arrays()
+    layers = {name.split(".")[2] for name in arrays if name.startswith("encoder.layer.")}
+    assert len(layers) == int(arrays["tuned_layers"]) and layers <= {"10", "11"}
+    assert all(arrays[name].dtype == np.float16 for name in arrays
+               if name.startswith("encoder.layer."))
+    assert arrays["head.weight"].shape == (HEAD_OUTPUTS, 384)
+
+
+def test_a_file_with_other_categories_is_refused(tmp_path: Path) -> None:
+    arrays = load_arrays()
+    arrays["categories"] = np.array(list(CATEGORY_NAMES[::-1]))
+    np.savez(tmp_path / "m.npz", **arrays)
+    with pytest.raises(ValueError, match="categories"):
+        load_arrays(tmp_path / "m.npz")
+
+
+def _reading(complaint: float, **categories: float) -> TextReading:
+    probabilities = dict.fromkeys(CATEGORY_NAMES, 0.01) | categories
+    return TextReading(np.array([0.8, 0.1, 0.1]), complaint, probabilities)
+
+
+def test_a_complaint_without_a_category_gets_the_models_likeliest_one() -> None:
+    name = next(c for c in CATEGORY_NAMES if c != "gratitude")
+    assert customer_categories(_reading(0.9, **{name: 0.3}), []) == (name,)
+    assert customer_categories(_reading(0.2, **{name: 0.3}), []) == ()
+
+
+def test_the_lexicons_categories_are_added_to_the_models() -> None:
+    first, second = [c for c in CATEGORY_NAMES if c != "gratitude"][:2]
+    found = customer_categories(_reading(0.9, **{first: 0.7}), [second])
+    assert found == tuple(sorted((first, second)))
+
+
+def test_readings_split_the_head_outputs() -> None:
+    logits = np.zeros((1, HEAD_OUTPUTS), dtype=np.float32)
+    logits[0, 0] = 5.0  # neg
+    logits[0, 3] = 5.0  # complaint
+    (reading,) = readings(logits)
+    assert int(np.argmax(reading.sentiment)) == 0 and reading.complaint > 0.99
+    assert all(abs(p - 0.5) < 1e-6 for p in reading.categories.values())

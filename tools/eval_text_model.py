@@ -1,0 +1,65 @@
+"""Score the fine-tuned text model's analysis and alerts on corpus files (issue 23).
+
+    python -m tools.eval_text_model FILE.tsv... [--no-context] [--torch]
+
+Like `sentiment-svc eval-text` (same masking, lexicon, escalation policy and scores: see
+`analysis/evaluate.py`), but the analysis is `ModelAnalyzer`'s: the fine-tuned model
+(`models/e5-small-tuned/`, built by `make install`; `--torch`: the committed npz over
+`models/e5-small` in torch) plus the lexicon's categories. Each utterance is read with the
+call context its line gives, as the live pipeline could read it; `--no-context` reads every
+utterance on its own, as `eval-text` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from sentiment_svc.alerts.policy import Policy
+from sentiment_svc.analysis.evaluate import (
+    FIRST_READING,
+    Prediction,
+    customer_transcript,
+    load_items,
+    score,
+    suggested_action,
+)
+from sentiment_svc.analysis.lexicon import ComplaintLexicon
+from sentiment_svc.analysis.model_analyzer import ModelAnalyzer
+from sentiment_svc.analysis.text_model import OnnxTextModel, TextModel
+from sentiment_svc.config import Settings
+from sentiment_svc.pipeline import load_masker
+
+TUNED_DIR = "e5-small-tuned"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--no-context", action="store_true")
+    parser.add_argument("--torch", action="store_true", help="the npz in torch, not the ONNX")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    settings = Settings()
+    items = load_items(args.files)
+    model = (TextModel(settings.e5_dir) if args.torch
+             else OnnxTextModel(settings.models_dir / TUNED_DIR))
+    analyzer = ModelAnalyzer(model, ComplaintLexicon.load(settings.lexicon_file))
+    masker = load_masker(settings)
+    transcripts = [
+        customer_transcript(masker.mask(item.text, item.lang).text if masker and item.text
+                            else item.text, item.lang)
+        for item in items
+    ]
+    contexts = [() if args.no_context else item.context for item in items]
+    analyses = analyzer.analyze(transcripts, [FIRST_READING] * len(items), contexts)
+    policy = Policy.load(settings.policy_file)
+    evaluation = score(items, [Prediction(a, suggested_action(policy, a)) for a in analyses])
+    print(evaluation.report())
+    print(json.dumps(evaluation.summary(), ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
