@@ -14,6 +14,7 @@ import pytest
 from sentiment_svc.analysis.corpus import BUNDLED, read_corpus
 from tests.conftest import ROOT
 from tools.asr_noise import (
+    DEFAULT_RATES,
     SLIPS,
     Kind,
     Noiser,
@@ -21,6 +22,7 @@ from tools.asr_noise import (
     digits_to_words,
     noise_files,
     noise_item,
+    parse_rates,
     words_to_digits,
 )
 from tools.measure_asr_noise import Tally, align, words
@@ -55,7 +57,7 @@ def test_the_same_seed_gives_the_same_noise_and_another_seed_other_noise(bundled
 
 def test_copies_keep_labels_and_split_and_carry_the_slips_tag(tmp_path, bundled):
     inputs = [*BUNDLED, V2 / "ru_c.tsv"]
-    summary = noise_files(inputs, tmp_path / "noised", NoiseRates(), seed=0)
+    summary = noise_files(inputs, tmp_path / "noised", seed=0)
     originals = {item.id: item for path in inputs for item in read_corpus(path)}
     copies = [item for path in inputs for item in read_corpus(tmp_path / "noised" / path.name)]
     assert summary["lines"] == len(originals) and summary["written"] == len(copies)
@@ -81,7 +83,7 @@ def test_the_held_out_set_is_refused(tmp_path, where):
     inputs = [HELD_OUT / "ru.tsv"] if where == "input" else list(BUNDLED)
     out = tmp_path / "x" if where == "input" else HELD_OUT / "noised"
     with pytest.raises(SystemExit, match="held-out"):
-        noise_files(inputs, out, NoiseRates(), seed=0)
+        noise_files(inputs, out)
     assert not (HELD_OUT / "noised").exists() and not (tmp_path / "x").exists()
 
 
@@ -89,7 +91,7 @@ def test_copies_never_overwrite_their_input(tmp_path):
     source = tmp_path / "corpus_ru.tsv"
     source.write_bytes(BUNDLED[0].read_bytes())
     with pytest.raises(SystemExit, match="input"):
-        noise_files([source], tmp_path, NoiseRates(), seed=0)
+        noise_files([source], tmp_path)
     assert source.read_bytes() == BUNDLED[0].read_bytes()
 
 
@@ -109,20 +111,28 @@ def test_every_kind_fires_and_the_measurement_recognises_it(bundled):
     assert all(tally.slips[kind] > 0 for kind in Kind), tally.slips
 
 
-def test_default_rates_give_the_target_word_error_rate():
-    rates = NoiseRates()
-    items = read_corpus(V2 / "ru_a.tsv")[:500] + read_corpus(V2 / "uk_a.tsv")[:500]
-    by = noisers(rates, items)
+@pytest.mark.parametrize("lang", ["ru", "uk"])
+def test_default_rates_give_the_measured_word_error_rate(lang):
+    rates = DEFAULT_RATES[lang]
+    items = read_corpus(V2 / f"{lang}_a.tsv")[:600]
+    noiser = Noiser(lang, rates, {w for item in items for w in words(item.text)})
     refs, hyps = [], []
     for item in items:
-        copy, _ = noise_item(item, by[item.lang], seed=0)
+        copy, _ = noise_item(item, noiser, seed=0)
         refs.append(" ".join(words(item.text)))
         hyps.append(" ".join(words(copy.text)))
     wer = jiwer.wer(refs, hyps)
     assert abs(wer - rates.target_wer) <= WER_TOLERANCE, (wer, rates.target_wer)
-    silent = replace(rates, **{kind.value: 0.0 for kind in Kind})
-    quiet = noisers(silent)
-    assert all(noise_item(item, quiet[item.lang], 0)[0].text == item.text for item in items)
+    quiet = Noiser(lang, replace(rates, **{kind.value: 0.0 for kind in Kind}))
+    assert all(noise_item(item, quiet, 0)[0].text == item.text for item in items)
+
+
+def test_rates_are_set_per_language_from_the_command_line():
+    rates = parse_rates(["drop=0.5", "uk:ending=0.25"])
+    assert rates["ru"].drop == rates["uk"].drop == 0.5
+    assert rates["uk"].ending == 0.25 and rates["ru"].ending == DEFAULT_RATES["ru"].ending
+    with pytest.raises(SystemExit, match="KIND"):
+        parse_rates(["be:drop=0.5"])
 
 
 def test_numbers_are_written_as_digits_and_read_as_words():

@@ -1,6 +1,6 @@
 """Recognition noise: a copy of the training corpus as Whisper base writes it on telephone audio.
 
-    python -m tools.asr_noise OUT_DIR [INPUT.tsv ...] [--seed 0] [--rate KIND=P ...]
+    python -m tools.asr_noise OUT_DIR [INPUT.tsv ...] [--seed 0] [--rate [LANG:]KIND=P ...]
         [--suffix -asr]
 
 Reads corpus TSVs (the format of `sentiment_svc/analysis/corpus.py`; by default the training
@@ -26,7 +26,7 @@ import random
 import re
 import sys
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from pathlib import Path
@@ -74,6 +74,10 @@ class NoiseRates:
     filler: float = 0.005  # per word (a filler before it)
     punct: float = 0.3  # per punctuation mark and per capital letter
     target_wer: float = 0.12  # the measured WER these rates reproduce on the training corpus
+
+
+# Measured on the scripted calls and telephone prompts (BENCHMARKS.md).
+DEFAULT_RATES = {"ru": NoiseRates(), "uk": NoiseRates()}
 
 
 TABLES = Path(__file__).with_name("asr_noise.yaml")
@@ -381,8 +385,8 @@ def vocabulary(items: Iterable[LabelledUtterance]) -> dict[str, set[str]]:
     return words
 
 
-def noise_files(inputs: Sequence[Path], out_dir: Path, rates: NoiseRates, seed: int,
-                suffix: str = SUFFIX) -> dict:
+def noise_files(inputs: Sequence[Path], out_dir: Path, seed: int = 0,
+                rates: Mapping[str, NoiseRates] = DEFAULT_RATES, suffix: str = SUFFIX) -> dict:
     """Writes the noised copies; returns the summary (lines, WER and mix of kinds)."""
     from tools.measure_asr_noise import Tally
 
@@ -395,7 +399,7 @@ def noise_files(inputs: Sequence[Path], out_dir: Path, rates: NoiseRates, seed: 
         raise SystemExit(f"{out_dir}: holds an input file; write the copies elsewhere")
     corpora = {path: read_corpus(path) for path in inputs}
     words = vocabulary(item for items in corpora.values() for item in items)
-    noisers = {lang: Noiser(lang, rates, vocab) for lang, vocab in words.items()}
+    noisers = {lang: Noiser(lang, rates[lang], vocab) for lang, vocab in words.items()}
     out_dir.mkdir(parents=True, exist_ok=True)
     tally, written, applied = Tally(), 0, Counter()
     for path, items in corpora.items():
@@ -410,18 +414,21 @@ def noise_files(inputs: Sequence[Path], out_dir: Path, rates: NoiseRates, seed: 
         written += len(copies)
     return {"lines": sum(map(len, corpora.values())), "written": written,
             "slips_applied": {kind.value: applied[kind] for kind in Kind},
-            "target_wer": rates.target_wer, **tally.summary()}
+            "target_wer": {lang: rates[lang].target_wer for lang in words}, **tally.summary()}
 
 
-def parse_rates(pairs: Sequence[str]) -> NoiseRates:
+def parse_rates(pairs: Sequence[str]) -> dict[str, NoiseRates]:
+    """`KIND=P` (both languages) or `LANG:KIND=P` over the defaults."""
     names = {f.name for f in fields(NoiseRates)}
-    values = {}
+    rates = dict(DEFAULT_RATES)
     for pair in pairs:
         name, _, value = pair.partition("=")
-        if name not in names:
-            raise SystemExit(f"--rate {pair}: the kinds are {', '.join(sorted(names))}")
-        values[name] = float(value)
-    return replace(NoiseRates(), **values)
+        lang, _, name = name.rpartition(":")
+        if name not in names or lang not in ("", *rates):
+            raise SystemExit(f"--rate {pair}: [ru:|uk:]KIND=P, KIND one of {sorted(names)}")
+        for each in [lang] if lang else list(rates):
+            rates[each] = replace(rates[each], **{name: float(value)})
+    return rates
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -429,11 +436,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("inputs", type=Path, nargs="*", help="default: the training corpus")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rate", action="append", default=[], metavar="KIND=P")
+    parser.add_argument("--rate", action="append", default=[], metavar="[LANG:]KIND=P")
     parser.add_argument("--suffix", default=SUFFIX)
     args = parser.parse_args(argv)
-    summary = noise_files(args.inputs or TRAINING, args.out_dir, parse_rates(args.rate),
-                          args.seed, args.suffix)
+    summary = noise_files(args.inputs or TRAINING, args.out_dir, args.seed,
+                          parse_rates(args.rate), args.suffix)
     json.dump(summary, sys.stdout, ensure_ascii=False, indent=1)
     print()
 

@@ -1,7 +1,8 @@
 """What Whisper really gets wrong: script against recognised text, by kind of slip.
 
     python -m tools.measure_asr_noise [--scripted DIR] [--manifest TSV] [--prefix P]
-        [--per-language N] [--save FILE.jsonl] [--load FILE.jsonl]
+        [--per-language N] [--only scripted|prompts] [--save FILE.jsonl]
+    python -m tools.measure_asr_noise --load FILE.jsonl ...
 
 Recognises, with the service's recogniser (`WhisperRecognizer`, the default model and
 settings, the turn's language given), every turn of the scripted calls (`audio_samples/
@@ -11,10 +12,11 @@ transcribed prompts of a manifest (by default the bundled real telephone prompts
 asterisk_core_sounds_ --per-language 75` for a seeded sample of the full sets). Each
 (script, recognised text) pair is aligned word by word (Levenshtein, plus two words written
 as one and one as two) and every difference is put in one of `tools.asr_noise.Kind`'s kinds.
-Prints JSON for each set and for all: word error rate (jiwer), and per kind the slips found,
-the places they could have happened (as `tools.asr_noise` counts them) and their ratio,
-which is what `NoiseRates` takes. `--save` keeps the pairs; `--load` measures saved pairs
-again without a model. `tools.asr_noise` scores its own noise with the same `Tally`.
+Prints a JSON line for each set and language, and for all: word error rate (jiwer), and per
+kind the slips found, the places they could have happened (as `tools.asr_noise` counts them)
+and their ratio, which is what `NoiseRates` takes. `--save` keeps the pairs; `--load`
+measures saved pairs again without a model. `tools.asr_noise` scores its own noise with the
+same `Tally`.
 """
 
 from __future__ import annotations
@@ -264,22 +266,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--manifest", type=Path, default=PROMPTS)
     parser.add_argument("--prefix", default="")
     parser.add_argument("--per-language", type=int, default=None)
+    parser.add_argument("--only", choices=("scripted", "prompts"), help="one set")
     parser.add_argument("--save", type=Path, help="write the recognised pairs (JSON lines)")
-    parser.add_argument("--load", type=Path, help="measure saved pairs; no recognition")
+    parser.add_argument("--load", type=Path, nargs="+", help="measure saved pairs instead")
     args = parser.parse_args(argv)
     if args.load:
-        pairs = [json.loads(line) for line in args.load.read_text(encoding="utf-8").splitlines()]
+        pairs = [json.loads(line) for path in args.load
+                 for line in path.read_text(encoding="utf-8").splitlines()]
     else:
-        pairs = [{**pair, "set": "scripted"} for pair in scripted_pairs(args.scripted)]
-        pairs += [{**pair, "set": "prompts"} for pair in
-                  prompt_pairs(args.manifest, args.prefix, args.per_language)]
+        pairs = []
+        if args.only != "prompts":
+            pairs += [{**pair, "set": "scripted"} for pair in scripted_pairs(args.scripted)]
+        if args.only != "scripted":
+            pairs += [{**pair, "set": "prompts"} for pair in
+                      prompt_pairs(args.manifest, args.prefix, args.per_language)]
     if args.save:
         args.save.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs),
                              encoding="utf-8")
-    for name in sorted({pair["set"] for pair in pairs}):
-        print(json.dumps({"set": name, **measure([p for p in pairs if p["set"] == name])},
-                         ensure_ascii=False))
-    print(json.dumps({"set": "all", **measure(pairs)}, ensure_ascii=False))
+    for name in (*sorted({pair["set"] for pair in pairs}), "all"):
+        chosen = [p for p in pairs if name in ("all", p["set"])]
+        for lang in ("ru", "uk", "all"):
+            picked = [p for p in chosen if lang in ("all", p["lang"])]
+            if picked:
+                print(json.dumps({"set": name, "lang": lang, **measure(picked)},
+                                 ensure_ascii=False))
 
 
 if __name__ == "__main__":
