@@ -25,7 +25,7 @@ from tools.asr_noise import (
     parse_rates,
     words_to_digits,
 )
-from tools.measure_asr_noise import Tally, align, words
+from tools.measure_asr_noise import Tally, align, fit_rates, words
 
 V2 = ROOT / "corpus" / "v2"
 HELD_OUT = ROOT / "tests" / "data" / "heldout"
@@ -159,3 +159,23 @@ def test_the_alignment_finds_merges_splits_and_classifies_slips():
     assert summary["wer"] == pytest.approx(jiwer.wer(
         ["карту заблокировали верните три тысячи", "мені не допомогли в банку"],
         ["карта заблокировал вирните 3000", "ну мені не допамогли банку"]), abs=1e-3)
+
+
+def test_fitted_rates_reproduce_a_measured_error_rate_and_mix(bundled):
+    # "Measured": the noise of known rates on one half; fitted on the other half, the rates
+    # found make about the same WER there, from the same kinds.
+    ru = [item for item in bundled if item.lang == "ru"]
+    known = NoiseRates(ending=0.1, merge=0.05, split=0.0, homophone=0.02, misheard=0.03,
+                       digits=0.0, drop=0.1, filler=0.0, punct=0.0)
+    noiser, measured = Noiser("ru", known, {w for i in ru for w in words(i.text)}), Tally()
+    for item in ru[::2]:
+        measured.add(item.text, noise_item(item, noiser, seed=3)[0].text, "ru")
+    summary = measured.summary()
+    fitted = fit_rates(summary, ru[1::2], "ru", rounds=3)
+    assert fitted.target_wer == summary["wer"]
+    check = Tally()
+    for item in ru[1::2]:
+        check.add(item.text, noise_item(item, Noiser("ru", fitted), seed=5)[0].text, "ru")
+    assert check.summary()["wer"] == pytest.approx(summary["wer"], abs=WER_TOLERANCE)
+    assert fitted.split == fitted.digits == fitted.filler == fitted.punct == 0.0  # never made
+    assert fitted.ending > fitted.homophone and fitted.drop > fitted.merge

@@ -291,23 +291,15 @@ class Noiser:
         return rng.choice(tuple(v for v in homophones(once, self.lang) if v != word) or (once,))
 
     def _punctuation(self, tokens, rng: random.Random, done: Counter[Kind]):
-        kept = []
-        for lead, core, trail in tokens:
-            lead, trail = (self._marks(part, rng, done) for part in (lead, trail))
-            if core[:1].isupper() and rng.random() < self.rates.punct:
-                core = core[0].lower() + core[1:]
-                done[Kind.PUNCT] += 1
-            kept.append((lead, core, trail))
-        return kept
+        def lost(char: str) -> bool:
+            gone = (char.isupper() or not (char.isalnum() or char.isspace())) and (
+                rng.random() < self.rates.punct)
+            done[Kind.PUNCT] += gone
+            return gone
 
-    def _marks(self, marks: str, rng: random.Random, done: Counter[Kind]) -> str:
-        kept = ""
-        for mark in marks:
-            if not mark.isspace() and rng.random() < self.rates.punct:
-                done[Kind.PUNCT] += 1
-            else:
-                kept += mark
-        return kept
+        return [("".join(c for c in lead if not lost(c)),
+                 core[:1].lower() + core[1:] if core[:1] and lost(core[0]) else core,
+                 "".join(c for c in trail if not lost(c))) for lead, core, trail in tokens]
 
     def _numbers(self, tokens, rng: random.Random, done: Counter[Kind]):
         out, i = [], 0

@@ -2,7 +2,7 @@
 
     python -m tools.measure_asr_noise [--scripted DIR] [--manifest TSV] [--prefix P]
         [--per-language N] [--only scripted|prompts] [--save FILE.jsonl]
-    python -m tools.measure_asr_noise --load FILE.jsonl ...
+    python -m tools.measure_asr_noise --load FILE.jsonl ... [--fit]
 
 Recognises, with the service's recogniser (`WhisperRecognizer`, the default model and
 settings, the turn's language given), every turn of the scripted calls (`audio_samples/
@@ -16,7 +16,8 @@ Prints a JSON line for each set and language, and for all: word error rate (jiwe
 kind the slips found, the places they could have happened (as `tools.asr_noise` counts them)
 and their ratio, which is what `NoiseRates` takes. `--save` keeps the pairs; `--load`
 measures saved pairs again without a model. `tools.asr_noise` scores its own noise with the
-same `Tally`.
+same `Tally`. `--fit` prints, per language, the `NoiseRates` whose noise on the training
+corpus has the measured WER and mix of kinds (`tools.asr_noise.DEFAULT_RATES` are those).
 """
 
 from __future__ import annotations
@@ -28,17 +29,22 @@ import random
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from sentiment_svc.analysis.corpus import LabelledUtterance, read_corpus
 from tools.asr_noise import (
     APOSTROPHES,
     LANGUAGES,
+    TRAINING,
     Kind,
+    Noiser,
+    NoiseRates,
     ending_swaps,
     homophones,
     is_number_word,
     is_short,
+    noise_item,
     split_point,
 )
 
@@ -54,6 +60,9 @@ SOUND_FOLDS = (("ться", "тся"), ("ґ", "г"), ("ї", "і"), ("є", "е"),
                ("я", "и"), ("е", "и"), ("нн", "н"), ("сч", "щ"), ("'", ""))
 MAX_ENDING = 3  # letters of an ending that may differ
 MIN_STEM = 3
+FIT_ROUNDS = 6
+FIT_LINES = 1500  # training lines per language the rates are fitted on
+FIT_SEED = 0
 EDITS = {Kind.MERGE: 2, Kind.SPLIT: 2}  # word errors per slip; every other kind: 1 per word
 
 
@@ -65,6 +74,10 @@ def sound(word: str) -> str:
     for spelt, heard in SOUND_FOLDS:
         word = word.replace(spelt, heard)
     return word
+
+
+def _has_digit(said: tuple[str, ...]) -> bool:
+    return any(c.isdigit() for word in said for c in word)
 
 
 def is_numeric(word: str, lang: str) -> bool:
@@ -117,13 +130,15 @@ def _sub_cost(said: str, heard: str) -> float:
     return 1.0 + 0.1 * Levenshtein.normalized_distance(said, heard)
 
 
-def classify(op: str, ref: tuple[str, ...], hyp: tuple[str, ...], lang: str) -> Kind | None:
-    """The kind of one alignment step (None: the words agree)."""
+def classify(op: str, ref: tuple[str, ...], hyp: tuple[str, ...], lang: str,
+             beside_digits: bool = False) -> Kind | None:
+    """The kind of one alignment step (None: the words agree): a number's words lost or
+    added count as digits next to a step that writes digits (`beside_digits`)."""
     if op == "equal":
         return None
     if op in ("merge", "split"):
         return Kind.MERGE if op == "merge" else Kind.SPLIT
-    if any(is_numeric(word, lang) for word in ref + hyp):
+    if _has_digit(ref + hyp) or (beside_digits and is_numeric((ref + hyp)[0], lang)):
         return Kind.DIGITS
     if op == "del":
         return Kind.DROP if is_short(ref[0], lang) else Kind.MISHEARD
@@ -170,8 +185,10 @@ class Tally:
         self.pairs.setdefault(lang, []).append((" ".join(words(script)), " ".join(words(heard))))
         self.places += places(script, lang)
         previous = None
-        for op, ref, hyp in align(words(script), words(heard)):
-            kind = classify(op, ref, hyp, lang)
+        steps = align(words(script), words(heard))
+        digits = [False, *(_has_digit(ref + hyp) for _, ref, hyp in steps), False]
+        for k, (op, ref, hyp) in enumerate(steps):
+            kind = classify(op, ref, hyp, lang, digits[k] or digits[k + 2])
             if kind is not None:
                 self.errors[kind] += EDITS.get(kind, 1)
                 # a number's words rewritten in one go are one slip
@@ -260,6 +277,31 @@ def measure(pairs: Sequence[dict]) -> dict:
     return tally.summary()
 
 
+def fit_rates(measured: dict, items: Sequence[LabelledUtterance], lang: str,
+              rounds: int = FIT_ROUNDS) -> NoiseRates:
+    """Rates whose noise on `items` makes each kind's share of the word error rate what
+    `measured` (a `Tally.summary()`) found, and so about its WER; the punctuation kind's
+    rate per mark likewise. Starts from the measured rates per place and scales each in turn
+    by measured / made (a kind never made keeps its measured rate)."""
+    wanted = measured["kinds"]
+    rates = NoiseRates(**{kind.value: min(1.0, wanted[kind]["rate"]) for kind in Kind},
+                       target_wer=measured["wer"])
+    vocabulary = {word for item in items for word in words(item.text)}
+    for _ in range(rounds):
+        noiser, tally = Noiser(lang, rates, vocabulary), Tally()
+        for item in items:
+            tally.add(item.text, noise_item(item, noiser, FIT_SEED)[0].text, lang)
+        made = tally.summary()["kinds"]
+        scaled = {}
+        for kind in Kind:
+            key = "rate" if kind is Kind.PUNCT else "wer_part"
+            if made[kind][key] or not wanted[kind][key]:
+                scale = wanted[kind][key] / made[kind][key] if made[kind][key] else 0.0
+                scaled[kind.value] = round(min(1.0, getattr(rates, kind.value) * scale), 4)
+        rates = replace(rates, **scaled)
+    return rates
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scripted", type=Path, default=SCRIPTED)
@@ -269,6 +311,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", choices=("scripted", "prompts"), help="one set")
     parser.add_argument("--save", type=Path, help="write the recognised pairs (JSON lines)")
     parser.add_argument("--load", type=Path, nargs="+", help="measure saved pairs instead")
+    parser.add_argument("--fit", action="store_true",
+                        help="then the `NoiseRates` that reproduce it on the training corpus")
     args = parser.parse_args(argv)
     if args.load:
         pairs = [json.loads(line) for path in args.load
@@ -290,6 +334,13 @@ def main(argv: list[str] | None = None) -> None:
             if picked:
                 print(json.dumps({"set": name, "lang": lang, **measure(picked)},
                                  ensure_ascii=False))
+    if args.fit:
+        corpus = [item for path in TRAINING for item in read_corpus(path)]
+        for lang in ("ru", "uk"):
+            measured = measure([p for p in pairs if p["lang"] == lang])
+            sample = random.Random(FIT_SEED).sample(
+                [item for item in corpus if item.lang == lang], FIT_LINES)
+            print(f"{lang}: {fit_rates(measured, sample, lang)}")
 
 
 if __name__ == "__main__":
