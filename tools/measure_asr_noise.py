@@ -36,6 +36,7 @@ from sentiment_svc.analysis.corpus import LabelledUtterance, read_corpus
 from tools.asr_noise import (
     APOSTROPHES,
     LANGUAGES,
+    PUNCTUATION,
     TRAINING,
     Kind,
     Noiser,
@@ -53,7 +54,7 @@ SCRIPTED = ROOT / "audio_samples" / "scripted"
 PROMPTS = ROOT / "audio_samples" / "real" / "manifest.tsv"
 MARGIN_S = 0.2  # audio kept around a scripted turn (its times mark the speech itself)
 WORD = re.compile(r"[\w']+")
-MARKS = re.compile(r"[.,!?;:…—]")
+MARKS = re.compile(f"[{PUNCTUATION}]")
 # Spellings of one sound, folded for the homophone test: -тся/-ться, uk і/и, ґ/г, є/е, ї/і,
 # akanye (о -> а), unstressed е/я -> и, doubled н, сч/щ.
 SOUND_FOLDS = (("ться", "тся"), ("ґ", "г"), ("ї", "і"), ("є", "е"), ("і", "и"), ("о", "а"),
