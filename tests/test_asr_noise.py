@@ -5,6 +5,7 @@ default rates giving the measured word error rate. No models."""
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import replace
 
@@ -25,10 +26,11 @@ from tools.asr_noise import (
     parse_rates,
     words_to_digits,
 )
-from tools.measure_asr_noise import Tally, align, fit_rates, words
+from tools.measure_asr_noise import Tally, align, fit_rates, measure, words
 
 V2 = ROOT / "corpus" / "v2"
 HELD_OUT = ROOT / "tests" / "data" / "heldout"
+PAIRS = ROOT / "tools" / "asr_noise_pairs.jsonl"  # scripts and what Whisper base wrote
 LOUD = NoiseRates(ending=0.3, merge=0.3, split=0.3, homophone=0.3, misheard=0.2, digits=1.0,
                   drop=0.3, filler=0.1, punct=0.5)
 WER_TOLERANCE = 0.03
@@ -61,6 +63,7 @@ def test_copies_keep_labels_and_split_and_carry_the_slips_tag(tmp_path, bundled)
     originals = {item.id: item for path in inputs for item in read_corpus(path)}
     copies = [item for path in inputs for item in read_corpus(tmp_path / "noised" / path.name)]
     assert summary["lines"] == len(originals) and summary["written"] == len(copies)
+    assert summary["all"]["utterances"] == len(originals) > summary["ru"]["utterances"] > 0
     assert 0.3 * len(originals) < len(copies) < len(originals)  # unchanged lines not written
     for copy in copies:
         source = originals[copy.id.rsplit("-asr", 1)[0]]
@@ -179,3 +182,14 @@ def test_fitted_rates_reproduce_a_measured_error_rate_and_mix(bundled):
     assert check.summary()["wer"] == pytest.approx(summary["wer"], abs=WER_TOLERANCE)
     assert fitted.split == fitted.digits == fitted.filler == fitted.punct == 0.0  # never made
     assert fitted.ending > fitted.homophone and fitted.drop > fitted.merge
+
+
+def test_the_default_rates_are_those_fitted_to_the_recorded_whisper_output():
+    pairs = [json.loads(line) for line in PAIRS.read_text(encoding="utf-8").splitlines()]
+    assert {pair["set"] for pair in pairs} == {"scripted", "prompts"}
+    for lang in ("ru", "uk"):
+        measured = measure([pair for pair in pairs if pair["lang"] == lang])
+        assert measured["utterances"] > 150
+        assert DEFAULT_RATES[lang].target_wer == measured["wer"]
+        for kind in (Kind.DIGITS, Kind.PUNCT):  # kept per place, as measured
+            assert getattr(DEFAULT_RATES[lang], kind.value) == measured["kinds"][kind]["rate"]

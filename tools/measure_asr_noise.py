@@ -46,6 +46,8 @@ from tools.asr_noise import (
     is_number_word,
     is_short,
     noise_item,
+    same_stem,
+    sound,
     split_point,
 )
 
@@ -55,12 +57,6 @@ PROMPTS = ROOT / "audio_samples" / "real" / "manifest.tsv"
 MARGIN_S = 0.2  # audio kept around a scripted turn (its times mark the speech itself)
 WORD = re.compile(r"[\w']+")
 MARKS = re.compile(f"[{PUNCTUATION}]")
-# Spellings of one sound, folded for the homophone test: -тся/-ться, uk і/и, ґ/г, є/е, ї/і,
-# akanye (о -> а), unstressed е/я -> и, doubled н, сч/щ.
-SOUND_FOLDS = (("ться", "тся"), ("ґ", "г"), ("ї", "і"), ("є", "е"), ("і", "и"), ("о", "а"),
-               ("я", "и"), ("е", "и"), ("нн", "н"), ("сч", "щ"), ("'", ""))
-MAX_ENDING = 3  # letters of an ending that may differ
-MIN_STEM = 3
 FIT_ROUNDS = 6
 FIT_LINES = 1500  # training lines per language the rates are fitted on
 FIT_SEED = 0
@@ -71,14 +67,18 @@ def words(text: str) -> list[str]:
     return WORD.findall(text.lower().replace("ё", "е").translate(APOSTROPHES))
 
 
-def sound(word: str) -> str:
-    for spelt, heard in SOUND_FOLDS:
-        word = word.replace(spelt, heard)
-    return word
-
-
 def _has_digit(said: tuple[str, ...]) -> bool:
     return any(c.isdigit() for word in said for c in word)
+
+
+def _beside_digits(steps, at: int) -> bool:
+    """Whether the run of differing steps around `at` writes digits somewhere."""
+    start = end = at
+    while start > 0 and steps[start - 1][0] != "equal":
+        start -= 1
+    while end < len(steps) - 1 and steps[end + 1][0] != "equal":
+        end += 1
+    return any(_has_digit(ref + hyp) for _, ref, hyp in steps[start:end + 1])
 
 
 def is_numeric(word: str, lang: str) -> bool:
@@ -134,7 +134,7 @@ def _sub_cost(said: str, heard: str) -> float:
 def classify(op: str, ref: tuple[str, ...], hyp: tuple[str, ...], lang: str,
              beside_digits: bool = False) -> Kind | None:
     """The kind of one alignment step (None: the words agree): a number's words lost or
-    added count as digits next to a step that writes digits (`beside_digits`)."""
+    added count as digits among differing steps that write digits (`beside_digits`)."""
     if op == "equal":
         return None
     if op in ("merge", "split"):
@@ -148,9 +148,7 @@ def classify(op: str, ref: tuple[str, ...], hyp: tuple[str, ...], lang: str,
     said, heard = ref[0], hyp[0]
     if sound(said) == sound(heard):
         return Kind.HOMOPHONE
-    stem = next((k for k, (a, b) in enumerate(zip(said, heard, strict=False)) if a != b),
-                min(len(said), len(heard)))
-    if stem >= MIN_STEM and max(len(said), len(heard)) - stem <= MAX_ENDING:
+    if same_stem(said, heard):
         return Kind.ENDING
     return Kind.MISHEARD
 
@@ -187,9 +185,8 @@ class Tally:
         self.places += places(script, lang)
         previous = None
         steps = align(words(script), words(heard))
-        digits = [False, *(_has_digit(ref + hyp) for _, ref, hyp in steps), False]
         for k, (op, ref, hyp) in enumerate(steps):
-            kind = classify(op, ref, hyp, lang, digits[k] or digits[k + 2])
+            kind = classify(op, ref, hyp, lang, _beside_digits(steps, k))
             if kind is not None:
                 self.errors[kind] += EDITS.get(kind, 1)
                 # a number's words rewritten in one go are one slip
@@ -280,24 +277,26 @@ def measure(pairs: Sequence[dict]) -> dict:
 
 def fit_rates(measured: dict, items: Sequence[LabelledUtterance], lang: str,
               rounds: int = FIT_ROUNDS) -> NoiseRates:
-    """Rates whose noise on `items` makes each kind's share of the word error rate what
-    `measured` (a `Tally.summary()`) found, and so about its WER; the punctuation kind's
-    rate per mark likewise. Starts from the measured rates per place and scales each in turn
-    by measured / made (a kind never made keeps its measured rate)."""
-    wanted = measured["kinds"]
-    rates = NoiseRates(**{kind.value: min(1.0, wanted[kind]["rate"]) for kind in Kind},
-                       target_wer=measured["wer"])
+    """Rates whose noise on `items` has the WER `measured` (a `Tally.summary()`) found, from
+    the same kinds: each kind's share of the WER is scaled to the measured one, round by
+    round. Numbers and punctuation keep their measured rate per place (how many numbers a
+    text has is the text's, not the recogniser's), and the share of the WER the numbers
+    then lack or add goes to misheard words."""
+    wanted = {kind: wanted["wer_part"] for kind, wanted in measured["kinds"].items()}
+    rates = NoiseRates(**{kind.value: min(1.0, measured["kinds"][kind]["rate"])
+                          for kind in Kind}, target_wer=measured["wer"])
     vocabulary = {word for item in items for word in words(item.text)}
     for _ in range(rounds):
         noiser, tally = Noiser(lang, rates, vocabulary), Tally()
         for item in items:
             tally.add(item.text, noise_item(item, noiser, FIT_SEED)[0].text, lang)
-        made = tally.summary()["kinds"]
+        made = {kind: made["wer_part"] for kind, made in tally.summary()["kinds"].items()}
+        goal = dict(wanted, misheard=max(0.0, wanted[Kind.MISHEARD] + wanted[Kind.DIGITS]
+                                         - made[Kind.DIGITS]))
         scaled = {}
-        for kind in Kind:
-            key = "rate" if kind is Kind.PUNCT else "wer_part"
-            if made[kind][key] or not wanted[kind][key]:
-                scale = wanted[kind][key] / made[kind][key] if made[kind][key] else 0.0
+        for kind in set(Kind) - {Kind.DIGITS, Kind.PUNCT}:
+            if made[kind] or not goal[kind]:
+                scale = goal[kind] / made[kind] if made[kind] else 0.0
                 scaled[kind.value] = round(min(1.0, getattr(rates, kind.value) * scale), 4)
         rates = replace(rates, **scaled)
     return rates
