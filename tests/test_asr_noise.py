@@ -14,17 +14,16 @@ import pytest
 
 from sentiment_svc.analysis.corpus import BUNDLED, read_corpus
 from tests.conftest import ROOT
+from tools.asr_language import digits_to_words, words_to_digits
 from tools.asr_noise import (
     DEFAULT_RATES,
     SLIPS,
     Kind,
     Noiser,
     NoiseRates,
-    digits_to_words,
     noise_files,
     noise_item,
     parse_rates,
-    words_to_digits,
 )
 from tools.measure_asr_noise import Tally, align, fit_rates, measure, words
 

@@ -33,9 +33,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sentiment_svc.analysis.corpus import LabelledUtterance, read_corpus
+from tools.asr_language import APOSTROPHES, LANGUAGES, is_number_word
 from tools.asr_noise import (
-    APOSTROPHES,
-    LANGUAGES,
     PUNCTUATION,
     TRAINING,
     Kind,
@@ -43,7 +42,6 @@ from tools.asr_noise import (
     NoiseRates,
     ending_swaps,
     homophones,
-    is_number_word,
     is_short,
     noise_item,
     same_stem,
