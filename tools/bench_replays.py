@@ -42,7 +42,7 @@ def _percentile(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 3) if values else None
 
 
-async def _viewer(http: str, ws: str, call_ids: list[str], index: int, speed: float,
+async def _viewer(ws: str, call_ids: list[str], index: int, speed: float,
                   stop: asyncio.Event, outcomes: Counter[str]) -> None:
     """Ask for replays, one after another, until `stop`: counts how each ended."""
     turn = 0
@@ -78,10 +78,10 @@ async def _drain(socket) -> None:
 
 async def _phase(port: int, pid: int, replays: int, speed: float,
                  call_ids: list[str]) -> tuple[list[float], Counter[str], float]:
-    http, ws = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
+    ws = f"ws://127.0.0.1:{port}"
     stop = asyncio.Event()
     outcomes: Counter[str] = Counter()
-    viewers = [asyncio.create_task(_viewer(http, ws, call_ids, i, speed, stop, outcomes))
+    viewers = [asyncio.create_task(_viewer(ws, call_ids, i, speed, stop, outcomes))
                for i in range(replays)]
     if viewers:
         await asyncio.sleep(2.0)  # the replays are running before the live call starts
