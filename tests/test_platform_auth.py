@@ -43,10 +43,8 @@ JAMBONZ_PASSWORD = "jambonz-listen-secret-42"
 FS_PASSWORD = "freeswitch-fork-secret-7"
 INGEST_TOKEN = "ingest-token-0123456789"
 
-CONFIG = f"""
-tokens:
-  - {{role: ingest, token: {INGEST_TOKEN}, name: native-ingest}}
-platforms:
+# The platform credentials of these tests and of test_platform_auth_live's.
+PLATFORMS_YAML = f"""platforms:
   twilio:
     - {{name: twilio-main, auth_token: "{TWILIO_TOKEN}"}}
     - {{name: twilio-proxied, auth_token: "{PROXY_TOKEN}", public_url: "{PUBLIC_URL}"}}
@@ -55,6 +53,10 @@ platforms:
     - {{name: fs-2, username: freeswitch,
         password_sha256: "{hashlib.sha256(FS_PASSWORD.encode()).hexdigest()}"}}
 """
+CONFIG = f"""
+tokens:
+  - {{role: ingest, token: {INGEST_TOKEN}, name: native-ingest}}
+{PLATFORMS_YAML}"""
 
 
 def signature(token: str, url: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
 import time
 from typing import Any
@@ -27,12 +26,15 @@ from sentiment_svc.protocols.clients import ClientCall, native_session
 from tests.conftest import ANGRY_CALL, CALM_CALL
 from tests.live_server import LiveServer, start_server
 from tests.protocol_sessions import fixture, fork_meta, frames, libsndfile, twilio_session
+from tests.test_platform_auth import (
+    FS_PASSWORD,
+    JAMBONZ_PASSWORD,
+    PLATFORMS_YAML,
+    PROXY_TOKEN,
+    PUBLIC_URL,
+    TWILIO_TOKEN,
+)
 
-TWILIO_TOKEN = "5c1e8d2a9b7f4e6d3c0a1b2e8f9d7c6a"
-PROXY_TOKEN = "a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5"
-PUBLIC_URL = "wss://calls.example.com/v1/twilio"  # what Twilio was given, behind a proxy
-JAMBONZ_PASSWORD = "jambonz-listen-secret-42"
-FS_PASSWORD = "freeswitch-fork-secret-7"
 TOKENS = {"ingest": "ingest-token-0123456789", "qa": "qa-token-0123456789abc",
           "op": "operator-token-0123456"}
 CONFIG = f"""
@@ -40,15 +42,7 @@ tokens:
   - {{role: ingest, token: {TOKENS['ingest']}}}
   - {{role: qa, token: {TOKENS['qa']}}}
   - {{role: operator, operator_id: op-0417, token: {TOKENS['op']}}}
-platforms:
-  twilio:
-    - {{name: twilio-main, auth_token: "{TWILIO_TOKEN}"}}
-    - {{name: twilio-proxied, auth_token: "{PROXY_TOKEN}", public_url: "{PUBLIC_URL}"}}
-  basic:
-    - {{name: jambonz-1, username: jambonz, password: "{JAMBONZ_PASSWORD}"}}
-    - {{name: fs-2, username: freeswitch,
-        password_sha256: "{hashlib.sha256(FS_PASSWORD.encode()).hexdigest()}"}}
-"""
+{PLATFORMS_YAML}"""
 RATE = 8000
 FRAME = 160  # 20 ms
 AUDIO_S = 4.0
