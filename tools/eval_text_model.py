@@ -1,13 +1,14 @@
 """Score the fine-tuned text model's analysis and alerts on corpus files (issue 23).
 
-    python -m tools.eval_text_model FILE.tsv... [--no-context] [--torch]
+    python -m tools.eval_text_model FILE.tsv... [--no-context] [--torch] [--model NPZ]
 
 Like `sentiment-svc eval-text` (same masking, lexicon, escalation policy and scores: see
 `analysis/evaluate.py`), but the analysis is `ModelAnalyzer`'s: the fine-tuned model
 (`models/e5-small-tuned/`, built by `make install`; `--torch`: the committed npz over
 `models/e5-small` in torch) plus the lexicon's categories. Each utterance is read with the
 call context its line gives, as the live pipeline could read it; `--no-context` reads every
-utterance on its own, as `eval-text` does.
+utterance on its own, as `eval-text` does. `--model NPZ`: a candidate from
+`tools.train_text_model --out` in torch instead of the committed one.
 """
 
 from __future__ import annotations
@@ -40,11 +41,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--no-context", action="store_true")
     parser.add_argument("--torch", action="store_true", help="the npz in torch, not the ONNX")
+    parser.add_argument("--model", type=Path, help="an npz to score in torch")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     settings = Settings()
     items = load_items(args.files)
-    model = (TextModel(settings.e5_dir) if args.torch
+    model = (TextModel(settings.e5_dir, args.model) if args.model
+             else TextModel(settings.e5_dir) if args.torch
              else OnnxTextModel(settings.models_dir / TUNED_DIR))
     analyzer = ModelAnalyzer(model, ComplaintLexicon.load(settings.lexicon_file))
     masker = load_masker(settings)

@@ -1,12 +1,15 @@
 """Fine-tune e5-small's top layers with multi-task heads on the labelled corpus (issue 23).
 
     python -m tools.train_text_model [--e5 models/e5-small] [--out PATH] [--epochs N]
+        [--tuned-layers N] [--noised DIR]
 
 (default out: `sentiment_svc/analysis/data/text_model.npz`).
 
 Data: every line of `corpus/v2/*.tsv` plus the train split of the bundled v1 corpus
 (`analysis/data/corpus_*.tsv`); the v1 dev split is scored after training as a check and
 never trained on. Nothing under `tests/data/heldout/` is read (`training_items` refuses it).
+`--noised DIR` adds the training lines of a recognition-noise copy (`python -m tools.asr_noise
+DIR`: the corpus as Whisper base writes it), so the model also learns from what it will read.
 
 Model (`sentiment_svc/analysis/text_model.py`): the bottom layers of e5 stay frozen, so their
 output for every training input is computed once (one pass, float16 in memory) and training
@@ -58,16 +61,20 @@ HEAD_LR = 2e-3
 WEIGHT_DECAY = 0.01
 
 
-def training_items(v2_dir: Path = V2_DIR, v1_files: Sequence[Path] = BUNDLED
+def training_items(v2_dir: Path = V2_DIR, v1_files: Sequence[Path] = BUNDLED,
+                   noised_dir: Path | None = None
                    ) -> tuple[list[LabelledUtterance], list[LabelledUtterance]]:
-    """(train, dev): all of v2 plus v1's train split; v1's dev split. Held-out files refused."""
+    """(train, dev): all of v2 plus v1's train split (plus the train-split lines of a noised
+    copy in `noised_dir`); v1's dev split. Held-out files refused."""
     v2_files = sorted(Path(v2_dir).glob("*.tsv"))
-    for path in (*v2_files, *v1_files):
+    noised_files = sorted(Path(noised_dir).glob("*.tsv")) if noised_dir else []
+    for path in (*v2_files, *v1_files, *noised_files):
         if HELDOUT_DIR.resolve() in Path(path).resolve().parents:
             raise ValueError(f"{path}: the held-out set is never trained on")
     v1 = [item for path in v1_files for item in read_corpus(Path(path))]
     v2 = [item for path in v2_files for item in read_corpus(path)]
-    train = v2 + [item for item in v1 if item.split == "train"]
+    noised = [item for path in noised_files for item in read_corpus(path)]
+    train = v2 + [item for item in v1 + noised if item.split != "dev"]
     return train, [item for item in v1 if item.split == "dev"]
 
 
@@ -143,13 +150,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--e5", type=Path, default=DEFAULT_E5)
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--tuned-layers", type=int, default=TUNED_LAYERS)
+    parser.add_argument("--noised", type=Path, help="a tools.asr_noise copy to train on too")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(SEED)
     random.seed(SEED)
     started = time.perf_counter()
 
-    train, dev = training_items()
+    train, dev = training_items(noised_dir=args.noised)
     builder = InputBuilder(args.e5 / "tokenizer.json")
     # Each utterance with context: once with it, once without (a call's first utterance).
     examples = [(i, item.context) for i, item in enumerate(train)]
@@ -163,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     bert.eval()
     for parameter in bert.parameters():
         parameter.requires_grad_(False)
-    frozen = bert.config.num_hidden_layers - TUNED_LAYERS
+    frozen = bert.config.num_hidden_layers - args.tuned_layers
     states = frozen_states(bert, builder, inputs, frozen)
     print(f"frozen states of {frozen} layers in {time.perf_counter() - started:.0f}s")
 
@@ -216,7 +225,7 @@ def save(path: Path, bert, top: Top, frozen: int, base_sha256: str) -> None:
     }
     arrays["head.weight"] = top.head.weight.detach().numpy().astype(np.float32)
     arrays["head.bias"] = top.head.bias.detach().numpy().astype(np.float32)
-    arrays["tuned_layers"] = np.array(TUNED_LAYERS)
+    arrays["tuned_layers"] = np.array(bert.config.num_hidden_layers - frozen)
     arrays["sentiments"] = np.array(SENTIMENTS)
     arrays["categories"] = np.array(CATEGORY_NAMES)
     arrays["base_sha256"] = np.array(base_sha256)
