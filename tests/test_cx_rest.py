@@ -240,6 +240,8 @@ def test_one_operators_report(seeded: Seeded):
     ({"since": "2026-01-08", "until": "2026-01-01"}, "/v1/analytics", "before"),
     ({"since": "2025-01-01", "until": "2026-01-01"}, "/v1/analytics", "at most 92 days"),
     ({"since": "last tuesday"}, "/v1/analytics", "ISO-8601"),
+    ({"since": "nan", "until": "1e15"}, "/v1/analytics", "between 1970 and 9999"),
+    ({"since": "-5", "until": "100"}, "/v1/analytics", "between 1970 and 9999"),
     (WEEK, "/v1/analytics/everything.csv", "Input should be"),
     ({**WEEK, "operator_id": "x" * 201}, "/v1/analytics", "at most 200"),
 ])

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -38,6 +38,8 @@ from sentiment_svc.web.rest_models import ErrorOut
 
 DEFAULT_DAYS = 7
 MAX_WINDOW_DAYS = 92
+DAY_S = 86_400.0
+EARLIEST, LATEST = 0.0, datetime(9999, 12, 31, tzinfo=UTC).timestamp()
 
 Analyst = Annotated[Principal, Depends(require_roles(Role.SUPERVISOR, Role.QA))]
 
@@ -66,13 +68,15 @@ def _window(since: str | None, until: str | None) -> tuple[float, float]:
     end = _parse_time(until, "until")
     if end is None:
         today = datetime.fromtimestamp(time.time(), UTC).date()
-        end = datetime(today.year, today.month, today.day, tzinfo=UTC).timestamp() + 86_400
+        end = datetime(today.year, today.month, today.day, tzinfo=UTC).timestamp() + DAY_S
     start = _parse_time(since, "since")
     if start is None:
-        start = end - DEFAULT_DAYS * 86_400
+        start = end - DEFAULT_DAYS * DAY_S
+    if not (EARLIEST <= start <= LATEST and EARLIEST <= end <= LATEST):  # NaN fails too
+        raise HTTPException(422, "since and until must lie between 1970 and 9999")
     if not start < end:
         raise HTTPException(422, "since must be before until")
-    if timedelta(seconds=end - start) > timedelta(days=MAX_WINDOW_DAYS):
+    if end - start > MAX_WINDOW_DAYS * DAY_S:
         raise HTTPException(422, f"the window may span at most {MAX_WINDOW_DAYS} days")
     return start, end
 
