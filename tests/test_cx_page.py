@@ -167,6 +167,8 @@ def test_each_tables_csv_equals_the_table_on_the_page(server, browser, week):
     # the page shows the names, the CSV the values: Russian on the page, "money" in the file
     money = page.locator("#table-complaints_by_day td[data-value=money]").first
     expect(money).to_have_text("Деньги")
+    first = week["contacts"][0]["call_id"]  # a contact opens in the QA review
+    expect(page.locator("#table-contacts a").first).to_have_attribute("href", f"/qa#call={first}")
     tab.assert_no_errors()
     tab.close()
 

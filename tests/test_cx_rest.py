@@ -258,3 +258,10 @@ def test_the_default_window_is_the_last_seven_days(seeded: Seeded):
         report = client.get("/v1/analytics").json()
     assert len(report["days"]) == 7 and report["until"] - report["since"] == 7 * DAY_S
     assert report["contacts"] == []  # the seeded week is long past
+
+
+def test_measuring_in_small_batches_gives_the_same_report(seeded: Seeded, week: dict,
+                                                          monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(analytics, "BATCH", 4)  # 27 contacts: seven turns on the store thread
+    with seeded.client() as client:
+        assert client.get("/v1/analytics", params=WEEK).json() == week

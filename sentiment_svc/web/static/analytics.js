@@ -117,7 +117,8 @@ function render(report) {
 
 function cell(column, value) {
   const raw = value === null || value === undefined ? "" : String(value);
-  const text = NAMED[column] && raw ? label(NAMED[column], raw) : raw;
+  let text = NAMED[column] && raw ? label(NAMED[column], raw) : raw;
+  if (column === "call_id") text = el("a", { href: `/qa#call=${encodeURIComponent(raw)}` }, raw);  // its review
   return el("td", { class: typeof value === "number" ? "num" : null, dataset: { column, value: raw } }, text);
 }
 
