@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from sentiment_svc.cx.analytics import AlertGroup, ContactFacts, report, window_days
+from sentiment_svc.cx.analytics import (
+    ROW_MODELS,
+    AlertGroup,
+    AnalyticsReport,
+    AnalyticsTable,
+    ContactFacts,
+    report,
+    window_days,
+)
 from sentiment_svc.cx.followthrough import follow_through
 from sentiment_svc.cx.measures import CxReason, RiskBand, Score
 from sentiment_svc.cx.rules import hold_count, measure_contact, nps_risk
@@ -216,3 +224,10 @@ def test_report_tables_from_measured_contacts():
     assert addressed.mean_change == 0.0
     assert (not_addressed.alerts, not_addressed.mean_sentiment_after) == (1, None)
     assert not_addressed.mean_final_csat == facts[1].cx.csat.value
+
+
+def test_every_table_of_the_report_has_its_row_model():
+    fields = AnalyticsReport.model_fields
+    assert set(ROW_MODELS) == set(AnalyticsTable)
+    for table, model in ROW_MODELS.items():
+        assert fields[table.value].annotation == list[model]

@@ -119,6 +119,17 @@ class AnalyticsTable(StrEnum):
     ALERT_OUTCOMES = "alert_outcomes"
 
 
+ROW_MODELS: dict[AnalyticsTable, type[CxRecord]] = {
+    AnalyticsTable.CONTACTS: ContactRow,
+    AnalyticsTable.CX_BY_DAY: DayCxRow,
+    AnalyticsTable.COMPLAINTS_BY_DAY: ComplaintDayRow,
+    AnalyticsTable.COMPLAINTS_BY_OPERATOR: ComplaintOperatorRow,
+    AnalyticsTable.FOLLOW_THROUGH_BY_DAY: FollowThroughRow,
+    AnalyticsTable.ALERT_OUTCOMES: OutcomeRow,
+}
+"""Each table's row: its fields are the CSV's columns, in order."""
+
+
 def day_of(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).date().isoformat()
 

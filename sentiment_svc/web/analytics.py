@@ -20,7 +20,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel
 
-from sentiment_svc.cx.analytics import AnalyticsReport, AnalyticsTable, report
+from sentiment_svc.cx.analytics import ROW_MODELS, AnalyticsReport, AnalyticsTable, report
 from sentiment_svc.cx.followthrough import AlertFollowThrough
 from sentiment_svc.cx.measures import ContactCx
 from sentiment_svc.cx.source import BATCH, TooManyContacts, finished_ids, measure, measure_ids
@@ -134,8 +134,7 @@ def table_csv(answer: AnalyticsReport, table: AnalyticsTable) -> str:
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out)
-    model = type(answer).model_fields[table.value].annotation.__args__[0]  # type: ignore[union-attr]
-    columns = list(model.model_fields)
+    columns = list(ROW_MODELS[table].model_fields)
     writer.writerow(columns)
     for row in rows:
         values = row.model_dump(mode="json")
