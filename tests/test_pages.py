@@ -32,7 +32,7 @@ ACTIONS = {
     "uk": {"apology": "Вибачтеся", "bonus": "Запропонуйте бонус",
            "supervisor": "Покличте керівника"},
 }
-KEY_PREFIXES = "nav|lang|signin|conn|console|wall|qa|ack|unit"  # literal keys in the modules
+KEY_PREFIXES = "nav|lang|signin|conn|console|wall|qa|ack|unit|cx"  # literal keys in the modules
 HTTP_ERRORS = ("Failed to load resource",)  # a 401/403 answer, expected in sign-in tests
 
 
@@ -128,7 +128,7 @@ def stored(server, call_id: str, token: str | None = None) -> dict:
 def test_pages_are_served_with_a_strict_content_security_policy(server):
     root = httpx.get(server.http + "/", follow_redirects=False)
     assert root.status_code in (302, 307) and root.headers["location"] == "/console"
-    for path in ("/console", "/supervisor", "/qa"):
+    for path in ("/console", "/supervisor", "/qa", "/qa/analytics"):
         page = httpx.get(server.http + path)
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         policy = page.headers["content-security-policy"]

@@ -345,20 +345,23 @@ class CallStore:
             rows = db.execute(sql, (*params, limit, offset)).fetchall()
         return [StoredCall(**self._call_fields(row)) for row in rows]
 
-    def customer_history(self, customer_id: str, since: float) -> CustomerPast:
-        """What this customer's finished calls since `since` left: how many, how many went
-        badly, and each category with the number of calls it came up in."""
+    def customer_history(
+        self, customer_id: str, since: float, until: float | None = None
+    ) -> CustomerPast:
+        """What this customer's finished calls started in [`since`, `until`) left: how many,
+        how many went badly, and each category with the number of calls it came up in."""
+        window = (customer_id, since, float("inf") if until is None else until)
         with self._tx("DEFERRED") as db:
             calls = db.execute(
                 "SELECT call_id, summary FROM calls WHERE customer_id = ? AND started_at >= ?"
-                " AND status != 'live'",
-                (customer_id, since),
+                " AND started_at < ? AND status != 'live'",
+                window,
             ).fetchall()
             categories = db.execute(
                 "SELECT k.category, COUNT(*) FROM call_categories k JOIN calls c USING (call_id)"
-                " WHERE c.customer_id = ? AND c.started_at >= ? AND c.status != 'live'"
-                " GROUP BY k.category",
-                (customer_id, since),
+                " WHERE c.customer_id = ? AND c.started_at >= ? AND c.started_at < ?"
+                " AND c.status != 'live' GROUP BY k.category",
+                window,
             ).fetchall()
         negative = sum(
             1 for call in calls

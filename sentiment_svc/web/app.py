@@ -16,7 +16,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from sentiment_svc import __version__
 from sentiment_svc.config import Settings
 from sentiment_svc.live.service import Service
-from sentiment_svc.web import feeds, ingest, pages, rest, schemas, tickets
+from sentiment_svc.web import analytics, feeds, ingest, pages, rest, schemas, tickets
 from sentiment_svc.web.audiohook_auth import AudioHookCredentials, guarded
 from sentiment_svc.web.audiosocket import AudioSocketServer
 from sentiment_svc.web.auth import TokenRegistry
@@ -95,6 +95,7 @@ def create_app(settings: Settings, tokens: TokenRegistry,
     app.include_router(ingest.router)
     app.include_router(feeds.router)
     app.include_router(rest.router)
+    app.include_router(analytics.router)
     app.include_router(schemas.router)
     app.include_router(tickets.router)
     app.include_router(pages.router)

@@ -24,7 +24,7 @@ COLUMNS = (
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: Any) -> Any:
+def spreadsheet_cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
@@ -65,7 +65,7 @@ def call_to_csv(call: CallDetail) -> str:
                 utterance.text, sentiment.neg, sentiment.neu, sentiment.pos,
                 ";".join(utterance.categories), utterance.loudness_db,
             )
-        writer.writerow(_cell(value) for value in (
+        writer.writerow(spreadsheet_cell(value) for value in (
             call.call_id, *cells,
             " | ".join(a.alert_id for a in alerts),
             " | ".join(a.action for a in alerts),

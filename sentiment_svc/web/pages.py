@@ -1,9 +1,11 @@
 """The web consoles, served by the service itself: plain HTML, CSS and JavaScript modules
 from `sentiment_svc/web/static/` (committed as they are; nothing to build).
 
-``/console`` (operator), ``/supervisor`` (the wall of live calls) and ``/qa`` (search,
-playback, replay) are static pages; they sign in with a token kept in the browser's
-sessionStorage and talk to the same REST API and websockets as any other client. ``/``
+``/console`` (operator), ``/supervisor`` (the wall of live calls), ``/qa`` (search,
+playback, replay) and ``/qa/analytics`` (CX measures and prompt follow-through over time,
+plotted with Chart.js, vendored in ``static/vendor/`` with its licence) are static pages;
+they sign in with a token kept in the browser's sessionStorage and talk to the same REST
+API and websockets as any other client. ``/``
 redirects to ``/console``. Every answer carries a Content-Security-Policy that allows
 scripts and styles from this origin only (no inline script), so a quoted customer utterance
 can never run as code.
@@ -17,7 +19,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-PAGES = {"console": "console.html", "supervisor": "supervisor.html", "qa": "qa.html"}
+PAGES = {"console": "console.html", "supervisor": "supervisor.html", "qa": "qa.html",
+         "analytics": "analytics.html"}
 MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -81,6 +84,11 @@ async def supervisor(request: Request) -> FileResponse:
 @router.get("/qa")
 async def qa(request: Request) -> FileResponse:
     return _file(request, STATIC_DIR / PAGES["qa"], "no-cache")
+
+
+@router.get("/qa/analytics")
+async def analytics(request: Request) -> FileResponse:
+    return _file(request, STATIC_DIR / PAGES["analytics"], "no-cache")
 
 
 @router.get("/static/{name:path}")

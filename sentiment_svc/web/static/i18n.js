@@ -2,6 +2,8 @@
 // Markup names its strings with data-i18n (text), data-i18n-label (aria-label),
 // data-i18n-placeholder and data-i18n-title; code calls t(key, {vars}).
 
+import { CX_STRINGS } from "./i18n_cx.js";
+
 const STRINGS = {
   en: {
     "nav.console": "Operator console", "nav.supervisor": "Supervisor wall", "nav.qa": "Quality review",
@@ -244,6 +246,8 @@ const REASONS = {
   "The customer repeats the same complaint": "reason.repeats",
   "The customer is satisfied": "reason.satisfied",
 };
+
+for (const [code, extra] of Object.entries(CX_STRINGS)) Object.assign(STRINGS[code], extra);
 
 export const strings = STRINGS;  // for the completeness test
 
