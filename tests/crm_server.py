@@ -23,12 +23,14 @@ from sentiment_svc.domain.messages import CallSummary
 from sentiment_svc.domain.records import CallOpened
 from sentiment_svc.domain.vocabulary import AckOutcome, Action, CallStatus, Channel, Severity
 from sentiment_svc.frames import Alert, Sentiment, UtteranceAnalysis
+from sentiment_svc.live.customer_ids import CustomerIds
 from sentiment_svc.live.metrics import Metrics
 from sentiment_svc.storage.db import CallStore
 from sentiment_svc.storage.hop import StoreHop
 
 FAST = Backoff(base_s=0.2, max_s=1.0)  # retries within a second while the CRM is down
 POLL_S = 0.05
+CUSTOMER_IDS = CustomerIds(b"the-test-customer-id-key")
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,10 @@ async def delivering(config: WebhooksConfig, hop: StoreHop, metrics: Metrics | N
 
 def opened(call_id: str, customer: str | None = "cust-1", operator: str = "op-1",
            started_at: float | None = None) -> CallOpened:
-    return CallOpened(call_id=call_id, operator_id=operator, customer_id=customer,
-                      language="ru", protocol="native",
+    """As `Service` opens a call: a caller's number becomes a keyed hash and a mask."""
+    key = CUSTOMER_IDS.key(customer) if customer else None
+    return CallOpened(call_id=call_id, operator_id=operator, customer_id=key and key.id,
+                      customer_label=key and key.label, language="ru", protocol="native",
                       started_at=time.time() if started_at is None else started_at,
                       sample_rate=8000, channels=2)
 
