@@ -155,7 +155,7 @@ def test_amocrm_call_note_with_the_summary(tmp_path: Path,
     result = note["params"].pop("call_result")
     assert note == {"entity_id": 12345, "note_type": "call_in", "params": {
         "uniq": "call-4", "duration": 62, "source": "sentiment-svc",
-        "link": "https://svc.example.com/qa?call=call-4", "phone": "12345", "call_status": 4}}
+        "link": "https://svc.example.com/qa?call=call-4", "phone": "", "call_status": 4}}
     assert "CSAT ≈ 2.4/5" in result and "извинился" in result
     assert "call-5" in caplog.text and "no numeric customer id" in caplog.text
     assert AMO_TOKEN not in caplog.text

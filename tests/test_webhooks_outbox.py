@@ -151,7 +151,7 @@ def test_signatures_verify_and_refuse() -> None:
     ({"kind": "generic", "url": "https://crm.example/h", "secret": SECRET,
       "events": ["call_started"]}, "events.0"),
     ({"kind": "bitrix24", "url": "https://x.bitrix24.ru/rest/1/c0de-secret-value/"},
-     "give 'users'"),
+     "default_user_id: Field required"),
     ({"kind": "amocrm", "url": "https://x.amocrm.ru", "token": "t0ken-secret-value",
       "events": ["alert"]}, "'contact_ended' only"),
     ({"kind": "amocrm", "url": "https://x.amocrm.ru"}, "token: Field required"),

@@ -94,15 +94,9 @@ class Bitrix24Target(_Target):
         WebhookEventType.CONTACT_STARTED, WebhookEventType.CONTACT_ENDED,
     )
     users: dict[str, int] = {}  # operator id -> USER_ID
-    default_user_id: int | None = None
+    default_user_id: int  # the USER_ID of operators not in `users`
     crm_create: bool = False  # let Bitrix24 create a lead for an unknown number
     call_type: Literal[1, 2] = 2  # 1 outbound, 2 inbound (the method's TYPE)
-
-    @pydantic.model_validator(mode="after")
-    def _someone(self) -> Bitrix24Target:
-        if not self.users and self.default_user_id is None:
-            raise ValueError("give 'users' (operator id -> USER_ID) or 'default_user_id'")
-        return self
 
 
 class AmoCrmTarget(_Target):

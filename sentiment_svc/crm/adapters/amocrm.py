@@ -7,7 +7,8 @@ companies, customers), ``Authorization: Bearer <long-lived token>``, a JSON arra
 "call_status": 4}}]``. ``uniq`` is the contact id (amoCRM refuses a second note with the
 same ``uniq``, which makes a retried delivery harmless); ``call_status`` 4 is "the
 conversation took place"; ``call_result`` carries the summary and the alerts' outcomes;
-``link`` is the configured ``call_url`` with ``{contact_id}`` filled in (empty without).
+``link`` is the configured ``call_url`` with ``{contact_id}`` filled in (empty without);
+``phone`` the caller's masked number where one came (the number itself is never kept).
 The note goes on the entity whose id is the contact's customer id: the telephony side
 passes amoCRM's id as ``customer_id``. A contact without a numeric customer id has no card
 to go on: its note is skipped, with a log line. Success is a 2xx answer.
@@ -57,7 +58,7 @@ class AmoCrmAdapter(Adapter):
                 "duration": round(event.duration),
                 "source": target.source,
                 "link": (target.call_url or "").replace("{contact_id}", event.contact_id),
-                "phone": event.customer_label or customer,
+                "phone": event.customer_label or "",  # the masked number, if one came
                 "call_result": texts.summary_text(event)[:MAX_RESULT_CHARS],
                 "call_status": CALL_STATUS_TALKED,
             },
