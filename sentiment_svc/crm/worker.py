@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import httpx
 
 from sentiment_svc.crm.adapters import for_target
-from sentiment_svc.crm.adapters.base import Adapter, DeliveryError
+from sentiment_svc.crm.adapters.base import ONLY_STEP, Adapter, DeliveryError
 from sentiment_svc.crm.config import WebhooksConfig
 from sentiment_svc.crm.signing import EVENT_HEADER, IDEMPOTENCY_HEADER, signed_headers
 from sentiment_svc.domain.webhooks import WEBHOOK_EVENT
@@ -67,6 +67,11 @@ class WebhookWorker:
         """Deliver until cancelled."""
         if not self.config.targets:
             return
+        configured = {target.name for target in self.config.targets}
+        for name, count in (await self.hop(self.hop.store.webhook_pending)).items():
+            if name not in configured:
+                log.warning("%d webhooks wait for target %s, which is no longer configured;"
+                            " they go once it is again", count, name)
         timeout = httpx.Timeout(self.timeout_s)
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False,
                                      headers={"User-Agent": USER_AGENT}) as client:
@@ -99,7 +104,7 @@ class WebhookWorker:
                                                    frozenset(done))) is not None:
                 headers = {
                     **request.headers,
-                    IDEMPOTENCY_HEADER: row.event_id if request.step == "deliver"
+                    IDEMPOTENCY_HEADER: row.event_id if request.step == ONLY_STEP
                     else f"{row.event_id}.{request.step}",
                     EVENT_HEADER: str(row.event_type),
                 }

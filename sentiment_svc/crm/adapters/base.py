@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from sentiment_svc.domain.webhooks import AnyWebhookEvent
 
 JSON_TYPE = "application/json"
+ONLY_STEP = "deliver"  # the step of an event sent in one request: its key is the event id
 
 
 class DeliveryError(Exception):

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sentiment_svc.crm.adapters.base import JSON_TYPE, Adapter, Request
+from sentiment_svc.crm.adapters.base import JSON_TYPE, ONLY_STEP, Adapter, Request
 from sentiment_svc.domain.webhooks import AnyWebhookEvent
-
-STEP = "deliver"
 
 
 class GenericAdapter(Adapter):
@@ -16,7 +14,7 @@ class GenericAdapter(Adapter):
 
     def next_request(self, event: AnyWebhookEvent, payload: str, refs: Mapping[str, str],
                      done: frozenset[str]) -> Request | None:
-        if STEP in done:
+        if ONLY_STEP in done:
             return None
-        return Request(STEP, "POST", self.url, payload.encode("utf-8"),
+        return Request(ONLY_STEP, "POST", self.url, payload.encode("utf-8"),
                        {"Content-Type": JSON_TYPE})
