@@ -229,3 +229,29 @@ def test_pending_webhooks_survive_a_restart(tmp_path: Path) -> None:
                  if e["contact_id"] == "c-live" and e["type"] == "contact_ended")
     assert ended["status"] == "interrupted" and ended["summary"] is None
 
+
+
+def test_webhooks_of_a_target_no_longer_configured_wait_and_are_reported(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    receiver = Receiver()
+    crm = CrmServer(receiver).start()
+    before = targets(generic(crm.url("/hooks")), {**generic(crm.url("/old")), "name": "old"})
+    store = open_store(tmp_path, before)
+    store.start_call(opened("c-1"))
+    store.close()
+    now = targets(generic(crm.url("/hooks")))  # "old" was taken out of the config
+    hop = StoreHop(open_store(tmp_path, now))
+
+    async def scenario() -> None:
+        async with delivering(now, hop):
+            await wait_for(lambda: len(receiver.events) == 1, 10, "the configured target's")
+            await asyncio.sleep(0.2)
+
+    try:
+        asyncio.run(scenario())
+        assert hop.store.webhook_pending() == {"old": 1}
+    finally:
+        crm.stop()
+        hop.close()
+    assert all(request.path == "/hooks" for request in crm.requests())
+    assert "1 webhooks wait for target old, which is no longer configured" in caplog.text
