@@ -111,7 +111,8 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 @click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Where the database and recordings live (default ./data).")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
-              default=None, help="YAML file with access tokens and platform credentials.")
+              default=None,
+              help="YAML file with access tokens, platform credentials and CRM webhooks.")
 def serve(host: str | None, port: int | None, data_dir: Path | None,
           config_file: Path | None) -> None:
     """Run the real-time service (websocket ingest, feeds, REST API)."""
@@ -121,6 +122,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
 
     from sentiment_svc.asr.whisper import ModelNotFoundError
     from sentiment_svc.config import Settings
+    from sentiment_svc.crm.config import WebhooksConfig
     from sentiment_svc.web.app import create_app, uvicorn_options
     from sentiment_svc.web.audiohook_auth import AudioHookCredentials, guarded
     from sentiment_svc.web.auth import TokenRegistry
@@ -134,6 +136,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
         tokens = TokenRegistry.load(settings.config_file)
         platforms = PlatformCredentials.load(settings.config_file)
         check_access(tokens, platforms)
+        WebhooksConfig.load(settings.config_file)  # a bad CRM webhook target stops here
         check_models(settings)
         if settings.audiosocket_port is not None:
             from sentiment_svc.web.audiosocket import allow_list

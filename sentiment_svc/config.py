@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     audiosocket_operator_port: int | None = None
     audiosocket_host: str = "127.0.0.1"
     audiosocket_allow: tuple[str, ...] = ("127.0.0.1", "::1")
+    # CRM webhooks (the ``webhooks:`` targets of `config_file`, `sentiment_svc.crm`): a failed
+    # delivery is retried after webhook_backoff_s, doubling up to webhook_backoff_max_s (each
+    # wait jittered down by up to half), for as long as it takes; nothing is dropped.
+    webhook_backoff_s: float = 1.0
+    webhook_backoff_max_s: float = 300.0
+    webhook_timeout_s: float = 10.0  # one request, connection to answer
+    webhook_poll_s: float = 0.5  # how often the outbox is looked at when idle
 
     @property
     def whisper_dir(self) -> Path:

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from sentiment_svc.domain.messages import ConsoleRequest, FeedMessage, Message
+from sentiment_svc.domain.webhooks import WEBHOOK_EVENT
 
 _FEED = TypeAdapter(FeedMessage)
 _REQUEST = TypeAdapter(ConsoleRequest)
@@ -46,11 +47,13 @@ def parse_console_request(text: str) -> Message:
 
 @cache
 def schemas() -> dict[str, dict[str, Any]]:
-    """The JSON Schema of what feeds send (``feed``) and of what consoles send
-    (``console``), as published under ``/v1/schemas``."""
+    """The JSON Schema of what feeds send (``feed``), of what consoles send
+    (``console``) and of the CRM webhooks' bodies (``webhooks``), as published under
+    ``/v1/schemas``."""
     return {
         "feed": _FEED.json_schema(mode="serialization"),
         "console": _REQUEST.json_schema(mode="validation"),
+        "webhooks": WEBHOOK_EVENT.json_schema(mode="serialization"),
     }
 
 

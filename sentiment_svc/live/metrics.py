@@ -83,6 +83,19 @@ class Metrics:
         self.feed_dropped = Counter(
             "sentiment_feed_dropped_events", "Events dropped for slow feed readers", registry=r
         )
+        self.webhooks_pending = Gauge(
+            "sentiment_webhooks_pending", "CRM webhook events not yet delivered, by target",
+            ["target"], registry=r,
+        )
+        self.webhook_failed_attempts = Counter(
+            "sentiment_webhook_failed_attempts",
+            "CRM webhook deliveries that failed and will be retried, by target", ["target"],
+            registry=r,
+        )
+        self.webhooks_delivered = Counter(
+            "sentiment_webhooks_delivered", "CRM webhook events delivered, by target",
+            ["target"], registry=r,
+        )
         self.protocol_errors = Counter(
             "sentiment_protocol_errors", "Ingest connections closed for bad input",
             ["protocol", "code"], registry=r,

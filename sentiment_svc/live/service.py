@@ -18,6 +18,8 @@ import soundfile
 
 from sentiment_svc.asr.scheduler import AsrScheduler
 from sentiment_svc.config import Settings
+from sentiment_svc.crm.config import WebhooksConfig
+from sentiment_svc.crm.worker import Backoff, WebhookWorker
 from sentiment_svc.domain.messages import (
     AlertMessage,
     CallEnded,
@@ -106,8 +108,15 @@ class Service:
         self.settings = settings
         self.metrics = Metrics()
         self.bus = EventBus(on_drop=self.metrics.feed_dropped.inc)
-        self.store = CallStore(settings.data_dir)
+        # CRM webhook targets: the store writes their outbox rows with the events
+        webhooks = WebhooksConfig.load(settings.config_file)
+        self.store = CallStore(settings.data_dir, webhooks=webhooks.subscriptions())
         self.db = StoreHop(self.store)  # how async code reaches the store
+        self.webhooks = WebhookWorker(
+            webhooks, self.db, self.metrics,
+            backoff=Backoff(settings.webhook_backoff_s, settings.webhook_backoff_max_s),
+            timeout_s=settings.webhook_timeout_s, poll_s=settings.webhook_poll_s,
+        )
         self.customer_ids = CustomerIds.for_data_dir(settings.data_dir,
                                                      settings.customer_id_secret)
         self.calls: dict[str, LiveCall] = {}

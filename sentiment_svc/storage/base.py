@@ -6,6 +6,7 @@ code reaches it only through `storage.hop.StoreHop`, never on the event loop.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -13,6 +14,7 @@ from sentiment_svc.domain.messages import CallSummary, Dtmf
 from sentiment_svc.domain.records import CallDetail, CallOpened, CustomerPast, StoredCall
 from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus
 from sentiment_svc.frames import Alert, UtteranceAnalysis
+from sentiment_svc.storage.outbox import OutboxRow
 
 
 class CallRepository(Protocol):
@@ -51,5 +53,17 @@ class CallRepository(Protocol):
               ) -> dict[str, int]: ...
 
     def recording_path(self, call_id: str) -> Path: ...
+
+    # the CRM webhook outbox (`storage.outbox`): rows are written by the methods above
+    def webhook_due(self, target: str, now: float, limit: int
+                    ) -> tuple[list[OutboxRow], int]: ...
+
+    def webhook_step_done(self, row_id: int, step: str, refs: Mapping[str, str]) -> None: ...
+
+    def webhook_delivered(self, row_id: int) -> None: ...
+
+    def webhook_failed(self, row_id: int, error: str, next_attempt_at: float) -> None: ...
+
+    def webhook_pending(self) -> dict[str, int]: ...
 
     def close(self) -> None: ...

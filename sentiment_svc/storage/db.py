@@ -8,7 +8,7 @@ back the records of `sentiment_svc.domain.records`; wall-clock times are UTC epo
 seconds, in-call times are seconds from the call start. `storage.base.CallRepository` is
 the interface it implements.
 The schema lives in `.schema`, row shaping and list filters in `.rows`, search folding in
-`.text`, the errors in `.errors` (re-exported here).
+`.text`, the errors in `.errors` (re-exported here), the CRM webhook outbox in `.outbox`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from sentiment_svc.storage.errors import (
     UnknownAlertError,
     UnknownCallError,
 )
+from sentiment_svc.storage.outbox import WebhookOutbox, erase_webhooks, subscriptions
 from sentiment_svc.storage.recordings import repair_wav
 from sentiment_svc.storage.rows import CALL_SELECT, call_filters, stored_alert, stored_utterance
 from sentiment_svc.storage.schema import ensure_schema
@@ -61,10 +62,13 @@ RECORDINGS_DIR = "recordings"
 _SAFE_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
-class CallStore:
-    def __init__(self, data_dir: Path, *, fts: bool = True) -> None:
+class CallStore(WebhookOutbox):
+    def __init__(self, data_dir: Path, *, fts: bool = True,
+                 webhooks: Mapping[str, Iterable[str]] | None = None) -> None:
         """Open (creating if needed) the store under `data_dir`. ``fts=False`` forces the
-        ``LIKE`` search fallback, which is also used when SQLite lacks FTS5."""
+        ``LIKE`` search fallback, which is also used when SQLite lacks FTS5. `webhooks`:
+        CRM webhook target name -> the events it takes (`storage.outbox`)."""
+        self._webhooks = subscriptions(webhooks)
         self.data_dir = Path(data_dir)
         self.recordings_dir = self.data_dir / RECORDINGS_DIR
         self.recordings_dir.mkdir(parents=True, exist_ok=True)
@@ -114,6 +118,7 @@ class CallStore:
                 if _exists(db, call.call_id):
                     raise CallExistsError(call.call_id) from exc
                 raise
+            self._outbox_started(db, call)
 
     def add_utterance(self, call_id: str, utterance: UtteranceAnalysis) -> int:
         """Store an utterance; return its sequence number in the call (0, 1, ...)."""
@@ -154,6 +159,7 @@ class CallStore:
                 (alert_id, call_id, *values),
             )
             _add_categories(db, call_id, alert.categories)
+            self._outbox_alert(db, call_id, alert_id, alert)
         return alert_id
 
     def add_ack(
@@ -181,6 +187,7 @@ class CallStore:
                 " VALUES (?, ?, ?, ?, ?)",
                 (alert_id, operator_id, str(outcome), at, seconds_to_ack),
             )
+            self._outbox_ack(db, call_id, alert_id, operator_id, outcome, seconds_to_ack)
         return True
 
     def add_dtmf(self, call_id: str, dtmf: Dtmf) -> None:
@@ -208,6 +215,7 @@ class CallStore:
                 "UPDATE calls SET status = ?, summary = ?, ended_at = ? WHERE call_id = ?",
                 (str(CallStatus(status)), summary_json, ended_at, call_id),
             )
+            self._outbox_ended(db, call_id, CallStatus(status), summary, ended_at)
 
     def mark_unfinished_interrupted(self, now: float) -> list[str]:
         """At start-up after a crash: every call still live becomes interrupted (ended at
@@ -218,6 +226,8 @@ class CallStore:
                 "UPDATE calls SET status = 'interrupted', ended_at = ? WHERE status = 'live'",
                 (now,),
             )
+            for call_id in ids:
+                self._outbox_ended(db, call_id, CallStatus.INTERRUPTED, None, now)
         for call_id in ids:
             path = self.recording_path(call_id)
             if path.exists():
@@ -272,6 +282,7 @@ class CallStore:
                     raise CallLiveError(call_id)
                 ids.append(call_id)
             db.execute(f"DELETE FROM calls WHERE {where}", params)  # cascades
+            erase_webhooks(db, ids)
             if ids and self._fts_index:  # rewrite the index: no erased token stays in it
                 db.execute("INSERT INTO utterances_fts (utterances_fts) VALUES ('optimize')")
         for call_id in ids:

@@ -12,7 +12,7 @@ import sqlite3
 
 from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 CALL_STATUSES = tuple(status.value for status in CallStatus)
 ACK_OUTCOMES = tuple(outcome.value for outcome in AckOutcome)
@@ -123,6 +123,32 @@ CREATE INDEX dtmf_by_call ON dtmf (call_id, t);
 """,
     3: """
 ALTER TABLE calls ADD COLUMN customer_label TEXT;  -- a caller's number, masked
+""",
+    4: """
+-- CRM webhooks (storage.outbox): one row per event and target, written in the transaction
+-- of what it describes, deleted once delivered. No foreign key: a contact may be a chat.
+CREATE TABLE webhook_outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,  -- delivery order within a contact
+    target          TEXT NOT NULL,
+    contact_id      TEXT NOT NULL,
+    event_id        TEXT NOT NULL,
+    event_type      TEXT NOT NULL,
+    payload         TEXT NOT NULL,  -- the event's JSON, sent as it is
+    created_at      REAL NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    done_steps      TEXT NOT NULL DEFAULT '[]',  -- JSON list: an adapter's requests that went
+    last_error      TEXT,
+    UNIQUE (target, event_id)
+);
+CREATE INDEX webhook_outbox_heads ON webhook_outbox (target, contact_id, id);
+-- What a CRM answered about a contact (Bitrix24's CALL_ID), for its later events.
+CREATE TABLE webhook_refs (
+    target     TEXT NOT NULL,
+    contact_id TEXT NOT NULL,
+    refs       TEXT NOT NULL DEFAULT '{}',  -- JSON object of str
+    PRIMARY KEY (target, contact_id)
+) WITHOUT ROWID;
 """,
 }
 

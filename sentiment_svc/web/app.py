@@ -66,6 +66,8 @@ def create_app(settings: Settings, tokens: TokenRegistry,
         loading = asyncio.create_task(service.load_models())
         loading.add_done_callback(_report_loading)
         purging = asyncio.create_task(service.purge_forever())
+        delivering = asyncio.create_task(service.webhooks.run())  # CRM webhooks
+        delivering.add_done_callback(_report_webhooks)
         try:
             if audiosocket is not None:
                 await audiosocket.start()
@@ -73,6 +75,7 @@ def create_app(settings: Settings, tokens: TokenRegistry,
         finally:
             loading.cancel()
             purging.cancel()
+            delivering.cancel()
             if audiosocket is not None:
                 await audiosocket.stop()
             await service.shutdown()
@@ -132,6 +135,11 @@ def allowed_hosts(settings: Settings, tokens: TokenRegistry) -> tuple[str, ...]:
     if settings.allowed_hosts is not None:
         return settings.allowed_hosts
     return LOOPBACK_NAMES if tokens.is_open else ("*",)
+
+
+def _report_webhooks(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("CRM webhook delivery stopped: %r", task.exception())
 
 
 def _report_loading(task: asyncio.Task[None]) -> None:
