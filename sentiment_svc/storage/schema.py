@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import sqlite3
 
-from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus
+from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus, ContactChannel
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 CALL_STATUSES = tuple(status.value for status in CallStatus)
 ACK_OUTCOMES = tuple(outcome.value for outcome in AckOutcome)
+CONTACT_CHANNELS = tuple(channel.value for channel in ContactChannel)
 
 _SCHEMA_V1 = f"""
 CREATE TABLE schema_version (
@@ -123,6 +124,15 @@ CREATE INDEX dtmf_by_call ON dtmf (call_id, t);
 """,
     3: """
 ALTER TABLE calls ADD COLUMN customer_label TEXT;  -- a caller's number, masked
+""",
+    # Text contacts (chat, messenger, e-mail) are calls of another channel: the same rows,
+    # so search, export, erasure, retention and the customer's history cover them. They
+    # have no recording; their sample_rate/channels are nominal (16000, 2).
+    4: f"""
+ALTER TABLE calls ADD COLUMN contact_channel TEXT NOT NULL DEFAULT 'phone'
+    CHECK (contact_channel IN {CONTACT_CHANNELS!r});
+CREATE INDEX calls_by_customer_started ON calls (customer_id, started_at)
+    WHERE customer_id IS NOT NULL;
 """,
 }
 
