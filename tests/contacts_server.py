@@ -102,14 +102,15 @@ class Feed:
 
     def __init__(self, server: ContactsServer, operator_id: str = "op-1") -> None:
         self.messages: list[dict] = []
-        self._socket = server.socket(f"/v1/operators/{operator_id}/feed", "op1")
+        # entered as a context manager (websockets 17 warns otherwise); left in close()
+        self._socket = server.socket(f"/v1/operators/{operator_id}/feed", "op1").__enter__()
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
     def _read(self) -> None:
         with contextlib.suppress(Exception):
-            for text in self._socket:
-                self.messages.append(json.loads(text))
+            while True:
+                self.messages.append(json.loads(self._socket.recv()))
 
     def of(self, kind: str, call_id: str | None = None) -> list[dict]:
         return [m for m in self.messages if m["type"] == kind
@@ -123,5 +124,5 @@ class Feed:
         return self.of(kind, call_id)[0]
 
     def close(self) -> None:
-        self._socket.close()
+        self._socket.__exit__(None, None, None)
         self._thread.join(timeout=5)

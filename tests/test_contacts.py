@@ -211,6 +211,18 @@ def server_has(server: ContactsServer, call_id: str) -> bool:
         return client.get(f"/v1/calls/{call_id}").status_code == 200
 
 
+def test_an_idle_contact_ends_by_itself(tmp_path: Path):
+    with contacts_server(tmp_path, contact_idle_timeout_s=0.3) as server:
+        assert post(server, "idle-1", message(MONEY)).status_code == 200
+        deadline = time.monotonic() + 10
+        with server.client("supervisor") as client:
+            while client.get("/v1/calls/idle-1").json()["status"] == "live":
+                assert time.monotonic() < deadline, "the idle contact never ended"
+                time.sleep(0.05)
+        again = post(server, "idle-1", message(MONEY))
+        assert again.status_code == 409 and "has ended" in again.json()["detail"]
+
+
 def test_ending_an_unknown_contact_is_404(server):
     with server.client() as client:
         assert client.post("/v1/contacts/never-seen/end").status_code == 404
