@@ -121,18 +121,22 @@ class TextContacts:
         if sent_at > now + CLOCK_SKEW_S:
             raise ContactRefused(Refusal.UNPROCESSABLE, "sent_at is in the future")
         lock = self._locks.setdefault(message.contact_id, asyncio.Lock())
-        async with lock:
-            contact = self._open.get(message.contact_id)
-            if contact is None:
-                contact = await self._start(message, sent_at, owner)
-            else:
-                self._check_same(contact, message)
-            t = max(contact.last_t, sent_at - contact.call.info.started_at)
-            contact.last_t = t
-            lang = str(message.language) if message.language in CALL_LANGUAGES \
-                else guess_language(text)
-            published = await contact.call.write(message.sender, t, text, lang)
-            self._rearm(message.contact_id, contact)
+        try:
+            async with lock:
+                contact = self._open.get(message.contact_id)
+                if contact is None:
+                    contact = await self._start(message, sent_at, owner)
+                else:
+                    self._check_same(contact, message)
+                t = max(contact.last_t, sent_at - contact.call.info.started_at)
+                contact.last_t = t
+                lang = str(message.language) if message.language in CALL_LANGUAGES \
+                    else guess_language(text)
+                published = await contact.call.write(message.sender, t, text, lang)
+                self._rearm(message.contact_id, contact)
+        finally:  # a refused first message leaves no lock behind
+            if message.contact_id not in self._open and not lock.locked():
+                self._locks.pop(message.contact_id, None)
         return published
 
     async def end(self, contact_id: str, status: CallStatus = CallStatus.COMPLETED
