@@ -37,7 +37,7 @@ def server(tmp_path_factory):
 def chat_yesterday(server) -> None:
     """The chat of yesterday, through the public API, as a chat platform sends it."""
     yesterday = time.time() - 86400
-    body = {"customer_id": CUSTOMER, "operator_id": "op-chat", "channel": "chat",
+    body = {"customer_id": CUSTOMER, "operator_id": OPERATOR, "channel": "chat",
             "sender": "customer", "text": CHAT_COMPLAINT, "sent_at": yesterday}
     answer = httpx.post(f"{server.http}/v1/contacts/chat-yesterday/messages", json=body,
                         timeout=30)
@@ -50,7 +50,6 @@ def chat_yesterday(server) -> None:
 def test_a_chat_complaint_then_a_call_the_card_shows_the_chat_and_the_call_escalates_as_a_repeat(
     server,
 ):
-    chat_yesterday(server)
     call = load_client_call(SCRIPTED_AUDIO / "escalating_ru.wav", CustomerChannel.MONO,
                             "call-after-chat", OPERATOR, "ru")
     call = dataclasses.replace(call, customer_id=CUSTOMER)
@@ -60,10 +59,16 @@ def test_a_chat_complaint_then_a_call_the_card_shows_the_chat_and_the_call_escal
         sign_in(page, operator_id=OPERATOR)  # open mode: no token
         expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=10000)
 
+        chat_yesterday(server)  # the chat reaches the console as a call does
+        expect(page.locator("#call-title")).to_have_text("Чат chat-yesterday", timeout=10000)
+        expect(page.locator("#transcript .line.customer")).to_contain_text("не вернули деньги")
+        expect(page.locator("#call-clock")).to_have_text("Дзвінок завершено.", timeout=10000)
+
         streaming = Streaming(call, server.ws, speed=2.0).start()
         card = page.locator("#customer-card")
         expect(card).to_be_visible(timeout=30000)
         assert streaming.running, "the card came only after the call"
+        expect(page.locator("#call-title")).to_have_text("Дзвінок call-after-chat")
         contact = card.locator("li.card-contact")
         expect(contact).to_have_count(1)
         expect(contact).to_have_attribute("data-channel", "chat")

@@ -137,6 +137,9 @@ class CallView(CallMessage):
     score: float
     sentiment_trend: tuple[float, ...] = ()
     last_alert: AlertMessage | None = None
+    contact_channel: ContactChannel | None = Field(
+        default=None, description="a text contact's channel (chat, messenger, email); null: a call"
+    )
 
 
 class CallStarted(CallView):

@@ -35,7 +35,7 @@ from sentiment_svc.domain.messages import (
     Message,
     PartialMessage,
 )
-from sentiment_svc.domain.vocabulary import OUTCOME_OF_ACTION, Protocol
+from sentiment_svc.domain.vocabulary import OUTCOME_OF_ACTION, ContactChannel, Protocol
 from sentiment_svc.frames import (
     SAMPLE_RATE,
     Alert,
@@ -79,6 +79,7 @@ class CallInfo:
     protocol: Protocol
     started_at: float
     language: str
+    contact_channel: ContactChannel | None = None  # a text contact's (live.contacts)
 
 
 def by_speaker(start: CallStart, chunk: AudioChunk) -> list[tuple[Channel, np.ndarray]]:
@@ -447,6 +448,7 @@ class LiveCall:
             score=round(self.pipeline.state.score, 2),
             sentiment_trend=tuple(self.sentiment_trend[-20:]),
             last_alert=self.last_alert,
+            contact_channel=self.info.contact_channel,
         )
 
 

@@ -303,6 +303,8 @@ class Service:
             send_utterance=send_utterance,
         )
         call = LiveCall(start, protocol, context)
+        if protocol is Protocol.TEXT:
+            call.info.contact_channel = contact_channel
         self.calls[start.call_id] = call
         return call, record
 

@@ -124,6 +124,10 @@ function updateState(message) {
     call.durationAt = Date.now();
   }
   call.startedAt = call.startedAt || message.started_at;
+  if (message.contact_channel && call.channel !== message.contact_channel) {
+    call.channel = message.contact_channel;  // a chat, messenger or e-mail contact
+    $("call-title").replaceChildren(tx("span", `console.contact.${call.channel}`, { id: call.id }));
+  }
   renderGauge();
   renderClock();
 }
