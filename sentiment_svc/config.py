@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     audio_retention_days: float | None = 90.0  # recordings older than this are deleted
     transcript_retention_days: float | None = 365.0  # whole calls older than this
     ingest_idle_timeout_s: float = 30.0  # an ingest socket silent this long is closed
+    # A text contact (chat, messenger, e-mail) with no message for this long is ended, as a
+    # call ends at a hang-up; so is a live chat whose websocket closes.
+    contact_idle_timeout_s: float = 1800.0
     header_timeout_s: float = 10.0  # a request header must arrive whole within this
     max_live_calls: int = 500  # in total; more are refused with close code 1013
     max_calls_per_token: int = 200  # live calls one ingest token may hold

@@ -39,6 +39,14 @@ class Transcript:
     text: str
     lang: str  # "ru" | "uk" | another ISO code Whisper detected
     partial: bool = False
+    written: bool = False  # typed (chat, messenger, e-mail): no audio, so no voice to read
+
+    @classmethod
+    def typed(cls, channel: Channel, t: float, text: str, lang: str) -> Transcript:
+        """A text contact's message at second `t` of the contact: it enters the pipeline
+        where a recognised utterance does, with an empty segment (no VAD, no ASR)."""
+        segment = SpeechSegment(channel, t, t, np.zeros(0, dtype=np.float32))
+        return cls(segment, text, lang, written=True)
 
 
 @dataclass(frozen=True)

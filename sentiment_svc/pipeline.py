@@ -1,4 +1,6 @@
 """The analysis of one call: audio -> VAD -> Whisper -> analysis -> alerts, step by step.
+A text contact (chat, messenger, e-mail) is the same pipeline with a text source: its
+messages enter `analyze` as typed transcripts (`Transcript.typed`), skipping VAD and ASR.
 
 `Engines` holds the loaded models (once per process, shared by all calls). `CallPipeline`
 holds one call's state: a VAD segmenter and a loudness baseline per channel, and the
@@ -19,9 +21,9 @@ from sentiment_svc.alerts.state import CallState
 from sentiment_svc.analysis.analyzer import UtteranceAnalyzer
 from sentiment_svc.analysis.batching import CombiningEncoder, TextEncoder
 from sentiment_svc.analysis.pii import PiiConfig, PiiMasker
-from sentiment_svc.analysis.prosody import SpeakerLoudness
+from sentiment_svc.analysis.prosody import LoudnessReading, SpeakerLoudness
 from sentiment_svc.asr.whisper import AsrConfig, WhisperRecognizer
-from sentiment_svc.audio.loudness import median_pitch_hz, speech_level_db
+from sentiment_svc.audio.loudness import SILENCE_DB, median_pitch_hz, speech_level_db
 from sentiment_svc.config import Settings, TextModelChoice
 from sentiment_svc.domain.messages import CallSummary
 from sentiment_svc.domain.vocabulary import CALL_LANGUAGES, Language, SentimentLabel
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
     from sentiment_svc.analysis.model_analyzer import ModelAnalyzer
 
 Event = UtteranceAnalysis | Alert | AlertAddressed
+# A typed message has no voice: nothing is loud, and the speaker's baseline is not touched.
+NO_VOICE = LoudnessReading(SILENCE_DB, 0.0, False)
 
 
 @dataclass
@@ -173,7 +177,8 @@ class CallPipeline:
         """Blocking (e5): analyse finished transcripts in call order and update the state."""
         transcripts = [self.mask(transcript) for transcript in transcripts]
         readings = [
-            self._loudness.setdefault(t.segment.channel, SpeakerLoudness()).observe(
+            NO_VOICE if t.written
+            else self._loudness.setdefault(t.segment.channel, SpeakerLoudness()).observe(
                 speech_level_db(t.segment.pcm), median_pitch_hz(t.segment.pcm)
             )
             for t in transcripts

@@ -32,7 +32,8 @@ ACTIONS = {
     "uk": {"apology": "Вибачтеся", "bonus": "Запропонуйте бонус",
            "supervisor": "Покличте керівника"},
 }
-KEY_PREFIXES = "nav|lang|signin|conn|console|wall|qa|ack|unit|cx"  # literal keys in the modules
+# literal keys in the modules
+KEY_PREFIXES = "nav|lang|signin|conn|console|card|wall|qa|ack|unit|cx"
 HTTP_ERRORS = ("Failed to load resource",)  # a 401/403 answer, expected in sign-in tests
 
 

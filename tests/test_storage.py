@@ -253,7 +253,7 @@ def test_restart_keeps_everything(tmp_path: Path) -> None:
         again.close()
     db = sqlite3.connect(tmp_path / "calls.sqlite3")
     assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == 5
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     db.close()
 
@@ -627,6 +627,7 @@ def test_a_version_1_database_is_upgraded_on_open(tmp_path: Path, old_fts: bool)
         }]
         assert old.utterances[0].raised_voice is False
         assert old.dtmf == () and old.categories == ("money",)
+        assert old.contact_channel == "phone"  # version 5: every earlier contact was a call
         assert ids(store.list_calls(text="пожалуйста")) == ["old"]
         assert ids(store.list_calls(category="money")) == ["old"]
 

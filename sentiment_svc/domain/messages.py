@@ -18,6 +18,8 @@ from sentiment_svc.domain.vocabulary import (
     CallStatus,
     Category,
     Channel,
+    ContactChannel,
+    ContactOutcome,
     LevelName,
     Protocol,
     Severity,
@@ -135,6 +137,9 @@ class CallView(CallMessage):
     score: float
     sentiment_trend: tuple[float, ...] = ()
     last_alert: AlertMessage | None = None
+    contact_channel: ContactChannel | None = Field(
+        default=None, description="a text contact's channel (chat, messenger, email); null: a call"
+    )
 
 
 class CallStarted(CallView):
@@ -169,6 +174,37 @@ class CustomerHistory(CallMessage):
     categories: dict[Category, int] = Field(description="category -> calls it came up in")
 
 
+class CardContact(Message):
+    contact_id: str
+    channel: ContactChannel
+    started_at: float
+    status: CallStatus
+    outcome: ContactOutcome
+    unresolved: tuple[Category, ...]
+    last_ack: AckOutcome | None = Field(description="how its last answered alert was answered")
+
+
+class OpenComplaint(Message):
+    category: Category
+    channel: ContactChannel = Field(description="where it was last raised")
+    raised_at: float = Field(description="UTC epoch seconds of that contact's start")
+    contacts: int = Field(description="earlier contacts that raised it")
+
+
+class CustomerCard(CallMessage):
+    """A returning customer, in one glance, as a call or text contact starts."""
+
+    type: Literal["customer_card"] = "customer_card"
+    customer_id: str
+    customer_label: str | None = None
+    channel: ContactChannel = Field(description="the channel of the contact starting now")
+    days: int
+    contacts: tuple[CardContact, ...] = Field(description="earlier contacts, newest first")
+    open_complaints: tuple[OpenComplaint, ...]
+    last_outcome: ContactOutcome | None = Field(description="the newest earlier contact's")
+    repeat_count: int = Field(description="earlier contacts in `days` days, any channel")
+
+
 class FeedError(Message):
     """A console's message could not be taken; nothing changed."""
 
@@ -180,7 +216,7 @@ class FeedError(Message):
 FeedMessage = Annotated[
     UtteranceMessage | PartialMessage | AlertMessage | AlertAcked | AlertDelivered | Dtmf
     | CallView | CallStarted | CallEnded | ReplayStarted | ReplayEnded | CustomerHistory
-    | CallSummary | FeedError,
+    | CustomerCard | CallSummary | FeedError,
     Field(discriminator="type"),
 ]
 """Everything a feed, a replay or `analyze` sends."""

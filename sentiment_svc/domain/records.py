@@ -14,6 +14,7 @@ from sentiment_svc.domain.vocabulary import (
     CallStatus,
     Category,
     Channel,
+    ContactChannel,
     Language,
     Protocol,
     Severity,
@@ -38,6 +39,9 @@ class CallOpened(Record):
     started_at: float = Field(description="UTC epoch seconds")
     sample_rate: int
     channels: int
+    contact_channel: ContactChannel = Field(
+        default=ContactChannel.PHONE, description="phone, or a text contact's channel"
+    )
 
 
 class StoredUtterance(Record):

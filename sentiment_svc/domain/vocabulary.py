@@ -119,6 +119,27 @@ class Protocol(StrEnum):
     ASTERISK_WS = "asterisk_ws"  # Asterisk chan_websocket (WebSocket channel driver)
     AUDIOSOCKET = "audiosocket"  # Asterisk AudioSocket (raw TCP)
     REPLAY = "replay"
+    TEXT = "text"  # typed messages (chat, messenger, e-mail) through /v1/contacts
+
+
+class ContactChannel(StrEnum):
+    """How the customer reached the contact centre: a phone call, or in writing."""
+
+    PHONE = "phone"
+    CHAT = "chat"
+    MESSENGER = "messenger"
+    EMAIL = "email"
+
+
+TEXT_CHANNELS = (ContactChannel.CHAT, ContactChannel.MESSENGER, ContactChannel.EMAIL)
+
+
+class ContactOutcome(StrEnum):
+    """Where an earlier contact left the customer's complaints (see `domain.customers`)."""
+
+    RESOLVED = "resolved"  # every complaint was answered or the customer thanked after it
+    UNRESOLVED = "unresolved"  # a complaint was left open
+    NO_COMPLAINT = "no_complaint"
 
 
 class Level(IntEnum):

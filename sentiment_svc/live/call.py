@@ -32,9 +32,10 @@ from sentiment_svc.domain.messages import (
     CallSummary,
     CallView,
     Dtmf,
+    Message,
     PartialMessage,
 )
-from sentiment_svc.domain.vocabulary import OUTCOME_OF_ACTION, Protocol
+from sentiment_svc.domain.vocabulary import OUTCOME_OF_ACTION, ContactChannel, Protocol
 from sentiment_svc.frames import (
     SAMPLE_RATE,
     Alert,
@@ -65,6 +66,9 @@ EARLY_LEAD_S = 0.1
 class _Utterance:
     segment: SpeechSegment
     early: asyncio.Task[Transcript] | None  # its recognition, if started before it ended
+    typed: Transcript | None = None  # a text contact's message: nothing to recognise
+    # the typed message's published messages (utterance, alerts, acks), once analysed
+    done: asyncio.Future[list[Message]] | None = None
 
 
 @dataclass
@@ -75,6 +79,7 @@ class CallInfo:
     protocol: Protocol
     started_at: float
     language: str
+    contact_channel: ContactChannel | None = None  # a text contact's (live.contacts)
 
 
 def by_speaker(start: CallStart, chunk: AudioChunk) -> list[tuple[Channel, np.ndarray]]:
@@ -150,6 +155,15 @@ class LiveCall:
         if store is not None:
             await store(store.store.add_dtmf, self.info.call_id, message)
         self._context.publish(message)
+
+    async def write(self, channel: Channel, t: float, text: str, lang: str) -> list[Message]:
+        """A text contact's message at second `t`: analysed in order with the contact's
+        other messages, exactly like a recognised utterance. Returns what it published."""
+        self.received_s = max(self.received_s, t)
+        done: asyncio.Future[list[Message]] = asyncio.get_running_loop().create_future()
+        typed = Transcript.typed(channel, t, text, lang)
+        await self._segments.put(_Utterance(typed.segment, None, typed, done))
+        return await done
 
     def alert_delivered(self, alert_id: str) -> None:
         """The telephony platform confirmed it received the alert `alert_id`."""
@@ -339,16 +353,19 @@ class LiveCall:
         while (utterance := await self._segments.get()) is not None:
             segment = utterance.segment
             try:
-                transcript = await self._transcript(utterance)
+                transcript = utterance.typed or await self._transcript(utterance)
                 events = await loop.run_in_executor(
                     self._context.analysis_executor, self.pipeline.analyze, [transcript]
                 )
-            except Exception:
+            except Exception as error:
                 log.exception("call %s: utterance %.1f-%.1f s failed", self.info.call_id,
                               segment.start, segment.end)
+                if utterance.done is not None and not utterance.done.done():
+                    utterance.done.set_exception(error)
                 continue
-            for event in events:
-                await self._publish(event)
+            published = [await self._publish(event) for event in events]
+            if utterance.done is not None and not utterance.done.done():
+                utterance.done.set_result(published)
 
     async def _transcript(self, utterance: _Utterance) -> Transcript:
         if utterance.early is not None:
@@ -368,7 +385,7 @@ class LiveCall:
         """The call's escalation level: a tense call's next utterance may decide an alert."""
         return int(self.pipeline.state.level)
 
-    async def _publish(self, event: UtteranceAnalysis | Alert | AlertAddressed) -> None:
+    async def _publish(self, event: UtteranceAnalysis | Alert | AlertAddressed) -> Message:
         context, store = self._context, self._context.store
         ids = {"call_id": self.info.call_id, "operator_id": self.info.operator_id}
         if isinstance(event, UtteranceAnalysis):
@@ -382,7 +399,8 @@ class LiveCall:
             if context.send_utterance is not None:
                 context.send_utterance(message)
             context.publish(message)
-        elif isinstance(event, Alert):
+            return message
+        if isinstance(event, Alert):
             alert_id = None
             if store is not None:
                 alert_id = await store(store.store.add_alert, self.info.call_id, event)
@@ -394,10 +412,10 @@ class LiveCall:
             if context.send_alert is not None:
                 context.send_alert(message)
             context.publish(message)
-        else:
-            await self._publish_addressed(event)
+            return message
+        return await self._publish_addressed(event)
 
-    async def _publish_addressed(self, event: AlertAddressed) -> None:
+    async def _publish_addressed(self, event: AlertAddressed) -> Message:
         """The operator did what an alert suggested: stored as its acknowledgement, with the
         time it took, and shown on the console like a click on the alert card."""
         alert_id = self._alert_ids.get(id(event.alert))
@@ -407,10 +425,12 @@ class LiveCall:
                 store.store.add_ack, self.info.call_id, alert_id, self.info.operator_id,
                 OUTCOME_OF_ACTION[event.alert.action], time.time(), event.seconds_to_address,
             )
-        self._context.publish(addressed_message(
+        message = addressed_message(
             event, call_id=self.info.call_id, operator_id=self.info.operator_id,
             alert_id=alert_id,
-        ))
+        )
+        self._context.publish(message)
+        return message
 
     def _observe_latency(self, histogram, audio_time: float) -> None:
         if self._context.wall_clock and self._t0 is not None:
@@ -428,6 +448,7 @@ class LiveCall:
             score=round(self.pipeline.state.score, 2),
             sentiment_trend=tuple(self.sentiment_trend[-20:]),
             last_alert=self.last_alert,
+            contact_channel=self.info.contact_channel,
         )
 
 

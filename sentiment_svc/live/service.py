@@ -20,6 +20,7 @@ from sentiment_svc.asr.scheduler import AsrScheduler
 from sentiment_svc.config import Settings
 from sentiment_svc.crm.config import WebhooksConfig
 from sentiment_svc.crm.worker import Backoff, WebhookWorker
+from sentiment_svc.domain.customers import CARD_DAYS, customer_card
 from sentiment_svc.domain.messages import (
     AlertMessage,
     CallEnded,
@@ -32,13 +33,14 @@ from sentiment_svc.domain.messages import (
     UtteranceMessage,
 )
 from sentiment_svc.domain.records import CallOpened
-from sentiment_svc.domain.vocabulary import CallStatus, Channel, Protocol
+from sentiment_svc.domain.vocabulary import CallStatus, Channel, ContactChannel, Protocol
 from sentiment_svc.live.bus import EventBus
 from sentiment_svc.live.call import LiveCall
 from sentiment_svc.live.context import CallContext
 from sentiment_svc.live.customer_ids import CustomerIds
 from sentiment_svc.live.legs import CallLegs
 from sentiment_svc.live.metrics import Metrics
+from sentiment_svc.live.recording import CallRecording
 from sentiment_svc.live.ticker import AudioTicker
 from sentiment_svc.pipeline import Engines
 from sentiment_svc.protocols.base import AudioChunk, CallStart
@@ -51,7 +53,7 @@ log = logging.getLogger(__name__)
 REPLAY_CHUNK_S = 0.1
 PURGE_EVERY_S = 3600.0
 CUSTOMER_MEMORY_S = 7 * 86400  # earlier calls of the same customer that shape a new one
-RECORDING_WRITE_EVERY_S = 1.0  # a killed process loses at most this much of a recording
+CARD_HISTORY_LIMIT = 100  # earlier contacts read for the customer card (its repeat count)
 LOADING = "loading models"  # what `unhealthy()` says until the models are in
 
 
@@ -62,41 +64,6 @@ class CallRejected(Exception):
 class ServiceBusy(CallRejected):
     """Refused for the service's state, not the request's: the same request may succeed
     later (models loading, limits reached, recognition backlog)."""
-
-
-class _Recording:
-    """Writes a call's audio as customer (+ operator) channels at the call's own rate."""
-
-    def __init__(self, writer: RecordingWriter, layout: list[Channel]) -> None:
-        self.writer = writer
-        self.layout = layout
-        self.pending = {channel: np.zeros(0, dtype=np.int16) for channel in layout}
-
-    def add(self, parts: list[tuple[Channel, np.ndarray]]) -> None:
-        """Append arrived audio. It reaches the file once a second's worth is here (one
-        write and header update a second, not one per 50 ms batch); the file on disk is a
-        valid WAV after each, and a killed process loses at most that second."""
-        for channel, pcm in parts:
-            if channel in self.pending:
-                self.pending[channel] = np.concatenate([self.pending[channel], pcm])
-        ready = min(len(buffer) for buffer in self.pending.values())
-        if ready >= self.writer.sample_rate * RECORDING_WRITE_EVERY_S:
-            self._write(ready)
-
-    def close(self) -> None:
-        longest = max(len(buffer) for buffer in self.pending.values())
-        for channel, buffer in self.pending.items():
-            self.pending[channel] = np.pad(buffer, (0, longest - len(buffer)))
-        if longest:
-            self._write(longest)
-        self.writer.close()
-
-    def _write(self, frames: int) -> None:
-        block = np.stack([self.pending[channel][:frames] for channel in self.layout], axis=1)
-        for channel in self.layout:
-            self.pending[channel] = self.pending[channel][frames:]
-        self.writer.write(block)
-        self.writer.flush()
 
 
 def _named_pool(workers: int, name: str) -> ThreadPoolExecutor:
@@ -121,9 +88,10 @@ class Service:
                                                      settings.customer_id_secret)
         self.calls: dict[str, LiveCall] = {}
         self.legs = CallLegs(self)  # calls whose speakers arrive on two connections
-        self._recordings: dict[str, _Recording] = {}
+        self._recordings: dict[str, CallRecording] = {}
         # call id -> the ingest principal that opened it, from admission to the call's end
         self._owners: dict[str, object] = {}
+        self._texts: set[str] = set()  # of those, the text contacts (no audio, no limits)
         self.replays: dict[int, object] = {}  # replay number -> the principal watching it
         self._replay_numbers = itertools.count()
         cores = os.cpu_count() or 2
@@ -237,45 +205,76 @@ class Service:
         send_alert: Callable[[AlertMessage], None] | None = None,
         owner: object = None,
         send_utterance: Callable[[UtteranceMessage], None] | None = None,
+        *,
+        contact_channel: ContactChannel = ContactChannel.PHONE,
+        started_at: float | None = None,
     ) -> LiveCall:
         """`owner` (the ingest token's principal) is counted against `max_calls_per_token`;
         `send_alert` and `send_utterance` take the call's alerts and final utterances back
-        to the telephony side."""
+        to the telephony side. A text contact (`Protocol.TEXT`, `live.contacts`) is a call
+        without audio: not recorded, and not counted against the limits on calls, which
+        protect speech recognition."""
         self._refuse_unless_healthy()
         # A call holds its place (`_owners`) from here: opens that arrive together wait on
         # the store below, and each must see the others when it checks the limits.
         if start.call_id in self._owners:
             raise CallRejected(f"call {start.call_id} is already live")
-        if len(self._owners) + len(self.replays) >= self.settings.max_live_calls:
-            raise ServiceBusy(
-                f"the service is at its limit of {self.settings.max_live_calls} live calls"
-            )
-        owned = sum(1 for other in self._owners.values() if other == owner)
-        if owner is not None and owned >= self.settings.max_calls_per_token:
-            raise ServiceBusy(f"this token already has {owned} live calls (the limit)")
+        if protocol is not Protocol.TEXT:
+            self._refuse_over_limits(owner)
         self._owners[start.call_id] = owner
+        if protocol is Protocol.TEXT:
+            self._texts.add(start.call_id)
         try:
-            call, record = await self._admit(start, protocol, send_alert, send_utterance)
+            call, record = await self._admit(start, protocol, send_alert, send_utterance,
+                                             contact_channel, started_at)
         except BaseException:
             self._owners.pop(start.call_id, None)  # its place is free again
+            self._texts.discard(start.call_id)
             raise
         self.metrics.active_calls.inc()
         self.metrics.calls_total.labels(protocol).inc()
         self.bus.publish(CallStarted(**_view_fields(call)))
         if record.customer_id:
-            past = await self.db(
-                self.store.customer_history, record.customer_id,
-                record.started_at - CUSTOMER_MEMORY_S,
-            )
-            if past.previous_calls:
-                call.pipeline.state.seed(past.categories, past.negative_calls)
-                self.bus.publish(CustomerHistory(
-                    call_id=record.call_id, operator_id=record.operator_id,
-                    customer_id=record.customer_id, customer_label=record.customer_label,
-                    days=CUSTOMER_MEMORY_S // 86400,
-                    **past.model_dump(),
-                ))
+            await self._recall_customer(call, record)
         return call
+
+    def _refuse_over_limits(self, owner: object) -> None:
+        calls = [other for cid, other in self._owners.items() if cid not in self._texts]
+        if len(calls) + len(self.replays) >= self.settings.max_live_calls:
+            raise ServiceBusy(
+                f"the service is at its limit of {self.settings.max_live_calls} live calls"
+            )
+        owned = sum(1 for other in calls if other == owner)
+        if owner is not None and owned >= self.settings.max_calls_per_token:
+            raise ServiceBusy(f"this token already has {owned} live calls (the limit)")
+
+    async def _recall_customer(self, call: LiveCall, record: CallOpened) -> None:
+        """A returning customer: the operator's card of their contacts of the last 30 days
+        on every channel, and the escalation state seeded from the last 7 (a complaint
+        raised in yesterday's chat counts as repeated on today's call)."""
+        assert record.customer_id is not None
+        timeline = await self.db(
+            self.store.customer_timeline, record.customer_id,
+            since=record.started_at - CARD_DAYS * 86400, exclude=record.call_id,
+            limit=CARD_HISTORY_LIMIT,
+        )
+        if timeline.contacts:
+            self.bus.publish(customer_card(
+                timeline, call_id=record.call_id, operator_id=record.operator_id,
+                channel=record.contact_channel, customer_label=record.customer_label,
+            ))
+        past = await self.db(
+            self.store.customer_history, record.customer_id,
+            record.started_at - CUSTOMER_MEMORY_S,
+        )
+        if past.previous_calls:
+            call.pipeline.state.seed(past.categories, past.negative_calls)
+            self.bus.publish(CustomerHistory(
+                call_id=record.call_id, operator_id=record.operator_id,
+                customer_id=record.customer_id, customer_label=record.customer_label,
+                days=CUSTOMER_MEMORY_S // 86400,
+                **past.model_dump(),
+            ))
 
     async def _admit(
         self,
@@ -283,6 +282,8 @@ class Service:
         protocol: Protocol,
         send_alert: Callable[[AlertMessage], None] | None,
         send_utterance: Callable[[UtteranceMessage], None] | None = None,
+        contact_channel: ContactChannel = ContactChannel.PHONE,
+        started_at: float | None = None,
     ) -> tuple[LiveCall, CallOpened]:
         """Store, record and register a call whose place `open_call` has reserved."""
         customer = self.customer_ids.key(start.customer_id) if start.customer_id else None
@@ -292,22 +293,27 @@ class Service:
         record = CallOpened(
             call_id=start.call_id, operator_id=start.operator_id, customer_id=start.customer_id,
             customer_label=customer and customer.label, language=start.language,
-            protocol=protocol, started_at=time.time(), sample_rate=start.sample_rate,
-            channels=len(layout),
+            protocol=protocol, started_at=time.time() if started_at is None else started_at,
+            sample_rate=start.sample_rate, channels=len(layout), contact_channel=contact_channel,
         )
         try:
             await self.db(self.store.start_call, record)
         except Exception as error:
             raise CallRejected(str(error)) from None
-        writer = RecordingWriter(self.store.recording_path(start.call_id), start.sample_rate,
-                                 len(layout))
-        recording = _Recording(writer, layout)
-        self._recordings[start.call_id] = recording
+        record_audio = None
+        if protocol is not Protocol.TEXT:
+            writer = RecordingWriter(self.store.recording_path(start.call_id),
+                                     start.sample_rate, len(layout))
+            recording = CallRecording(writer, layout)
+            self._recordings[start.call_id] = recording
+            record_audio = recording.add
         context = self.context(
-            self.bus.publish, stored=True, send_alert=send_alert, record=recording.add,
+            self.bus.publish, stored=True, send_alert=send_alert, record=record_audio,
             send_utterance=send_utterance,
         )
         call = LiveCall(start, protocol, context)
+        if protocol is Protocol.TEXT:
+            call.info.contact_channel = contact_channel
         self.calls[start.call_id] = call
         return call, record
 
@@ -330,6 +336,7 @@ class Service:
         await self.db(self.store.end_call, call_id, status, summary, time.time())
         self.calls.pop(call_id, None)
         self._owners.pop(call_id, None)
+        self._texts.discard(call_id)
         self.metrics.active_calls.dec()
         self.bus.publish(CallEnded(**_view_fields(call), status=status, summary=summary))
 

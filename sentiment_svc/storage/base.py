@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
+from sentiment_svc.domain.customers import CustomerTimeline
 from sentiment_svc.domain.messages import CallSummary, Dtmf
 from sentiment_svc.domain.records import CallDetail, CallOpened, CustomerPast, StoredCall
 from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus
@@ -44,6 +45,10 @@ class CallRepository(Protocol):
 
     def customer_history(self, customer_id: str, since: float, until: float | None = None
                          ) -> CustomerPast: ...
+
+    def customer_timeline(self, customer_id: str, *, since: float | None = None,
+                          before: float | None = None, exclude: str | None = None,
+                          limit: int = 100) -> CustomerTimeline: ...
 
     def delete_call(self, call_id: str) -> bool: ...
 

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from sentiment_svc.domain.customers import CustomerTimeline
 from sentiment_svc.domain.messages import CallSummary, Dtmf
 from sentiment_svc.domain.records import (
     CallDetail,
@@ -49,6 +50,7 @@ from sentiment_svc.storage.recordings import repair_wav
 from sentiment_svc.storage.rows import CALL_SELECT, call_filters, stored_alert, stored_utterance
 from sentiment_svc.storage.schema import ensure_schema
 from sentiment_svc.storage.text import fold_text
+from sentiment_svc.storage.timeline import read_timeline
 
 __all__ = [
     "CallExistsError", "CallLiveError", "CallNotLiveError", "CallStore", "StoreError",
@@ -108,11 +110,11 @@ class CallStore(WebhookOutbox):
             try:
                 db.execute(
                     "INSERT INTO calls (call_id, operator_id, customer_id, customer_label,"
-                    " language, protocol, sample_rate, channels, started_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " language, protocol, sample_rate, channels, started_at, contact_channel)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (call.call_id, call.operator_id, call.customer_id, call.customer_label,
                      call.language, call.protocol, call.sample_rate, call.channels,
-                     call.started_at),
+                     call.started_at, str(call.contact_channel)),
                 )
             except sqlite3.IntegrityError as exc:
                 if _exists(db, call.call_id):
@@ -383,6 +385,15 @@ class CallStore(WebhookOutbox):
             negative_calls=negative,
             categories={category: count for category, count in categories},
         )
+
+    def customer_timeline(
+        self, customer_id: str, *, since: float | None = None, before: float | None = None,
+        exclude: str | None = None, limit: int = 100,
+    ) -> CustomerTimeline:
+        """A customer's calls and text contacts, newest first (see `storage.timeline`)."""
+        with self._tx("DEFERRED") as db:
+            return read_timeline(db, customer_id, since=since, before=before,
+                                 exclude=exclude, limit=limit)
 
     def _call_fields(self, row: sqlite3.Row) -> dict[str, Any]:
         call = dict(row)

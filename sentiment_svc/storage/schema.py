@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import sqlite3
 
-from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus
+from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus, ContactChannel
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 CALL_STATUSES = tuple(status.value for status in CallStatus)
 ACK_OUTCOMES = tuple(outcome.value for outcome in AckOutcome)
+CONTACT_CHANNELS = tuple(channel.value for channel in ContactChannel)
 
 _SCHEMA_V1 = f"""
 CREATE TABLE schema_version (
@@ -149,6 +150,15 @@ CREATE TABLE webhook_refs (
     refs       TEXT NOT NULL DEFAULT '{}',  -- JSON object of str
     PRIMARY KEY (target, contact_id)
 ) WITHOUT ROWID;
+""",
+    # Text contacts (chat, messenger, e-mail) are calls of another channel: the same rows,
+    # so search, export, erasure, retention and the customer's history cover them. They
+    # have no recording; their sample_rate/channels are nominal (16000, 2).
+    5: f"""
+ALTER TABLE calls ADD COLUMN contact_channel TEXT NOT NULL DEFAULT 'phone'
+    CHECK (contact_channel IN {CONTACT_CHANNELS!r});
+CREATE INDEX calls_by_customer_started ON calls (customer_id, started_at)
+    WHERE customer_id IS NOT NULL;
 """,
 }
 

@@ -15,8 +15,9 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from sentiment_svc import __version__
 from sentiment_svc.config import Settings
+from sentiment_svc.live.contacts import TextContacts
 from sentiment_svc.live.service import Service
-from sentiment_svc.web import analytics, feeds, ingest, pages, rest, schemas, tickets
+from sentiment_svc.web import analytics, contacts, feeds, ingest, pages, rest, schemas, tickets
 from sentiment_svc.web.audiohook_auth import AudioHookCredentials, guarded
 from sentiment_svc.web.audiosocket import AudioSocketServer
 from sentiment_svc.web.auth import TokenRegistry
@@ -59,6 +60,7 @@ def create_app(settings: Settings, tokens: TokenRegistry,
         app.state.store = service.store
         app.state.db = service.db
         app.state.customer_ids = service.customer_ids
+        app.state.contacts = TextContacts(service)
         audiosocket = None  # Asterisk AudioSocket's TCP listener, where a port is set
         if settings.audiosocket_port is not None:
             audiosocket = AudioSocketServer(service, settings)
@@ -78,6 +80,7 @@ def create_app(settings: Settings, tokens: TokenRegistry,
             delivering.cancel()
             if audiosocket is not None:
                 await audiosocket.stop()
+            await app.state.contacts.close_all()
             await service.shutdown()
 
     # /docs and /redoc load their scripts from the service: contact centres often have no
@@ -99,6 +102,7 @@ def create_app(settings: Settings, tokens: TokenRegistry,
     app.include_router(feeds.router)
     app.include_router(rest.router)
     app.include_router(analytics.router)
+    app.include_router(contacts.router)
     app.include_router(schemas.router)
     app.include_router(tickets.router)
     app.include_router(pages.router)

@@ -71,6 +71,7 @@ function onMessage(message) {
   else if (type === "alert") addAlert(message);
   else if (type === "alert_acked") markAcked(message.alert_id, message.outcome, message.source);
   else if (type === "customer_history") showHistory(message);
+  else if (type === "customer_card") showCard(message);
   else if (type === "call_ended") {
     updateState(message);
     endCall();
@@ -110,6 +111,8 @@ function openCall(id) {
   $("alerts-empty").hidden = false;
   $("call-title").replaceChildren(id ? tx("span", "console.call", { id }) : "");
   $("call-history").replaceChildren();
+  $("customer-card").hidden = true;
+  for (const part of ["card-summary", "card-contacts", "card-open"]) $(part).replaceChildren();
   renderClock();
   renderGauge();
 }
@@ -121,6 +124,10 @@ function updateState(message) {
     call.durationAt = Date.now();
   }
   call.startedAt = call.startedAt || message.started_at;
+  if (message.contact_channel && call.channel !== message.contact_channel) {
+    call.channel = message.contact_channel;  // a chat, messenger or e-mail contact
+    $("call-title").replaceChildren(tx("span", `console.contact.${call.channel}`, { id: call.id }));
+  }
   renderGauge();
   renderClock();
 }
@@ -146,7 +153,41 @@ function showHistory(history) {
   $("call-history").replaceChildren(
     tx("span", "console.history", { n: history.previous_calls, days: history.days, bad: history.negative_calls }),
     categories.length ? " " : null,
-    categories.map((c) => named("span", "category", c, { class: "chip" })));
+    ...categories.map((c) => named("span", "category", c, { class: "chip" })));
+}
+
+// -- customer card: the customer's earlier contacts on every channel, in one glance -------
+const DAY_MS = 86400000;
+
+function daysAgo(epochSeconds) {
+  const startOfDay = (ms) => new Date(ms).setHours(0, 0, 0, 0);
+  return Math.round((startOfDay(Date.now()) - startOfDay(epochSeconds * 1000)) / DAY_MS);
+}
+
+function when(epochSeconds) {
+  const days = daysAgo(epochSeconds);
+  if (days <= 0) return { key: "card.today" };
+  if (days === 1) return { key: "card.yesterday" };
+  return { key: "card.days_ago", vars: { n: days } };
+}
+
+function chips(categories) {
+  return categories.map((c) => named("span", "category", c, { class: "chip" }));
+}
+
+function showCard(card) {
+  $("card-summary").replaceChildren(tx("span", "card.summary", { n: card.repeat_count, days: card.days }));
+  $("card-contacts").replaceChildren(...card.contacts.map((contact) => el("li",
+    { class: `card-contact outcome-${contact.outcome}`, dataset: { contactId: contact.contact_id, channel: contact.channel } },
+    tx("span", "card.contact", {
+      channel: name("channel", contact.channel), when: when(contact.started_at),
+      outcome: { key: `card.outcome.${contact.outcome}` },
+    }),
+    contact.unresolved.length ? " " : null, chips(contact.unresolved),
+    contact.last_ack ? tx("span", "card.last_ack", { outcome: { key: `outcome.${contact.last_ack}` } }, { class: "card-ack" }) : null)));
+  const open = card.open_complaints.map((complaint) => complaint.category);
+  $("card-open").replaceChildren(...(open.length ? [tx("span", "card.open"), " ", ...chips(open)] : []));
+  $("customer-card").hidden = false;
 }
 
 // -- transcript -------------------------------------------------------------------------
