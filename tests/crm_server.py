@@ -21,7 +21,14 @@ from sentiment_svc.crm.config import WebhooksConfig
 from sentiment_svc.crm.worker import Backoff, WebhookWorker
 from sentiment_svc.domain.messages import CallSummary
 from sentiment_svc.domain.records import CallOpened
-from sentiment_svc.domain.vocabulary import AckOutcome, Action, CallStatus, Channel, Severity
+from sentiment_svc.domain.vocabulary import (
+    AckOutcome,
+    Action,
+    CallStatus,
+    Channel,
+    ContactChannel,
+    Severity,
+)
 from sentiment_svc.frames import Alert, Sentiment, UtteranceAnalysis
 from sentiment_svc.live.customer_ids import CustomerIds
 from sentiment_svc.live.metrics import Metrics
@@ -136,13 +143,14 @@ async def delivering(config: WebhooksConfig, hop: StoreHop, metrics: Metrics | N
 
 
 def opened(call_id: str, customer: str | None = "cust-1", operator: str = "op-1",
-           started_at: float | None = None) -> CallOpened:
+           started_at: float | None = None,
+           channel: ContactChannel = ContactChannel.PHONE) -> CallOpened:
     """As `Service` opens a call: a caller's number becomes a keyed hash and a mask."""
     key = CUSTOMER_IDS.key(customer) if customer else None
     return CallOpened(call_id=call_id, operator_id=operator, customer_id=key and key.id,
                       customer_label=key and key.label, language="ru", protocol="native",
                       started_at=time.time() if started_at is None else started_at,
-                      sample_rate=8000, channels=2)
+                      sample_rate=8000, channels=2, contact_channel=channel)
 
 
 def said(channel: Channel, text: str, start: float) -> UtteranceAnalysis:
@@ -155,11 +163,12 @@ ALERT = Alert(t=4.4, action=Action.APOLOGY, severity=Severity.WARNING,
 
 
 async def play_contact(hop: StoreHop, call_id: str, *, customer: str | None = "cust-1",
-                       operator: str = "op-1") -> str:
+                       operator: str = "op-1",
+                       channel: ContactChannel = ContactChannel.PHONE) -> str:
     """A whole call as the live service stores it: start, two utterances, an alert, the
     operator's answer, the end with its summary. Returns the alert id."""
     store = hop.store
-    await hop(store.start_call, opened(call_id, customer, operator))
+    await hop(store.start_call, opened(call_id, customer, operator, channel=channel))
     await hop(store.add_utterance, call_id, said(Channel.CUSTOMER, "Мне опять не помогли", 2.0))
     alert_id = await hop(store.add_alert, call_id, ALERT)
     await hop(store.add_utterance, call_id, said(Channel.OPERATOR, "Простите, сейчас решим", 5.1))

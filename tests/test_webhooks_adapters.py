@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from sentiment_svc.domain.vocabulary import ContactChannel
 from sentiment_svc.storage.hop import StoreHop
 from tests.crm_server import (
     CrmServer,
@@ -49,14 +50,16 @@ def bitrix(url: str, **extra) -> dict:
             "default_user_id": 1, **extra}
 
 
-def run_contacts(tmp_path: Path, crm: CrmServer, entry: dict, count: int, contacts) -> None:
+def run_contacts(tmp_path: Path, crm: CrmServer, entry: dict, count: int, contacts,
+                 channel: ContactChannel = ContactChannel.PHONE) -> None:
     config = targets(entry)
     hop = StoreHop(open_store(tmp_path, config))
 
     async def scenario() -> None:
         async with delivering(config, hop):
             for call_id, customer, operator in contacts:
-                await play_contact(hop, call_id, customer=customer, operator=operator)
+                await play_contact(hop, call_id, customer=customer, operator=operator,
+                                   channel=channel)
             await wait_for(lambda: len(crm.requests()) >= count, 15, f"{count} requests")
             await asyncio.sleep(0.3)  # and no more
             assert hop.store.webhook_pending() == {}
@@ -159,3 +162,20 @@ def test_amocrm_call_note_with_the_summary(tmp_path: Path,
     assert "CSAT ≈ 2.4/5" in result and "извинился" in result
     assert "call-5" in caplog.text and "no numeric customer id" in caplog.text
     assert AMO_TOKEN not in caplog.text
+
+
+def test_a_chat_becomes_a_plain_amocrm_note_and_no_bitrix24_call(tmp_path: Path) -> None:
+    amo = CrmServer(lambda r: (200, {"_embedded": {"notes": [{"id": 1}]}})).start()
+    entry = {"name": "amo", "kind": "amocrm", "url": amo.url(), "token": AMO_TOKEN,
+             "entity": "contacts"}
+    run_contacts(tmp_path / "amo", amo, entry, 1, [("chat-1", "12345", "op-1")],
+                 ContactChannel.CHAT)
+    (request,) = amo.requests()
+    (note,) = request.json()
+    assert note["entity_id"] == 12345 and note["note_type"] == "common"
+    assert set(note["params"]) == {"text"} and "CSAT" in note["params"]["text"]
+
+    b24 = CrmServer(FakeBitrix24()).start()
+    run_contacts(tmp_path / "b24", b24, bitrix(b24.url() + B24_BASE), 0,
+                 [("chat-2", "79161234567", "op-7")], ContactChannel.CHAT)
+    assert b24.requests() == []  # Bitrix24's telephony API registers calls only

@@ -100,7 +100,7 @@ def test_crm_down_while_20_contacts_end_every_webhook_arrives_in_order(tmp_path:
     # each event's key is its event id, and what arrived fits the published schema
     validator = jsonschema.Draft202012Validator(schemas()["webhooks"])
     for key, event in receiver.events.items():
-        assert key == event["event_id"] and event["channel"] == "call"
+        assert key == event["event_id"] and event["channel"] == "phone"
         validator.validate(event)
     ended = [e for e in receiver.events.values() if e["type"] == "contact_ended"]
     assert all(e["summary"]["csat_estimate"] == 2.4 for e in ended)

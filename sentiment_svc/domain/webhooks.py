@@ -20,6 +20,7 @@ from sentiment_svc.domain.vocabulary import (
     CallStatus,
     Category,
     Channel,
+    ContactChannel,
     Severity,
 )
 
@@ -37,7 +38,7 @@ class WebhookEvent(BaseModel):
     event_id: str = Field(description="unique per event; the Idempotency-Key of its delivery")
     occurred_at: float = Field(description="UTC epoch seconds")
     contact_id: str
-    channel: Literal["call"] = "call"
+    channel: ContactChannel = ContactChannel.PHONE
     operator_id: str
     customer_id: str | None = Field(description="a phone number arrives as a keyed hash")
     customer_label: str | None = Field(default=None, description="a caller's number, masked")

@@ -71,6 +71,7 @@ class WebhookOutbox:
                 **_new_event(), contact_id=call.call_id, operator_id=call.operator_id,
                 customer_id=call.customer_id, customer_label=call.customer_label,
                 started_at=call.started_at, language=call.language, protocol=call.protocol,
+                channel=call.contact_channel,
             ))
 
     def _outbox_alert(self, db: sqlite3.Connection, call_id: str, alert_id: str,
@@ -192,8 +193,8 @@ def _new_event() -> dict[str, Any]:
 
 def _contact(db: sqlite3.Connection, call_id: str) -> dict[str, Any]:
     row = db.execute(
-        "SELECT call_id AS contact_id, operator_id, customer_id, customer_label, started_at"
-        " FROM calls WHERE call_id = ?", (call_id,),
+        "SELECT call_id AS contact_id, operator_id, customer_id, customer_label, started_at,"
+        " contact_channel AS channel FROM calls WHERE call_id = ?", (call_id,),
     ).fetchone()
     return dict(row)
 

@@ -11,7 +11,8 @@ conversation took place"; ``call_result`` carries the summary and the alerts' ou
 ``phone`` the caller's masked number where one came (the number itself is never kept).
 The note goes on the entity whose id is the contact's customer id: the telephony side
 passes amoCRM's id as ``customer_id``. A contact without a numeric customer id has no card
-to go on: its note is skipped, with a log line. Success is a 2xx answer.
+to go on: its note is skipped, with a log line. A chat, messenger or e-mail contact gets a
+``common`` note (``params.text``: the summary) instead of a call note. Success is a 2xx answer.
 
 Sources: https://www.amocrm.ru/developers/content/crm_platform/events-and-notes (adding
 notes, note types ``call_in``/``call_out`` and their params),
@@ -27,11 +28,13 @@ from collections.abc import Mapping
 
 from sentiment_svc.crm.adapters import texts
 from sentiment_svc.crm.adapters.base import JSON_TYPE, Adapter, Request, json_body
+from sentiment_svc.domain.vocabulary import ContactChannel
 from sentiment_svc.domain.webhooks import AnyWebhookEvent, ContactEndedEvent
 
 log = logging.getLogger(__name__)
 
 STEP = "note"
+COMMON_NOTE = "common"  # a text note: what a written contact gets instead of a call note
 CALL_STATUS_TALKED = 4  # "разговор состоялся"
 MAX_RESULT_CHARS = 1000
 
@@ -50,7 +53,18 @@ class AmoCrmAdapter(Adapter):
                         event.contact_id, self.target.entity)
             return None
         target = self.target
-        note = {
+        written = event.channel is not ContactChannel.PHONE
+        note = (self._text_note if written else self._call_note)(event, customer)
+        return Request(
+            STEP, "POST", f"{self.url.rstrip('/')}/api/v4/{target.entity}/notes",
+            json_body([note]),
+            {"Content-Type": JSON_TYPE,
+             "Authorization": f"Bearer {target.token.get_secret_value()}"},
+        )
+
+    def _call_note(self, event: ContactEndedEvent, customer: str) -> dict:
+        target = self.target
+        return {
             "entity_id": int(customer),
             "note_type": target.note_type,
             "params": {
@@ -63,12 +77,12 @@ class AmoCrmAdapter(Adapter):
                 "call_status": CALL_STATUS_TALKED,
             },
         }
-        return Request(
-            STEP, "POST", f"{self.url.rstrip('/')}/api/v4/{target.entity}/notes",
-            json_body([note]),
-            {"Content-Type": JSON_TYPE,
-             "Authorization": f"Bearer {target.token.get_secret_value()}"},
-        )
+
+    @staticmethod
+    def _text_note(event: ContactEndedEvent, customer: str) -> dict:
+        """A chat, messenger or e-mail contact: a plain ("common") note with the summary."""
+        return {"entity_id": int(customer), "note_type": COMMON_NOTE,
+                "params": {"text": texts.summary_text(event)[:MAX_RESULT_CHARS]}}
 
     def secrets(self) -> tuple[str, ...]:
         return (self.target.token.get_secret_value(),)

@@ -38,7 +38,7 @@ from typing import Any
 
 from sentiment_svc.crm.adapters import texts
 from sentiment_svc.crm.adapters.base import JSON_TYPE, Adapter, DeliveryError, Request, json_body
-from sentiment_svc.domain.vocabulary import Channel
+from sentiment_svc.domain.vocabulary import Channel, ContactChannel
 from sentiment_svc.domain.webhooks import (
     AlertAcknowledgedEvent,
     AlertEvent,
@@ -59,6 +59,8 @@ class Bitrix24Adapter(Adapter):
 
     def next_request(self, event: AnyWebhookEvent, payload: str, refs: Mapping[str, str],
                      done: frozenset[str]) -> Request | None:
+        if event.channel is not ContactChannel.PHONE:
+            return None  # Bitrix24's telephony API registers calls; a chat is not one
         if "call_id" not in refs:
             return self._post("register", REGISTER, self._register(event))
         call_id = refs["call_id"]
