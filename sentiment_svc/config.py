@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = Path("data")  # SQLite database and recordings
+    # postgresql://user:password@host:port/db: the call store and the recordings go to
+    # PostgreSQL, shared by every instance (README "PostgreSQL"); None: SQLite in data_dir.
+    database_url: str | None = None
+    # This instance's name in a cluster (stored with the calls it runs); None: hostname-pid.
+    instance_id: str | None = None
     config_file: Path | None = None  # YAML with access tokens
     allowed_origins: tuple[str, ...] = ()  # browser origins besides the service's own
     # Host names requests may be addressed to (Starlette's patterns: "a.example",

@@ -38,6 +38,9 @@ class CallOpened(Record):
     started_at: float = Field(description="UTC epoch seconds")
     sample_rate: int
     channels: int
+    instance_id: str | None = Field(
+        default=None, description="the instance that runs the call (a cluster); null embedded"
+    )
 
 
 class StoredUtterance(Record):

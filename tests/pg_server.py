@@ -1,0 +1,135 @@
+"""A real PostgreSQL server on a loopback port for the tests: `initdb` + `postgres` in a temp
+directory, run as the ``postgres`` system user when the tests run as root (PostgreSQL refuses
+root), trust authentication on 127.0.0.1 only.
+
+Fixtures: `postgres_server` (session: one server, its admin URL) and `pg_url` (a fresh,
+empty database on it for each test). Skipped, with the reason, only where the PostgreSQL
+binaries are missing; `.ci/run` installs them, so in CI these tests run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+START_TIMEOUT_S = 30.0
+SERVER_USER = "postgres"  # the system user that runs the server when we are root
+
+
+def binaries_dir() -> Path | None:
+    """Where initdb and postgres are: $PG_BINDIR, Debian's versioned dir, or $PATH."""
+    candidates = [os.environ.get("PG_BINDIR", "")]
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    found = shutil.which("initdb")
+    if found:
+        candidates.append(str(Path(found).parent))
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "initdb").exists() and (
+                Path(candidate) / "postgres").exists():
+            return Path(candidate)
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class PostgresServer:
+    directory: Path
+    port: int
+    process: subprocess.Popen[bytes]
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self) -> str:
+        """A new empty database; returns its URL."""
+        import psycopg
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def stop(self) -> None:
+        self.process.terminate()  # SIGTERM: PostgreSQL's "smart" shutdown
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _as_server_user(argv: list[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return argv
+    return ["runuser", "-u", SERVER_USER, "--", *argv]
+
+
+def start_postgres(bindir: Path) -> PostgresServer:
+    directory = Path(tempfile.mkdtemp(prefix="sentiment-pg-"))
+    if os.geteuid() == 0:
+        user = pwd.getpwnam(SERVER_USER)
+        os.chown(directory, user.pw_uid, user.pw_gid)
+    data = directory / "data"
+    subprocess.run(
+        _as_server_user([str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
+                         "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync"]),
+        check=True, capture_output=True,
+    )
+    port = free_port()
+    log = open(directory / "server.log", "wb")  # noqa: SIM115 (kept open for the server)
+    process = subprocess.Popen(
+        _as_server_user([str(bindir / "postgres"), "-D", str(data), "-p", str(port),
+                         "-h", "127.0.0.1", "-k", str(directory), "-c", "fsync=off",
+                         "-c", "max_connections=200"]),
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    server = PostgresServer(directory, port, process)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    import psycopg
+
+    while True:
+        with contextlib.suppress(psycopg.OperationalError):
+            psycopg.connect(server.url(), connect_timeout=2).close()
+            return server
+        if process.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(
+                "PostgreSQL did not start: " + (directory / "server.log").read_text()[-2000:]
+            )
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    bindir = binaries_dir()
+    if bindir is None:
+        pytest.skip("PostgreSQL binaries (initdb, postgres) are not installed")
+    server = start_postgres(bindir)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> str:
+    return postgres_server.create_database()
