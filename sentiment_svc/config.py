@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from enum import StrEnum
 from pathlib import Path
 
@@ -81,6 +82,11 @@ class Settings(BaseSettings):
     audiosocket_operator_port: int | None = None
     audiosocket_host: str = "127.0.0.1"
     audiosocket_allow: tuple[str, ...] = ("127.0.0.1", "::1")
+
+    @property
+    def instance_name(self) -> str:
+        """`instance_id`, or this host's name and process id."""
+        return self.instance_id or f"{socket.gethostname()}-{os.getpid()}"
 
     @property
     def whisper_dir(self) -> Path:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import itertools
 import logging
 import os
@@ -40,9 +41,9 @@ from sentiment_svc.live.metrics import Metrics
 from sentiment_svc.live.ticker import AudioTicker
 from sentiment_svc.pipeline import Engines
 from sentiment_svc.protocols.base import AudioChunk, CallStart
-from sentiment_svc.storage.db import CallStore
+from sentiment_svc.storage.factory import open_store
 from sentiment_svc.storage.hop import StoreHop
-from sentiment_svc.storage.recordings import RecordingWriter
+from sentiment_svc.storage.recording_store import RecordingSink
 from sentiment_svc.threads import name_this_thread, single_threaded_numerics
 
 log = logging.getLogger(__name__)
@@ -65,15 +66,16 @@ class ServiceBusy(CallRejected):
 class _Recording:
     """Writes a call's audio as customer (+ operator) channels at the call's own rate."""
 
-    def __init__(self, writer: RecordingWriter, layout: list[Channel]) -> None:
+    def __init__(self, writer: RecordingSink, layout: list[Channel]) -> None:
         self.writer = writer
         self.layout = layout
         self.pending = {channel: np.zeros(0, dtype=np.int16) for channel in layout}
 
     def add(self, parts: list[tuple[Channel, np.ndarray]]) -> None:
         """Append arrived audio. It reaches the file once a second's worth is here (one
-        write and header update a second, not one per 50 ms batch); the file on disk is a
-        valid WAV after each, and a killed process loses at most that second."""
+        write and flush a second, not one per 50 ms batch); the recording is readable after
+        each (a valid WAV file, or a committed chunk), and a killed process loses at most
+        that second."""
         for channel, pcm in parts:
             if channel in self.pending:
                 self.pending[channel] = np.concatenate([self.pending[channel], pcm])
@@ -106,8 +108,11 @@ class Service:
         self.settings = settings
         self.metrics = Metrics()
         self.bus = EventBus(on_drop=self.metrics.feed_dropped.inc)
-        self.store = CallStore(settings.data_dir)
+        self.store = open_store(settings)  # SQLite, or PostgreSQL shared by a cluster
         self.db = StoreHop(self.store)  # how async code reaches the store
+        self.instance_id = settings.instance_name
+        # Stored with each call where instances share the database; NULL embedded.
+        self._stored_instance_id = self.instance_id if settings.database_url else None
         self.customer_ids = CustomerIds.for_data_dir(settings.data_dir,
                                                      settings.customer_id_secret)
         self.calls: dict[str, LiveCall] = {}
@@ -125,7 +130,10 @@ class Service:
         self.engines: Engines | None = None
         self.scheduler: AsrScheduler | None = None
         self.load_error: str | None = None
-        interrupted = self.store.mark_unfinished_interrupted(time.time())
+        if settings.database_url:  # the other instances' live calls are theirs to close
+            interrupted = self.store.mark_instance_interrupted(self.instance_id, time.time())
+        else:
+            interrupted = self.store.mark_unfinished_interrupted(time.time())
         if interrupted:
             log.warning("marked %d calls interrupted by an earlier stop", len(interrupted))
 
@@ -284,14 +292,14 @@ class Service:
             call_id=start.call_id, operator_id=start.operator_id, customer_id=start.customer_id,
             customer_label=customer and customer.label, language=start.language,
             protocol=protocol, started_at=time.time(), sample_rate=start.sample_rate,
-            channels=len(layout),
+            channels=len(layout), instance_id=self._stored_instance_id,
         )
         try:
             await self.db(self.store.start_call, record)
         except Exception as error:
             raise CallRejected(str(error)) from None
-        writer = RecordingWriter(self.store.recording_path(start.call_id), start.sample_rate,
-                                 len(layout))
+        writer = await self.db(self.store.recordings.open_writer, start.call_id,
+                               start.sample_rate, len(layout))
         recording = _Recording(writer, layout)
         self._recordings[start.call_id] = recording
         context = self.context(
@@ -356,11 +364,12 @@ class Service:
         self, call_id: str, speed: float, publish: Callable[[Message], None]
     ) -> CallSummary:
         detail = await self.db(self.store.get_call, call_id)
-        path = self.store.recording_path(call_id)
-        if detail is None or not path.is_file():
+        wav = None if detail is None else await self.db(self.store.recordings.read, call_id)
+        if detail is None or wav is None:
             raise CallRejected(f"call {call_id} has no stored recording")
         samples, rate = await asyncio.get_running_loop().run_in_executor(
-            self.audio_executor, lambda: soundfile.read(path, dtype="int16", always_2d=True)
+            self.audio_executor,
+            lambda: soundfile.read(io.BytesIO(wav), dtype="int16", always_2d=True),
         )
         layout = {0: Channel.CUSTOMER, 1: Channel.OPERATOR}
         start = CallStart(
