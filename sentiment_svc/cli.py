@@ -132,6 +132,8 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
     }.items() if value is not None}
     settings = Settings(**overrides)
     try:
+        if settings.database_url:
+            _check_database(settings.database_url)
         tokens = TokenRegistry.load(settings.config_file)
         platforms = PlatformCredentials.load(settings.config_file)
         check_access(tokens, platforms)
@@ -142,8 +144,6 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
             allow_list(settings.audiosocket_allow)  # a bad entry stops here, named
         audiohook = AudioHookCredentials.from_file(settings.config_file)
         tokens = guarded(tokens, audiohook)
-        if settings.database_url:
-            _check_database(settings.database_url)
     except (ModelNotFoundError, OSError, ValueError, StoreError) as error:
         raise click.ClickException(str(error)) from None
     if tokens.is_open:

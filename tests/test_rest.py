@@ -30,7 +30,6 @@ from sentiment_svc.storage.hop import StoreHop
 from sentiment_svc.storage.postgres import PgCallStore
 from sentiment_svc.web.auth import Role, TokenRegistry, hash_token, websocket_principal
 from sentiment_svc.web.rest import router
-from tests.pg_server import postgres_server  # noqa: F401 (fixture)
 
 T0 = 1_740_000_000.0  # 2025-02-19T21:20:00Z
 LATER = T0 + 10_000  # calls the deletion tests make (and may leave) start here

@@ -50,7 +50,6 @@ from sentiment_svc.storage.postgres import PgCallStore
 from sentiment_svc.storage.recordings import RecordingWriter, repair_wav
 from sentiment_svc.storage.schema import _FTS, _SCHEMA_V1, SCHEMA_VERSION, fts5_available
 from sentiment_svc.storage.text import fold_text, query_words
-from tests.pg_server import pg_url, postgres_server  # noqa: F401 (fixtures)
 
 T0 = 1_740_000_000.0  # a fixed wall-clock start (UTC epoch seconds)
 
@@ -708,3 +707,28 @@ def test_a_version_1_database_is_upgraded_on_open(tmp_path: Path, old_fts: bool)
         assert {call_id: again.get_call(call_id) for call_id in before} == before
     finally:
         again.close()
+
+
+def test_a_dead_instance_s_live_calls_are_marked_interrupted(store: CallRepository) -> None:
+    """A survivor closes the calls a dead instance left live, and only those: the other
+    instances' live calls, and the dead one's finished calls, stay as they are."""
+    for call_id, instance, started in (("a1", "inst-a", T0), ("a2", "inst-a", T0 + 5),
+                                       ("b1", "inst-b", T0 + 1), ("a-done", "inst-a", T0 + 2),
+                                       ("embedded", None, T0 + 3)):
+        store.start_call(record(call_id, started_at=started).model_copy(
+            update={"instance_id": instance}))
+    store.end_call("a-done", CallStatus.COMPLETED, None, T0 + 9)
+    assert detail(store, "a1").instance_id == "inst-a"
+    assert detail(store, "embedded").instance_id is None
+
+    assert store.mark_instance_interrupted("inst-a", T0 + 100) == ["a1", "a2"]
+    assert store.mark_instance_interrupted("inst-a", T0 + 200) == []  # already closed
+    assert store.mark_instance_interrupted("inst-unknown", T0 + 200) == []
+    statuses = {call.call_id: (call.status, call.ended_at) for call in store.list_calls()}
+    assert statuses == {
+        "a1": (CallStatus.INTERRUPTED, T0 + 100), "a2": (CallStatus.INTERRUPTED, T0 + 100),
+        "b1": (CallStatus.LIVE, None), "a-done": (CallStatus.COMPLETED, T0 + 9),
+        "embedded": (CallStatus.LIVE, None),
+    }
+    with pytest.raises(CallNotLiveError):  # the dead instance's late write is refused
+        store.end_call("a1", CallStatus.COMPLETED, None, T0 + 300)
