@@ -115,6 +115,12 @@ class Service:
         self._stored_instance_id = self.instance_id if settings.database_url else None
         self.customer_ids = CustomerIds.for_data_dir(settings.data_dir,
                                                      settings.customer_id_secret)
+        if settings.database_url and not settings.customer_id_secret:
+            log.warning(
+                "SENTIMENT_CUSTOMER_ID_SECRET is not set: this instance hashes callers' numbers"
+                " with its own key, so the other instances will not recognise its customers;"
+                " give every instance on the database the same secret"
+            )
         self.calls: dict[str, LiveCall] = {}
         self.legs = CallLegs(self)  # calls whose speakers arrive on two connections
         self._recordings: dict[str, _Recording] = {}
