@@ -38,19 +38,18 @@ from sentiment_svc.live.context import CallContext
 from sentiment_svc.live.customer_ids import CustomerIds
 from sentiment_svc.live.legs import CallLegs
 from sentiment_svc.live.metrics import Metrics
+from sentiment_svc.live.recording import CallRecording
 from sentiment_svc.live.ticker import AudioTicker
 from sentiment_svc.pipeline import Engines
 from sentiment_svc.protocols.base import AudioChunk, CallStart
 from sentiment_svc.storage.factory import open_store
 from sentiment_svc.storage.hop import StoreHop
-from sentiment_svc.storage.recording_store import RecordingSink
 from sentiment_svc.threads import name_this_thread, single_threaded_numerics
 
 log = logging.getLogger(__name__)
 REPLAY_CHUNK_S = 0.1
 PURGE_EVERY_S = 3600.0
 CUSTOMER_MEMORY_S = 7 * 86400  # earlier calls of the same customer that shape a new one
-RECORDING_WRITE_EVERY_S = 1.0  # a killed process loses at most this much of a recording
 LOADING = "loading models"  # what `unhealthy()` says until the models are in
 
 
@@ -61,42 +60,6 @@ class CallRejected(Exception):
 class ServiceBusy(CallRejected):
     """Refused for the service's state, not the request's: the same request may succeed
     later (models loading, limits reached, recognition backlog)."""
-
-
-class _Recording:
-    """Writes a call's audio as customer (+ operator) channels at the call's own rate."""
-
-    def __init__(self, writer: RecordingSink, layout: list[Channel]) -> None:
-        self.writer = writer
-        self.layout = layout
-        self.pending = {channel: np.zeros(0, dtype=np.int16) for channel in layout}
-
-    def add(self, parts: list[tuple[Channel, np.ndarray]]) -> None:
-        """Append arrived audio. It reaches the file once a second's worth is here (one
-        write and flush a second, not one per 50 ms batch); the recording is readable after
-        each (a valid WAV file, or a committed chunk), and a killed process loses at most
-        that second."""
-        for channel, pcm in parts:
-            if channel in self.pending:
-                self.pending[channel] = np.concatenate([self.pending[channel], pcm])
-        ready = min(len(buffer) for buffer in self.pending.values())
-        if ready >= self.writer.sample_rate * RECORDING_WRITE_EVERY_S:
-            self._write(ready)
-
-    def close(self) -> None:
-        longest = max(len(buffer) for buffer in self.pending.values())
-        for channel, buffer in self.pending.items():
-            self.pending[channel] = np.pad(buffer, (0, longest - len(buffer)))
-        if longest:
-            self._write(longest)
-        self.writer.close()
-
-    def _write(self, frames: int) -> None:
-        block = np.stack([self.pending[channel][:frames] for channel in self.layout], axis=1)
-        for channel in self.layout:
-            self.pending[channel] = self.pending[channel][frames:]
-        self.writer.write(block)
-        self.writer.flush()
 
 
 def _named_pool(workers: int, name: str) -> ThreadPoolExecutor:
@@ -123,7 +86,7 @@ class Service:
             )
         self.calls: dict[str, LiveCall] = {}
         self.legs = CallLegs(self)  # calls whose speakers arrive on two connections
-        self._recordings: dict[str, _Recording] = {}
+        self._recordings: dict[str, CallRecording] = {}
         # call id -> the ingest principal that opened it, from admission to the call's end
         self._owners: dict[str, object] = {}
         self.replays: dict[int, object] = {}  # replay number -> the principal watching it
@@ -306,7 +269,7 @@ class Service:
             raise CallRejected(str(error)) from None
         writer = await self.db(self.store.recordings.open_writer, start.call_id,
                                start.sample_rate, len(layout))
-        recording = _Recording(writer, layout)
+        recording = CallRecording(writer, layout)
         self._recordings[start.call_id] = recording
         context = self.context(
             self.bus.publish, stored=True, send_alert=send_alert, record=recording.add,

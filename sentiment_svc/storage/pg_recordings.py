@@ -2,7 +2,7 @@
 
 A recording is a ``recordings`` row (rate, channels) and the ``recording_chunks`` the live
 call appended: 16-bit little-endian interleaved PCM, one row per flush (about a second, see
-`live.service.RECORDING_WRITE_EVERY_S`), each committed on its own, so any instance reads
+`live.recording.RECORDING_WRITE_EVERY_S`), each committed on its own, so any instance reads
 the call up to its last second and an instance killed mid-call loses at most that second.
 Reading joins the chunks under a WAV header made on the spot; nothing needs repairing after
 a crash. Rows go with their call (``ON DELETE CASCADE``).
