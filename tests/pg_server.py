@@ -1,6 +1,7 @@
 """A real PostgreSQL server on a loopback port for the tests: `initdb` + `postgres` in a temp
 directory, run as the ``postgres`` system user when the tests run as root (PostgreSQL refuses
-root), trust authentication on 127.0.0.1 only.
+root; the child switches user itself, like ``runuser``, so that stop signals reach the
+server), trust authentication on 127.0.0.1 only.
 
 Fixtures: `postgres_server` (session: one server, its admin URL) and `pg_url` (a fresh,
 empty database on it for each test). Skipped, with the reason, only where the PostgreSQL
@@ -14,6 +15,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -51,9 +53,10 @@ def free_port() -> int:
 
 @dataclass
 class PostgresServer:
-    directory: Path
+    bindir: Path
+    directory: Path  # the server's own (data/, server.log, the Unix socket)
     port: int
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None = None
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -67,20 +70,59 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
-    def stop(self) -> None:
-        self.process.terminate()  # SIGTERM: PostgreSQL's "smart" shutdown
+    def shut_down(self) -> None:
+        """PostgreSQL's "fast" shutdown (SIGINT): open sessions are ended, not waited for."""
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGINT)
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+    def restart(self) -> None:
+        """Shut down and start again on the same data and port (clients lose their
+        connections, as in a database failover or upgrade)."""
+        self.shut_down()
+        self.launch()
+
+    def launch(self) -> None:
+        """Start `postgres` on the data directory and wait until it takes connections."""
+        import psycopg
+
+        log = open(self.directory / "server.log", "ab")  # noqa: SIM115 (the server's)
+        self.process = subprocess.Popen(
+            [str(self.bindir / "postgres"), "-D", str(self.directory / "data"), "-p",
+             str(self.port), "-h", "127.0.0.1", "-k", str(self.directory), "-c", "fsync=off",
+             "-c", "max_connections=200"],
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.directory, **_as_server_user(),
+        )
+        log.close()  # the child has its own descriptor
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            with contextlib.suppress(psycopg.OperationalError):
+                psycopg.connect(self.url(), connect_timeout=2).close()
+                return
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                tail = (self.directory / "server.log").read_text()[-2000:]
+                self.stop()
+                raise RuntimeError(f"PostgreSQL did not start: {tail}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.shut_down()
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def _as_server_user(argv: list[str]) -> list[str]:
+def _as_server_user() -> dict[str, object]:
+    """Popen's arguments that run a child as the server user when we are root. Not through
+    `runuser`: the signals that stop the server must reach `postgres` itself."""
     if os.geteuid() != 0:
-        return argv
-    return ["runuser", "-u", SERVER_USER, "--", *argv]
+        return {}
+    user = pwd.getpwnam(SERVER_USER)
+    return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": [],
+            "env": {**os.environ, "HOME": user.pw_dir, "USER": SERVER_USER}}
 
 
 def start_postgres(bindir: Path) -> PostgresServer:
@@ -90,32 +132,13 @@ def start_postgres(bindir: Path) -> PostgresServer:
         os.chown(directory, user.pw_uid, user.pw_gid)
     data = directory / "data"
     subprocess.run(
-        _as_server_user([str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
-                         "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync"]),
-        check=True, capture_output=True,
+        [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+         "--no-locale", "--no-sync"],
+        check=True, capture_output=True, cwd=directory, **_as_server_user(),
     )
-    port = free_port()
-    log = open(directory / "server.log", "wb")  # noqa: SIM115 (kept open for the server)
-    process = subprocess.Popen(
-        _as_server_user([str(bindir / "postgres"), "-D", str(data), "-p", str(port),
-                         "-h", "127.0.0.1", "-k", str(directory), "-c", "fsync=off",
-                         "-c", "max_connections=200"]),
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    server = PostgresServer(directory, port, process)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    import psycopg
-
-    while True:
-        with contextlib.suppress(psycopg.OperationalError):
-            psycopg.connect(server.url(), connect_timeout=2).close()
-            return server
-        if process.poll() is not None or time.monotonic() > deadline:
-            server.stop()
-            raise RuntimeError(
-                "PostgreSQL did not start: " + (directory / "server.log").read_text()[-2000:]
-            )
-        time.sleep(0.1)
+    server = PostgresServer(bindir, directory, free_port())
+    server.launch()
+    return server
 
 
 @pytest.fixture(scope="session")

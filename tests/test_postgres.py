@@ -23,7 +23,7 @@ from sentiment_svc.storage.db import CallStore
 from sentiment_svc.storage.factory import StoreUnavailableError, describe_url, open_store
 from sentiment_svc.storage.pg_schema import Migration, SchemaError, migrate, migrations
 from sentiment_svc.storage.postgres import PgCallStore
-from tests.pg_server import PostgresServer
+from tests.pg_server import PostgresServer, binaries_dir, start_postgres
 
 T0 = 1_740_000_000.0
 RATE = 8000
@@ -48,7 +48,9 @@ def test_migrations_apply_once(pg_url: str) -> None:
     store = PgCallStore(pg_url)  # opening applies nothing either, and works
     store.start_call(opened("c1"))
     store.close()
-    assert PgCallStore(pg_url).get_call("c1") is not None
+    again = PgCallStore(pg_url)
+    assert again.get_call("c1") is not None
+    again.close()
     assert versions(pg_url) == shipped
 
 
@@ -151,6 +153,35 @@ def test_recordings_are_appended_in_chunks_and_read_from_another_store(pg_url: s
     finally:
         writer_store.close()
         reader_store.close()
+
+
+def test_the_store_reconnects_after_the_server_restarts(postgres_server: PostgresServer
+                                                       ) -> None:
+    """A restart (failover, upgrade) drops every pooled connection: the calls made while the
+    server is down fail with a clear error, and the next ones after it is back work on
+    fresh connections, the writes before the restart all there."""
+    server = start_postgres(binaries_dir())  # its own: the shared one stays up
+    try:
+        store = PgCallStore(server.create_database())
+        try:
+            store.start_call(opened("before"))
+            sink = store.recordings.open_writer("before", RATE, 1)
+            sink.write(np.ones(RATE, dtype=np.int16))
+            sink.flush()
+            server.shut_down()
+            with pytest.raises(psycopg.OperationalError):
+                store.get_call("before")
+            server.launch()
+            sink.write(np.ones(RATE, dtype=np.int16))
+            sink.close()  # the recording goes on where it was
+            store.start_call(opened("after"))
+            assert [c.call_id for c in store.list_calls()] == ["after", "before"]
+            audio, _ = soundfile.read(io.BytesIO(store.recordings.read("before")))
+            assert len(audio) == 2 * RATE
+        finally:
+            store.close()
+    finally:
+        server.stop()
 
 
 def test_open_store_picks_the_backend_by_the_setting(tmp_path: Path, pg_url: str) -> None:

@@ -53,6 +53,9 @@ from sentiment_svc.storage.text import fold_text
 POOL_MIN = 1
 POOL_MAX = 8  # the store thread, the audio workers' recording flushes, REST reads
 CONNECT_TIMEOUT_S = 5
+# How long a store call waits for a pooled connection (the server down or restarting)
+# before it fails with `psycopg_pool.PoolTimeout`, an `OperationalError`.
+WAIT_FOR_CONNECTION_S = 5.0
 
 
 class PgCallStore:
@@ -65,10 +68,15 @@ class PgCallStore:
             migrate(conn)
         self._pool = ConnectionPool(
             url, min_size=POOL_MIN, max_size=pool_max, open=False, name="sentiment-store",
+            timeout=WAIT_FOR_CONNECTION_S,
             kwargs={"connect_timeout": CONNECT_TIMEOUT_S},
             check=ConnectionPool.check_connection,  # a restarted server: reconnect, not fail
         )
-        self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_S * 2)
+        try:
+            self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_S * 2)
+        except BaseException:
+            self._pool.close()  # stop its workers' reconnecting
+            raise
         self.recordings = PgRecordings(self._pool)
 
     def close(self) -> None:
