@@ -4,8 +4,11 @@ root; the child switches user itself, like ``runuser``, so that stop signals rea
 server), trust authentication on 127.0.0.1 only.
 
 Fixtures: `postgres_server` (session: one server, its admin URL) and `pg_url` (a fresh,
-empty database on it for each test). Skipped, with the reason, only where the PostgreSQL
-binaries are missing; `.ci/run` installs them, so in CI these tests run.
+empty database on it for each test). ``python -m tests.pg_server`` starts one (fsync on)
+with an empty database and prints its URL until interrupted, e.g. for
+``SENTIMENT_DATABASE_URL=<url> python -m tools.bench``. The fixtures are skipped, with the
+reason, only where the PostgreSQL binaries are missing; `.ci/run` installs them, so in CI
+these tests run.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class PostgresServer:
     directory: Path  # the server's own (data/, server.log, the Unix socket)
     port: int
     process: subprocess.Popen[bytes] | None = None
+    fsync: bool = False  # off for the tests (nothing to keep); on to measure like production
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -94,8 +98,8 @@ class PostgresServer:
         log = open(self.directory / "server.log", "ab")  # noqa: SIM115 (the server's)
         self.process = subprocess.Popen(
             [str(self.bindir / "postgres"), "-D", str(self.directory / "data"), "-p",
-             str(self.port), "-h", "127.0.0.1", "-k", str(self.directory), "-c", "fsync=off",
-             "-c", "max_connections=200"],
+             str(self.port), "-h", "127.0.0.1", "-k", str(self.directory),
+             "-c", f"fsync={'on' if self.fsync else 'off'}", "-c", "max_connections=200"],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.directory, **_as_server_user(),
         )
         log.close()  # the child has its own descriptor
@@ -125,7 +129,7 @@ def _as_server_user() -> dict[str, object]:
             "env": {**os.environ, "HOME": user.pw_dir, "USER": SERVER_USER}}
 
 
-def start_postgres(bindir: Path) -> PostgresServer:
+def start_postgres(bindir: Path, *, fsync: bool = False) -> PostgresServer:
     directory = Path(tempfile.mkdtemp(prefix="sentiment-pg-"))
     if os.geteuid() == 0:
         user = pwd.getpwnam(SERVER_USER)
@@ -136,7 +140,7 @@ def start_postgres(bindir: Path) -> PostgresServer:
          "--no-locale", "--no-sync"],
         check=True, capture_output=True, cwd=directory, **_as_server_user(),
     )
-    server = PostgresServer(bindir, directory, free_port())
+    server = PostgresServer(bindir, directory, free_port(), fsync=fsync)
     server.launch()
     return server
 
@@ -156,3 +160,19 @@ def postgres_server() -> Iterator[PostgresServer]:
 @pytest.fixture
 def pg_url(postgres_server: PostgresServer) -> str:
     return postgres_server.create_database()
+
+
+if __name__ == "__main__":
+    found = binaries_dir()
+    if found is None:
+        raise SystemExit("PostgreSQL binaries (initdb, postgres) are not installed")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop on TERM as on Ctrl-C
+    running = start_postgres(found, fsync=True)
+    try:
+        print(running.create_database(), flush=True)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
