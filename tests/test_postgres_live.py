@@ -1,7 +1,8 @@
 """The service on PostgreSQL end to end: a real call streamed over the websocket to a service
 started with ``SENTIMENT_DATABASE_URL``, then read over REST from a second `serve` process
-on the same database (another instance of the cluster, its own empty data directory); and
-an instance killed with ``kill -9`` mid-call, whose call a survivor closes."""
+on the same database (another instance of the cluster, its own empty data directory), which
+also replays and erases it; and an instance killed with ``kill -9`` mid-call, whose call a
+survivor closes."""
 
 from __future__ import annotations
 
@@ -75,11 +76,14 @@ def test_a_call_on_one_instance_is_read_from_another(tmp_path: Path, pg_url: str
     assert result.feed[-1]["type"] == "call_ended"
     assert not (tmp_path / "a" / "calls.sqlite3").exists()  # nothing went to SQLite
 
-    with serve(pg_url, tmp_path / "b", "inst-b") as (url, _):
+    with serve(pg_url, tmp_path / "b", "inst-b", ready=True) as (url, _):
         detail = httpx.get(f"{url}/v1/calls/pg-call", timeout=10).json()
         listed = httpx.get(f"{url}/v1/calls", params={"text": feed_utterances[0]},
                            timeout=10).json()
         wav = httpx.get(f"{url}/v1/calls/pg-call/recording", timeout=10)
+        replayed = asyncio.run(_replay(url.replace("http://", "ws://") + "/v1/calls/pg-call"))
+        erased = httpx.delete(f"{url}/v1/calls/pg-call", timeout=10)
+        after = httpx.get(f"{url}/v1/calls/pg-call", timeout=10)
     assert detail["status"] == "completed" and detail["instance_id"] == "inst-a"
     assert [u["text"] for u in detail["utterances"]] == feed_utterances
     assert [a["alert_id"] for a in detail["alerts"]] == feed_alerts
@@ -88,6 +92,27 @@ def test_a_call_on_one_instance_is_read_from_another(tmp_path: Path, pg_url: str
     audio, rate = soundfile.read(io.BytesIO(wav.content), dtype="int16")
     assert rate == call.sample_rate
     assert abs(len(audio) / rate - len(call.customer) / call.sample_rate) < 0.5
+    # replayed on instance B from the recording instance A wrote
+    assert replayed[0]["type"] == "replay_started" and replayed[-1]["type"] == "replay_ended"
+    replay_alerts = [e["action"] for e in replayed if e["type"] == "alert"]
+    live_alerts = [e["action"] for e in result.feed if e["type"] == "alert"]
+    assert replay_alerts and replay_alerts[0] == live_alerts[0]
+    assert erased.status_code == 204 and after.status_code == 404  # erased from B
+    survivor = PgCallStore(pg_url)
+    try:
+        assert survivor.get_call("pg-call") is None
+        assert survivor.recordings.read("pg-call") is None
+    finally:
+        survivor.close()
+
+
+async def _replay(call_url: str) -> list[dict]:
+    import json
+
+    import websockets
+
+    async with websockets.connect(f"{call_url}/replay?speed=4") as socket:
+        return [json.loads(message) async for message in socket]
 
 
 def test_a_killed_instance_s_call_is_closed_by_a_survivor(tmp_path: Path, pg_url: str) -> None:
