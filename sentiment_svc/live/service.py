@@ -5,6 +5,7 @@ storage and the event bus. The web layer (`sentiment_svc.web`) is a thin shell a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import io
 import itertools
@@ -267,8 +268,15 @@ class Service:
             await self.db(self.store.start_call, record)
         except Exception as error:
             raise CallRejected(str(error)) from None
-        writer = await self.db(self.store.recordings.open_writer, start.call_id,
-                               start.sample_rate, len(layout))
+        try:
+            writer = await self.db(self.store.recordings.open_writer, start.call_id,
+                                   start.sample_rate, len(layout))
+        except Exception:
+            log.exception("call %s: its recording cannot be started", start.call_id)
+            with contextlib.suppress(Exception):  # not left live in the store
+                await self.db(self.store.end_call, start.call_id, CallStatus.FAILED, None,
+                              time.time())
+            raise CallRejected("the call's recording cannot be started; retry") from None
         recording = CallRecording(writer, layout)
         self._recordings[start.call_id] = recording
         context = self.context(
