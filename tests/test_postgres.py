@@ -18,6 +18,7 @@ import soundfile
 
 from sentiment_svc.config import Settings
 from sentiment_svc.domain.records import CallOpened
+from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus
 from sentiment_svc.storage import pg_schema
 from sentiment_svc.storage.db import CallStore
 from sentiment_svc.storage.factory import StoreUnavailableError, describe_url, open_store
@@ -52,6 +53,22 @@ def test_migrations_apply_once(pg_url: str) -> None:
     assert again.get_call("c1") is not None
     again.close()
     assert versions(pg_url) == shipped
+
+
+def test_the_sql_checks_list_the_domain_s_values(pg_url: str) -> None:
+    """The migrations are plain SQL, so the CHECKs spell out the statuses and outcomes:
+    they must stay the domain's vocabularies (a new status would otherwise fail to store)."""
+    with psycopg.connect(pg_url) as conn:
+        migrate(conn)
+        checks = dict(conn.execute(
+            "SELECT conrelid::regclass::text || '.' || conname, pg_get_constraintdef(oid)"
+            " FROM pg_constraint WHERE contype = 'c'").fetchall())
+    status_check = checks["calls.calls_status_check"]
+    outcome_check = checks["acks.acks_outcome_check"]
+    assert all(f"'{status.value}'" in status_check for status in CallStatus)
+    assert status_check.count("'") == 2 * len(CallStatus)
+    assert all(f"'{outcome.value}'" in outcome_check for outcome in AckOutcome)
+    assert outcome_check.count("'") == 2 * len(AckOutcome)
 
 
 def test_two_instances_starting_together_migrate_once(pg_url: str) -> None:
