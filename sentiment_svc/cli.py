@@ -123,6 +123,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
     from sentiment_svc.asr.whisper import ModelNotFoundError
     from sentiment_svc.config import Settings
     from sentiment_svc.crm.config import WebhooksConfig
+    from sentiment_svc.storage.errors import StoreError
     from sentiment_svc.web.app import create_app, uvicorn_options
     from sentiment_svc.web.audiohook_auth import AudioHookCredentials, guarded
     from sentiment_svc.web.auth import TokenRegistry
@@ -133,6 +134,8 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
     }.items() if value is not None}
     settings = Settings(**overrides)
     try:
+        if settings.database_url:
+            _check_database(settings.database_url)
         tokens = TokenRegistry.load(settings.config_file)
         platforms = PlatformCredentials.load(settings.config_file)
         check_access(tokens, platforms)
@@ -144,7 +147,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
             allow_list(settings.audiosocket_allow)  # a bad entry stops here, named
         audiohook = AudioHookCredentials.from_file(settings.config_file)
         tokens = guarded(tokens, audiohook)
-    except (ModelNotFoundError, OSError, ValueError) as error:
+    except (ModelNotFoundError, OSError, ValueError, StoreError) as error:
         raise click.ClickException(str(error)) from None
     if tokens.is_open:
         if settings.host not in LOOPBACK:
@@ -160,6 +163,15 @@ def serve(host: str | None, port: int | None, data_dir: Path | None,
     )
     uvicorn.run(create_app(settings, tokens, platforms, audiohook), host=settings.host,
                 port=settings.port, log_level="info", **uvicorn_options(settings))
+
+
+def _check_database(url: str) -> None:
+    """Reach the database and bring its schema up to date before serving: a bad or
+    unreachable URL stops `serve` with one line (`StoreUnavailableError`), not a traceback
+    from inside the server's start-up."""
+    from sentiment_svc.storage.factory import open_postgres
+
+    open_postgres(url).close()
 
 
 def _print_event(source: str, event: dict) -> None:

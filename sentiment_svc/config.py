@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from enum import StrEnum
 from pathlib import Path
 
@@ -45,6 +46,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = Path("data")  # SQLite database and recordings
+    # postgresql://user:password@host:port/db: the call store and the recordings go to
+    # PostgreSQL, shared by every instance (README "PostgreSQL"); None: SQLite in data_dir.
+    database_url: str | None = None
+    # This instance's name in a cluster (stored with the calls it runs); None: hostname-pid.
+    instance_id: str | None = None
     config_file: Path | None = None  # YAML with access tokens
     allowed_origins: tuple[str, ...] = ()  # browser origins besides the service's own
     # Host names requests may be addressed to (Starlette's patterns: "a.example",
@@ -86,6 +92,11 @@ class Settings(BaseSettings):
     webhook_backoff_max_s: float = 300.0
     webhook_timeout_s: float = 10.0  # one request, connection to answer
     webhook_poll_s: float = 0.5  # how often the outbox is looked at when idle
+
+    @property
+    def instance_name(self) -> str:
+        """`instance_id`, or this host's name and process id."""
+        return self.instance_id or f"{socket.gethostname()}-{os.getpid()}"
 
     @property
     def whisper_dir(self) -> Path:

@@ -9,6 +9,9 @@ from types import ModuleType
 
 import pytest
 
+# A real PostgreSQL on loopback for the store tests: `postgres_server`, `pg_url`.
+from tests.pg_server import pg_url, postgres_server  # noqa: F401 (fixtures)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]

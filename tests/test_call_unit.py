@@ -380,3 +380,31 @@ def test_published_messages_are_typed_in_order_and_fit_the_feed_schema():
     validator = jsonschema.Draft202012Validator(schemas()["feed"])
     for message in [*published, summary]:
         validator.validate(to_jsonable(message))
+
+
+def test_a_call_whose_recording_cannot_start_is_refused_and_not_left_live(tmp_path):
+    """The recording's sink fails to open (here a directory stands where the WAV would go;
+    on PostgreSQL, the server gone between the two writes): the call is refused with a
+    reason, stored as failed rather than left live, and its place is free again."""
+    service = service_without_models(tmp_path)
+    service.engines = model_free_engines()
+    service.scheduler = ScriptedRecogniser()  # type: ignore[assignment]
+    service.store.recordings.path("blocked").mkdir(parents=True)
+
+    async def scenario() -> None:
+        try:
+            with pytest.raises(CallRejected, match="recording cannot be started; retry"):
+                await service.open_call(call_start(call_id="blocked"), Protocol.NATIVE)
+            assert service.calls == {}
+            second = await service.open_call(call_start(call_id="fine"), Protocol.NATIVE)
+            await service.close_call(second)
+        finally:
+            await service.shutdown()
+
+    asyncio.run(scenario())
+    store = CallStore(tmp_path)
+    try:
+        stored = {call.call_id: call.status for call in store.list_calls()}
+    finally:
+        store.close()
+    assert stored == {"blocked": CallStatus.FAILED, "fine": CallStatus.COMPLETED}

@@ -1,5 +1,6 @@
 """The REST API and websocket authentication over real sockets: uvicorn on loopback in a
-thread, a real SQLite store in tmp_path, httpx and websockets as the clients."""
+thread, a real store (SQLite in tmp_path, and a database on a real PostgreSQL: every test
+runs on both), httpx and websockets as the clients."""
 
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ from sentiment_svc.domain.messages import CallSummary
 from sentiment_svc.domain.records import CallOpened
 from sentiment_svc.domain.vocabulary import Action, CallStatus, Category, Channel, Severity
 from sentiment_svc.frames import Alert, Sentiment, UtteranceAnalysis
+from sentiment_svc.storage.base import CallRepository
 from sentiment_svc.storage.db import CallStore
 from sentiment_svc.storage.hop import StoreHop
-from sentiment_svc.storage.recordings import RecordingWriter
+from sentiment_svc.storage.postgres import PgCallStore
 from sentiment_svc.web.auth import Role, TokenRegistry, hash_token, websocket_principal
 from sentiment_svc.web.rest import router
 
@@ -59,7 +61,7 @@ def utterance(text: str, start: float, channel: str = "customer",
     )
 
 
-def add_call(store: CallStore, call_id: str, *, operator: str = "op-1",
+def add_call(store: CallRepository, call_id: str, *, operator: str = "op-1",
              customer: str | None = "cust-1", started_at: float = T0, end: bool = True,
              recording: bool = True) -> None:
     store.start_call(CallOpened(
@@ -75,8 +77,9 @@ def add_call(store: CallStore, call_id: str, *, operator: str = "op-1",
     ))
     store.add_ack(call_id, alert_id, operator, "called_supervisor", started_at + 8, 3.0)
     if recording:
-        with RecordingWriter(store.recording_path(call_id), 8000, 2) as writer:
-            writer.write(np.full((8000, 2), 7, dtype=np.int16))
+        writer = store.recordings.open_writer(call_id, 8000, 2)
+        writer.write(np.full((8000, 2), 7, dtype=np.int16))
+        writer.close()
     if end:
         store.end_call(call_id, CallStatus.COMPLETED, CallSummary(
             duration=7.0, utterances=2, alerts=1, negative_share=0.5, csat_estimate=2.5,
@@ -87,7 +90,7 @@ def add_call(store: CallStore, call_id: str, *, operator: str = "op-1",
 class Server:
     url: str
     app: FastAPI
-    store: CallStore
+    store: CallRepository
 
     def client(self, who: str | None = None) -> httpx.Client:
         headers = {}
@@ -98,7 +101,7 @@ class Server:
         return httpx.Client(base_url=self.url, headers=headers, timeout=10)
 
 
-def build_app(store: CallStore, tokens: TokenRegistry) -> FastAPI:
+def build_app(store: CallRepository, tokens: TokenRegistry) -> FastAPI:
     app = FastAPI(title="sentiment-svc test")
     app.state.store = store
     app.state.db = StoreHop(store)
@@ -116,9 +119,14 @@ def build_app(store: CallStore, tokens: TokenRegistry) -> FastAPI:
     return app
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    store = CallStore(tmp_path_factory.mktemp("data"))
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+           ) -> Iterator[Server]:
+    if request.param == "postgres":
+        store: CallRepository = PgCallStore(
+            request.getfixturevalue("postgres_server").create_database())
+    else:
+        store = CallStore(tmp_path_factory.mktemp("data"))
     add_call(store, "c-op1", operator="op-1", customer="cust-1", started_at=T0)
     add_call(store, "c-op2", operator="op-2", customer="cust-2", started_at=T0 + 100)
     add_call(store, "c-live", operator="op-1", customer="cust-3", started_at=T0 + 200,
@@ -198,7 +206,7 @@ def test_delete_call_access(server: Server, who: str) -> None:
         response = client.delete(f"/v1/calls/{call_id}")
     assert response.status_code == DELETE_EXPECTED[who], response.text
     assert (server.store.get_call(call_id) is None) == (response.status_code == 204)
-    assert server.store.recording_path(call_id).exists() == (response.status_code != 204)
+    assert server.store.recordings.exists(call_id) == (response.status_code != 204)
     if response.status_code == 204:
         with server.client("supervisor") as client:
             assert client.get(f"/v1/calls/{call_id}").status_code == 404
@@ -219,7 +227,7 @@ def test_delete_customer_access(server: Server, who: str) -> None:
     if expected == 200:
         assert response.json() == {"customer_id": customer, "deleted_calls": 2}
         assert left == []
-        assert not server.store.recording_path(f"{customer}-a").exists()
+        assert not server.store.recordings.exists(f"{customer}-a")
     else:
         assert len(left) == 2
 
@@ -282,7 +290,8 @@ def test_recording(server: Server) -> None:
         response = client.get("/v1/calls/c-op1/recording")
         assert response.status_code == 200
         assert response.headers["content-type"] == "audio/wav"
-        assert response.content == server.store.recording_path("c-op1").read_bytes()
+        assert response.content == server.store.recordings.read("c-op1")
+        assert response.content[:4] == b"RIFF" and len(response.content) == 44 + 8000 * 4
         assert client.get("/v1/calls/c-silent/recording").status_code == 404
         live = client.get("/v1/calls/c-live/recording")
         assert live.status_code == 409 and "live" in live.json()["detail"]
@@ -291,6 +300,11 @@ def test_recording(server: Server) -> None:
         assert server.store.get_call("c-live") is not None
         ranged = client.get("/v1/calls/c-op1/recording", headers={"Range": "bytes=0-3"})
         assert ranged.status_code == 206 and ranged.content == b"RIFF"
+        assert ranged.headers["content-range"] == f"bytes 0-3/{len(response.content)}"
+        tail = client.get("/v1/calls/c-op1/recording", headers={"Range": "bytes=-4"})
+        assert tail.status_code == 206 and tail.content == response.content[-4:]
+        outside = client.get("/v1/calls/c-op1/recording", headers={"Range": "bytes=99999-"})
+        assert outside.status_code == 416
 
 
 def test_export(server: Server) -> None:

@@ -1,4 +1,6 @@
-"""The call store on a real SQLite file, and the WAV recordings (writing, crash repair)."""
+"""The call store on a real SQLite file and on a real PostgreSQL server (the tests that take
+`store` or `make_store` run on both backends), and the WAV recordings (writing, crash
+repair)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import json
 import shutil
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +37,7 @@ from sentiment_svc.domain.vocabulary import (
     Severity,
 )
 from sentiment_svc.frames import Alert, Sentiment, UtteranceAnalysis
+from sentiment_svc.storage.base import CallRepository
 from sentiment_svc.storage.db import (
     CallExistsError,
     CallLiveError,
@@ -42,6 +46,7 @@ from sentiment_svc.storage.db import (
     UnknownAlertError,
     UnknownCallError,
 )
+from sentiment_svc.storage.postgres import PgCallStore
 from sentiment_svc.storage.recordings import RecordingWriter, repair_wav
 from sentiment_svc.storage.schema import _FTS, _SCHEMA_V1, SCHEMA_VERSION, fts5_available
 from sentiment_svc.storage.text import fold_text, query_words
@@ -78,11 +83,47 @@ def summary(duration: float, *, utterances: int = 2, alerts: int = 1,
                        negative_share=negative_share, csat_estimate=csat_estimate)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
 @pytest.fixture
-def store(tmp_path: Path):
-    store = CallStore(tmp_path / "data")
-    yield store
-    store.close()
+def make_store(backend: str, tmp_path: Path, request: pytest.FixtureRequest
+               ) -> Iterator[Callable[[], CallRepository]]:
+    """Opens a store on this test's database (a SQLite file, or a fresh PostgreSQL
+    database): each call a new store object on the same data, as after a restart."""
+    url = request.getfixturevalue("pg_url") if backend == "postgres" else None
+    opened: list[CallRepository] = []
+
+    def make() -> CallRepository:
+        store = PgCallStore(url) if url else CallStore(tmp_path / "data")
+        opened.append(store)
+        return store
+
+    make.url = url  # type: ignore[attr-defined]
+    yield make
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store: Callable[[], CallRepository]) -> CallRepository:
+    return make_store()
+
+
+def count_rows(store: CallRepository, table: str, where: str = "") -> int:
+    """Rows of `table` in the store's own database, read beside the store."""
+    if isinstance(store, PgCallStore):
+        import psycopg
+
+        with psycopg.connect(store.url) as conn:
+            return conn.execute(f"SELECT COUNT(*) FROM {table} {where}").fetchone()[0]
+    db = sqlite3.connect(store.data_dir / "calls.sqlite3")
+    try:
+        return db.execute(f"SELECT COUNT(*) FROM {table} {where}").fetchone()[0]
+    finally:
+        db.close()
 
 
 def fill(store: CallStore) -> None:
@@ -230,8 +271,9 @@ def test_errors_are_clear(store: CallStore) -> None:
         store.end_call("zz", CallStatus.COMPLETED, None, T0)
 
 
-def test_restart_keeps_everything(tmp_path: Path) -> None:
-    first = CallStore(tmp_path)
+def test_restart_keeps_everything(make_store: Callable[[], CallRepository], tmp_path: Path
+                                  ) -> None:
+    first = make_store()
     fill(first)
     alert_id = detail(first, "c-uk").alerts[0].alert_id
     first.add_ack("c-uk", alert_id, "op-2", AckOutcome.CALLED_SUPERVISOR, T0 + 110, 7.0)
@@ -239,7 +281,7 @@ def test_restart_keeps_everything(tmp_path: Path) -> None:
     before = {call_id: first.get_call(call_id) for call_id in ("c-ru", "c-uk", "c-calm")}
     first.close()
 
-    again = CallStore(tmp_path)
+    again = make_store()
     try:
         assert {call_id: again.get_call(call_id) for call_id in before} == before
         assert ids(again.list_calls(text="керівника")) == ["c-uk"]
@@ -251,17 +293,24 @@ def test_restart_keeps_everything(tmp_path: Path) -> None:
         assert again.mark_unfinished_interrupted(T0 + 600) == []
     finally:
         again.close()
-    db = sqlite3.connect(tmp_path / "calls.sqlite3")
+    if make_store.url:  # type: ignore[attr-defined]
+        return
+    db = sqlite3.connect(tmp_path / "data" / "calls.sqlite3")
     assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 5
+    assert SCHEMA_VERSION == 6
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     db.close()
 
 
-@pytest.mark.parametrize("fts", [True, False], ids=["fts5", "like-fallback"])
-def test_text_search_russian_and_ukrainian(tmp_path: Path, fts: bool) -> None:
-    store = CallStore(tmp_path, fts=fts)
-    assert store.fts is fts
+@pytest.mark.parametrize("fts", [True, False, None],
+                         ids=["fts5", "like-fallback", "postgres-trigram"])
+def test_text_search_russian_and_ukrainian(tmp_path: Path, fts: bool | None,
+                                           request: pytest.FixtureRequest) -> None:
+    if fts is None:
+        store = PgCallStore(request.getfixturevalue("pg_url"))
+    else:
+        store = CallStore(tmp_path, fts=fts)
+        assert store.fts is fts
     try:
         fill(store)
         assert ids(store.list_calls(text="керівника")) == ["c-uk"]
@@ -317,23 +366,25 @@ def test_alert_categories_count_for_the_filter(store: CallStore) -> None:
     assert ids(store.list_calls(category="legal_threat")) == ["c1"]
 
 
-def _write_recording(store: CallStore, call_id: str, seconds: float = 0.5) -> Path:
-    path = store.recording_path(call_id)
-    with RecordingWriter(path, 8000, 2) as writer:
-        writer.write(np.zeros((int(8000 * seconds), 2), dtype=np.int16))
-    return path
+def _write_recording(store: CallRepository, call_id: str, seconds: float = 0.5) -> None:
+    writer = store.recordings.open_writer(call_id, 8000, 2)
+    writer.write(np.zeros((int(8000 * seconds), 2), dtype=np.int16))
+    writer.close()
 
 
 def _file_bytes(directory: Path) -> bytes:
     return b"".join(p.read_bytes() for p in directory.iterdir() if p.is_file())
 
 
-def test_delete_call_and_customer_erase_everything(tmp_path: Path) -> None:
-    store = CallStore(tmp_path)
+def test_delete_call_and_customer_erase_everything(
+        make_store: Callable[[], CallRepository], tmp_path: Path) -> None:
+    store = make_store()
     try:
         fill(store)
-        paths = {call_id: _write_recording(store, call_id) for call_id in ("c-ru", "c-calm")}
+        for call_id in ("c-ru", "c-calm"):
+            _write_recording(store, call_id)
         assert detail(store, "c-ru").recording is True
+        assert store.recordings.exists("c-calm")
         with pytest.raises(CallLiveError, match="'c-uk' is still live"):
             store.delete_call("c-uk")
         store.end_call("c-uk", CallStatus.COMPLETED, None, T0 + 120)
@@ -344,12 +395,14 @@ def test_delete_call_and_customer_erase_everything(tmp_path: Path) -> None:
         assert store.delete_customer("cust-1") == 2
         assert store.delete_customer("cust-1") == 0
         assert store.list_calls() == []
-        assert not any(path.exists() for path in paths.values())
-        db = sqlite3.connect(tmp_path / "calls.sqlite3")
+        assert not any(store.recordings.exists(c) for c in ("c-ru", "c-calm"))
+        assert store.recordings.read("c-ru") is None
         for table in ("utterances", "alerts", "acks", "call_categories", "dtmf"):
-            assert db.execute(f"SELECT COUNT(*) FROM {table}").fetchone() == (0,)
-        db.execute("INSERT INTO utterances_fts (utterances_fts) VALUES ('integrity-check')")
-        db.close()
+            assert count_rows(store, table) == 0
+        if isinstance(store, CallStore):
+            db = sqlite3.connect(tmp_path / "data" / "calls.sqlite3")
+            db.execute("INSERT INTO utterances_fts (utterances_fts) VALUES ('integrity-check')")
+            db.close()
         store.start_call(record("c-live", customer="cust-9"))
         store.start_call(record("c-done", customer="cust-9"))
         store.end_call("c-done", CallStatus.COMPLETED, None, T0 + 1)
@@ -358,17 +411,21 @@ def test_delete_call_and_customer_erase_everything(tmp_path: Path) -> None:
         assert store.get_call("c-done") is not None
     finally:
         store.close()
+    if not isinstance(store, CallStore):
+        return  # PostgreSQL frees the rows' space at its next VACUUM (README "PostgreSQL")
     # secure_delete, the FTS rewrite and the WAL checkpoint leave no erased text on disk
-    raw = _file_bytes(tmp_path)
+    raw = _file_bytes(tmp_path / "data")
     for word in ("керівника", "безобразие", "КЕРІВНИКА", "отлично"):
         assert word.encode() not in raw
 
 
-def test_recording_path_is_safe(store: CallStore) -> None:
+def test_recording_path_is_safe(tmp_path: Path) -> None:
+    store = CallStore(tmp_path)
     assert store.recording_path("CA123-abc.1").name == "CA123-abc.1.wav"
     for hostile in ("../../etc/passwd", "..", "a/b", "", ".hidden", "x" * 300):
         path = store.recording_path(hostile)
         assert path.parent == store.recordings_dir and path.name.startswith("_")
+    store.close()
 
 
 def test_recording_writer_and_flush(tmp_path: Path) -> None:
@@ -443,23 +500,24 @@ def test_interrupted_calls_get_their_recordings_repaired(tmp_path: Path) -> None
         store.close()
 
 
-def test_retention_purge_deletes_old_recordings_then_old_calls(tmp_path: Path) -> None:
-    store = CallStore(tmp_path)
+def test_retention_purge_deletes_old_recordings_then_old_calls(
+        store: CallRepository) -> None:
     now = 1_000_000.0
     for call_id, age_days in (("old", 400), ("middle", 100), ("new", 1)):
         started = now - age_days * 86400
         store.start_call(CallOpened(call_id=call_id, operator_id="op", customer_id="cu",
                                     language="ru", protocol="native", started_at=started,
                                     sample_rate=8000, channels=1))
-        with RecordingWriter(store.recording_path(call_id), 8000, 1) as writer:
-            writer.write(np.zeros(800, dtype=np.int16))
+        writer = store.recordings.open_writer(call_id, 8000, 1)
+        writer.write(np.zeros(800, dtype=np.int16))
+        writer.close()
         store.end_call(call_id, CallStatus.COMPLETED, None, started + 60)
     deleted = store.purge(audio_before=now - 90 * 86400, calls_before=now - 365 * 86400)
     assert deleted == {"calls": 1, "recordings": 1}
     assert store.get_call("old") is None
-    assert store.get_call("middle") is not None and not store.recording_path("middle").exists()
-    assert store.recording_path("new").exists()
-    store.close()
+    assert store.get_call("middle") is not None and not store.recordings.exists("middle")
+    assert store.get_call("middle").recording is False
+    assert store.recordings.exists("new") and store.get_call("new").recording is True
 
 
 def test_customer_history(store: CallStore) -> None:
@@ -494,8 +552,9 @@ def test_raised_voice_and_dtmf_round_trip(store: CallStore) -> None:
     assert detail(store, "c1") == call  # reading does not change anything
 
 
-def test_dtmf_is_erased_with_its_call_and_its_customer(tmp_path: Path) -> None:
-    store = CallStore(tmp_path)
+def test_dtmf_is_erased_with_its_call_and_its_customer(
+        make_store: Callable[[], CallRepository], tmp_path: Path) -> None:
+    store = make_store()
     card_ru, card_uk = "5536********0071", "4149********8802"
     try:
         fill(store)
@@ -503,23 +562,22 @@ def test_dtmf_is_erased_with_its_call_and_its_customer(tmp_path: Path) -> None:
         store.add_dtmf("c-uk", Dtmf(t=2.0, channel=Channel.CUSTOMER, digits=card_uk))
         store.add_dtmf("c-calm", Dtmf(t=1.5, digits="7**9"))
         store.end_call("c-uk", CallStatus.COMPLETED, None, T0 + 120)
-        db = sqlite3.connect(tmp_path / "calls.sqlite3")
 
-        def dtmf_rows() -> list[tuple[str, int]]:
-            return db.execute(
-                "SELECT call_id, COUNT(*) FROM dtmf GROUP BY call_id ORDER BY call_id"
-            ).fetchall()
+        def dtmf_rows() -> list[int]:
+            return [count_rows(store, "dtmf", f"WHERE call_id = '{c}'")
+                    for c in ("c-calm", "c-ru", "c-uk")]
 
-        assert dtmf_rows() == [("c-calm", 1), ("c-ru", 1), ("c-uk", 1)]
+        assert dtmf_rows() == [1, 1, 1]
         assert store.delete_call("c-uk") is True
-        assert dtmf_rows() == [("c-calm", 1), ("c-ru", 1)]
+        assert dtmf_rows() == [1, 1, 0]
         assert [d.digits for d in detail(store, "c-ru").dtmf] == [card_ru]
         assert store.delete_customer("cust-1") == 2
-        assert dtmf_rows() == []
-        db.close()
+        assert dtmf_rows() == [0, 0, 0]
     finally:
         store.close()
-    raw = _file_bytes(tmp_path)  # the erased key presses are not left on disk either
+    if not isinstance(store, CallStore):
+        return
+    raw = _file_bytes(tmp_path / "data")  # the erased key presses are not left on disk either
     for digits in (card_ru, card_uk):
         assert digits.encode() not in raw
 
@@ -650,3 +708,28 @@ def test_a_version_1_database_is_upgraded_on_open(tmp_path: Path, old_fts: bool)
         assert {call_id: again.get_call(call_id) for call_id in before} == before
     finally:
         again.close()
+
+
+def test_a_dead_instance_s_live_calls_are_marked_interrupted(store: CallRepository) -> None:
+    """A survivor closes the calls a dead instance left live, and only those: the other
+    instances' live calls, and the dead one's finished calls, stay as they are."""
+    for call_id, instance, started in (("a1", "inst-a", T0), ("a2", "inst-a", T0 + 5),
+                                       ("b1", "inst-b", T0 + 1), ("a-done", "inst-a", T0 + 2),
+                                       ("embedded", None, T0 + 3)):
+        store.start_call(record(call_id, started_at=started).model_copy(
+            update={"instance_id": instance}))
+    store.end_call("a-done", CallStatus.COMPLETED, None, T0 + 9)
+    assert detail(store, "a1").instance_id == "inst-a"
+    assert detail(store, "embedded").instance_id is None
+
+    assert store.mark_instance_interrupted("inst-a", T0 + 100) == ["a1", "a2"]
+    assert store.mark_instance_interrupted("inst-a", T0 + 200) == []  # already closed
+    assert store.mark_instance_interrupted("inst-unknown", T0 + 200) == []
+    statuses = {call.call_id: (call.status, call.ended_at) for call in store.list_calls()}
+    assert statuses == {
+        "a1": (CallStatus.INTERRUPTED, T0 + 100), "a2": (CallStatus.INTERRUPTED, T0 + 100),
+        "b1": (CallStatus.LIVE, None), "a-done": (CallStatus.COMPLETED, T0 + 9),
+        "embedded": (CallStatus.LIVE, None),
+    }
+    with pytest.raises(CallNotLiveError):  # the dead instance's late write is refused
+        store.end_call("a1", CallStatus.COMPLETED, None, T0 + 300)

@@ -42,6 +42,9 @@ class CallOpened(Record):
     contact_channel: ContactChannel = Field(
         default=ContactChannel.PHONE, description="phone, or a text contact's channel"
     )
+    instance_id: str | None = Field(
+        default=None, description="the instance that runs the call (a cluster); null embedded"
+    )
 
 
 class StoredUtterance(Record):

@@ -1,11 +1,12 @@
-"""A live call's recording: its speakers' audio as the channels of one WAV file."""
+"""A live call's recording: the audio of its speakers, buffered per channel and handed to
+the store's `RecordingSink` (a WAV file, or chunks in PostgreSQL) about once a second."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from sentiment_svc.domain.vocabulary import Channel
-from sentiment_svc.storage.recordings import RecordingWriter
+from sentiment_svc.storage.recording_store import RecordingSink
 
 RECORDING_WRITE_EVERY_S = 1.0  # a killed process loses at most this much of a recording
 
@@ -13,15 +14,16 @@ RECORDING_WRITE_EVERY_S = 1.0  # a killed process loses at most this much of a r
 class CallRecording:
     """Writes a call's audio as customer (+ operator) channels at the call's own rate."""
 
-    def __init__(self, writer: RecordingWriter, layout: list[Channel]) -> None:
+    def __init__(self, writer: RecordingSink, layout: list[Channel]) -> None:
         self.writer = writer
         self.layout = layout
         self.pending = {channel: np.zeros(0, dtype=np.int16) for channel in layout}
 
     def add(self, parts: list[tuple[Channel, np.ndarray]]) -> None:
-        """Append arrived audio. It reaches the file once a second's worth is here (one
-        write and header update a second, not one per 50 ms batch); the file on disk is a
-        valid WAV after each, and a killed process loses at most that second."""
+        """Append arrived audio. It reaches the sink once a second's worth is here (one
+        write and flush a second, not one per 50 ms batch); the recording is readable after
+        each (a valid WAV file, or a committed chunk), and a killed process loses at most
+        that second."""
         for channel, pcm in parts:
             if channel in self.pending:
                 self.pending[channel] = np.concatenate([self.pending[channel], pcm])

@@ -5,7 +5,9 @@ storage and the event bus. The web layer (`sentiment_svc.web`) is a thin shell a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import io
 import itertools
 import logging
 import os
@@ -44,9 +46,8 @@ from sentiment_svc.live.recording import CallRecording
 from sentiment_svc.live.ticker import AudioTicker
 from sentiment_svc.pipeline import Engines
 from sentiment_svc.protocols.base import AudioChunk, CallStart
-from sentiment_svc.storage.db import CallStore
+from sentiment_svc.storage.factory import open_store
 from sentiment_svc.storage.hop import StoreHop
-from sentiment_svc.storage.recordings import RecordingWriter
 from sentiment_svc.threads import name_this_thread, single_threaded_numerics
 
 log = logging.getLogger(__name__)
@@ -77,15 +78,25 @@ class Service:
         self.bus = EventBus(on_drop=self.metrics.feed_dropped.inc)
         # CRM webhook targets: the store writes their outbox rows with the events
         webhooks = WebhooksConfig.load(settings.config_file)
-        self.store = CallStore(settings.data_dir, webhooks=webhooks.subscriptions())
+        # SQLite, or PostgreSQL shared by a cluster
+        self.store = open_store(settings, webhooks=webhooks.subscriptions())
         self.db = StoreHop(self.store)  # how async code reaches the store
         self.webhooks = WebhookWorker(
             webhooks, self.db, self.metrics,
             backoff=Backoff(settings.webhook_backoff_s, settings.webhook_backoff_max_s),
             timeout_s=settings.webhook_timeout_s, poll_s=settings.webhook_poll_s,
         )
+        self.instance_id = settings.instance_name
+        # Stored with each call where instances share the database; NULL embedded.
+        self._stored_instance_id = self.instance_id if settings.database_url else None
         self.customer_ids = CustomerIds.for_data_dir(settings.data_dir,
                                                      settings.customer_id_secret)
+        if settings.database_url and not settings.customer_id_secret:
+            log.warning(
+                "SENTIMENT_CUSTOMER_ID_SECRET is not set: this instance hashes callers' numbers"
+                " with its own key, so the other instances will not recognise its customers;"
+                " give every instance on the database the same secret"
+            )
         self.calls: dict[str, LiveCall] = {}
         self.legs = CallLegs(self)  # calls whose speakers arrive on two connections
         self._recordings: dict[str, CallRecording] = {}
@@ -102,7 +113,10 @@ class Service:
         self.engines: Engines | None = None
         self.scheduler: AsrScheduler | None = None
         self.load_error: str | None = None
-        interrupted = self.store.mark_unfinished_interrupted(time.time())
+        if settings.database_url:  # the other instances' live calls are theirs to close
+            interrupted = self.store.mark_instance_interrupted(self.instance_id, time.time())
+        else:
+            interrupted = self.store.mark_unfinished_interrupted(time.time())
         if interrupted:
             log.warning("marked %d calls interrupted by an earlier stop", len(interrupted))
 
@@ -295,6 +309,7 @@ class Service:
             customer_label=customer and customer.label, language=start.language,
             protocol=protocol, started_at=time.time() if started_at is None else started_at,
             sample_rate=start.sample_rate, channels=len(layout), contact_channel=contact_channel,
+            instance_id=self._stored_instance_id,
         )
         try:
             await self.db(self.store.start_call, record)
@@ -302,8 +317,15 @@ class Service:
             raise CallRejected(str(error)) from None
         record_audio = None
         if protocol is not Protocol.TEXT:
-            writer = RecordingWriter(self.store.recording_path(start.call_id),
-                                     start.sample_rate, len(layout))
+            try:
+                writer = await self.db(self.store.recordings.open_writer, start.call_id,
+                                       start.sample_rate, len(layout))
+            except Exception:
+                log.exception("call %s: its recording cannot be started", start.call_id)
+                with contextlib.suppress(Exception):  # not left live in the store
+                    await self.db(self.store.end_call, start.call_id, CallStatus.FAILED, None,
+                                  time.time())
+                raise CallRejected("the call's recording cannot be started; retry") from None
             recording = CallRecording(writer, layout)
             self._recordings[start.call_id] = recording
             record_audio = recording.add
@@ -372,11 +394,12 @@ class Service:
         self, call_id: str, speed: float, publish: Callable[[Message], None]
     ) -> CallSummary:
         detail = await self.db(self.store.get_call, call_id)
-        path = self.store.recording_path(call_id)
-        if detail is None or not path.is_file():
+        wav = None if detail is None else await self.db(self.store.recordings.read, call_id)
+        if detail is None or wav is None:
             raise CallRejected(f"call {call_id} has no stored recording")
         samples, rate = await asyncio.get_running_loop().run_in_executor(
-            self.audio_executor, lambda: soundfile.read(path, dtype="int16", always_2d=True)
+            self.audio_executor,
+            lambda: soundfile.read(io.BytesIO(wav), dtype="int16", always_2d=True),
         )
         layout = {0: Channel.CUSTOMER, 1: Channel.OPERATOR}
         start = CallStart(

@@ -1,4 +1,6 @@
-"""The interface every call store implements (SQLite today; PostgreSQL is the next one).
+"""The interface every call store implements: `db.CallStore` (SQLite, the embedded default)
+and `postgres.PgCallStore` (PostgreSQL, shared by the instances of a cluster); `factory.
+open_store` picks one by the settings.
 
 Synchronous and typed: it takes the pipeline's values and returns `domain.records`. Async
 code reaches it only through `storage.hop.StoreHop`, never on the event loop.
@@ -7,7 +9,6 @@ code reaches it only through `storage.hop.StoreHop`, never on the event loop.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Protocol
 
 from sentiment_svc.domain.customers import CustomerTimeline
@@ -16,9 +17,12 @@ from sentiment_svc.domain.records import CallDetail, CallOpened, CustomerPast, S
 from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus
 from sentiment_svc.frames import Alert, UtteranceAnalysis
 from sentiment_svc.storage.outbox import OutboxRow
+from sentiment_svc.storage.recording_store import Recordings
 
 
 class CallRepository(Protocol):
+    recordings: Recordings  # the calls' audio, erased and purged with them
+
     def start_call(self, call: CallOpened) -> None: ...
 
     def add_utterance(self, call_id: str, utterance: UtteranceAnalysis) -> int: ...
@@ -35,6 +39,8 @@ class CallRepository(Protocol):
                  ended_at: float) -> None: ...
 
     def mark_unfinished_interrupted(self, now: float) -> list[str]: ...
+
+    def mark_instance_interrupted(self, instance_id: str, now: float) -> list[str]: ...
 
     def get_call(self, call_id: str) -> CallDetail | None: ...
 
@@ -56,8 +62,6 @@ class CallRepository(Protocol):
 
     def purge(self, *, audio_before: float | None, calls_before: float | None
               ) -> dict[str, int]: ...
-
-    def recording_path(self, call_id: str) -> Path: ...
 
     # the CRM webhook outbox (`storage.outbox`): rows are written by the methods above
     def webhook_due(self, target: str, now: float, limit: int

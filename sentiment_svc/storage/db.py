@@ -14,10 +14,8 @@ The schema lives in `.schema`, row shaping and list filters in `.rows`, search f
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
-import re
 import sqlite3
 import threading
 import time
@@ -46,7 +44,7 @@ from sentiment_svc.storage.errors import (
     UnknownCallError,
 )
 from sentiment_svc.storage.outbox import WebhookOutbox, erase_webhooks, subscriptions
-from sentiment_svc.storage.recordings import repair_wav
+from sentiment_svc.storage.recording_store import FileRecordings
 from sentiment_svc.storage.rows import CALL_SELECT, call_filters, stored_alert, stored_utterance
 from sentiment_svc.storage.schema import ensure_schema
 from sentiment_svc.storage.text import fold_text
@@ -61,7 +59,6 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "calls.sqlite3"
 RECORDINGS_DIR = "recordings"
-_SAFE_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 class CallStore(WebhookOutbox):
@@ -72,8 +69,8 @@ class CallStore(WebhookOutbox):
         CRM webhook target name -> the events it takes (`storage.outbox`)."""
         self._webhooks = subscriptions(webhooks)
         self.data_dir = Path(data_dir)
-        self.recordings_dir = self.data_dir / RECORDINGS_DIR
-        self.recordings_dir.mkdir(parents=True, exist_ok=True)
+        self.recordings = FileRecordings(self.data_dir / RECORDINGS_DIR)
+        self.recordings_dir = self.recordings.directory
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(
             self.data_dir / DB_NAME, isolation_level=None, check_same_thread=False, timeout=10
@@ -110,11 +107,11 @@ class CallStore(WebhookOutbox):
             try:
                 db.execute(
                     "INSERT INTO calls (call_id, operator_id, customer_id, customer_label,"
-                    " language, protocol, sample_rate, channels, started_at, contact_channel)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " language, protocol, sample_rate, channels, started_at, contact_channel,"
+                    " instance_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (call.call_id, call.operator_id, call.customer_id, call.customer_label,
                      call.language, call.protocol, call.sample_rate, call.channels,
-                     call.started_at, str(call.contact_channel)),
+                     call.started_at, str(call.contact_channel), call.instance_id),
                 )
             except sqlite3.IntegrityError as exc:
                 if _exists(db, call.call_id):
@@ -222,21 +219,24 @@ class CallStore(WebhookOutbox):
     def mark_unfinished_interrupted(self, now: float) -> list[str]:
         """At start-up after a crash: every call still live becomes interrupted (ended at
         `now`) and its recording's WAV header is repaired. Returns those call ids."""
+        return self._interrupt("status = 'live'", (), now)
+
+    def mark_instance_interrupted(self, instance_id: str, now: float) -> list[str]:
+        """The live calls of instance `instance_id` (dead, or this one restarted) become
+        interrupted, ended at `now`, their recordings repaired. Returns those call ids."""
+        return self._interrupt("status = 'live' AND instance_id = ?", (instance_id,), now)
+
+    def _interrupt(self, where: str, params: tuple[Any, ...], now: float) -> list[str]:
         with self._tx() as db:
-            ids = [r[0] for r in db.execute("SELECT call_id FROM calls WHERE status = 'live'")]
+            ids = [r[0] for r in db.execute(f"SELECT call_id FROM calls WHERE {where}", params)]
             db.execute(
-                "UPDATE calls SET status = 'interrupted', ended_at = ? WHERE status = 'live'",
-                (now,),
+                f"UPDATE calls SET status = 'interrupted', ended_at = ? WHERE {where}",
+                (now, *params),
             )
             for call_id in ids:
                 self._outbox_ended(db, call_id, CallStatus.INTERRUPTED, None, now)
         for call_id in ids:
-            path = self.recording_path(call_id)
-            if path.exists():
-                try:
-                    repair_wav(path)
-                except (OSError, ValueError) as exc:
-                    log.warning("cannot repair the recording of call %s: %s", call_id, exc)
+            self.recordings.repair(call_id)
         return ids
 
     # -- erasure -------------------------------------------------------------------------
@@ -269,10 +269,7 @@ class CallStore(WebhookOutbox):
                     (audio_before,),
                 ).fetchall()]
             for call_id in ids:
-                path = self.recording_path(call_id)
-                if path.exists():
-                    path.unlink()
-                    recordings += 1
+                recordings += self.recordings.delete(call_id)
         return {"calls": calls, "recordings": recordings}
 
     def _erase(self, where: str, params: tuple[Any, ...]) -> int:
@@ -288,7 +285,7 @@ class CallStore(WebhookOutbox):
             if ids and self._fts_index:  # rewrite the index: no erased token stays in it
                 db.execute("INSERT INTO utterances_fts (utterances_fts) VALUES ('optimize')")
         for call_id in ids:
-            self.recording_path(call_id).unlink(missing_ok=True)
+            self.recordings.delete(call_id)
         if ids:  # secure_delete zeroed the freed pages; move them out of the WAL as well
             with self._lock:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -297,12 +294,8 @@ class CallStore(WebhookOutbox):
     # -- reading -------------------------------------------------------------------------
 
     def recording_path(self, call_id: str) -> Path:
-        """Where the call's WAV lives; call ids unsafe as file names are hashed."""
-        if _SAFE_FILE_NAME.fullmatch(call_id) and ".." not in call_id:
-            name = call_id
-        else:  # "_" cannot start a safe name, so a hashed name never collides with one
-            name = "_" + hashlib.sha256(call_id.encode()).hexdigest()[:40]
-        return self.recordings_dir / f"{name}.wav"
+        """Where the call's WAV lives (this store's own; others go through `recordings`)."""
+        return self.recordings.path(call_id)
 
     def get_call(self, call_id: str) -> CallDetail | None:
         """The call with its utterances, alerts (each with ``acks``) and summary."""
@@ -399,7 +392,7 @@ class CallStore(WebhookOutbox):
         call = dict(row)
         call["summary"] = None if call["summary"] is None else json.loads(call["summary"])
         call["categories"] = sorted(json.loads(call["categories"] or "[]"))
-        call["recording"] = self.recording_path(call["call_id"]).exists()
+        call["recording"] = self.recordings.exists(call["call_id"])
         return call
 
 

@@ -12,7 +12,7 @@ import sqlite3
 
 from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus, ContactChannel
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 CALL_STATUSES = tuple(status.value for status in CallStatus)
 ACK_OUTCOMES = tuple(outcome.value for outcome in AckOutcome)
@@ -159,6 +159,10 @@ ALTER TABLE calls ADD COLUMN contact_channel TEXT NOT NULL DEFAULT 'phone'
     CHECK (contact_channel IN {CONTACT_CHANNELS!r});
 CREATE INDEX calls_by_customer_started ON calls (customer_id, started_at)
     WHERE customer_id IS NOT NULL;
+""",
+    6: """
+ALTER TABLE calls ADD COLUMN instance_id TEXT;  -- the instance running it; NULL embedded
+CREATE INDEX calls_live_by_instance ON calls (instance_id) WHERE status = 'live';
 """,
 }
 

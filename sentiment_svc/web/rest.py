@@ -2,9 +2,10 @@
 
 Access: supervisor and qa read everything; an operator reads only its own calls (another
 operator's call answers 404, exactly like a missing one, so call ids do not leak); ingest
-reads nothing (403); deleting needs supervisor or qa. The app provides the `CallStore` as
-``app.state.store`` (reached through its `StoreHop`, ``app.state.db``, never on the event
-loop) and the `TokenRegistry` as ``app.state.tokens``. Times in answers are UTC epoch seconds
+reads nothing (403); deleting needs supervisor or qa. The app provides the call store
+(`storage.base.CallRepository`: SQLite or PostgreSQL) as ``app.state.store`` (reached
+through its `StoreHop`, ``app.state.db``, never on the event loop) and the `TokenRegistry`
+as ``app.state.tokens``. Times in answers are UTC epoch seconds
 (wall clock) or seconds from the call start (in-call); ``since``/``until`` also take
 ISO-8601 (a time without a zone is UTC).
 """
@@ -16,11 +17,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from fastapi.responses import FileResponse
 
 from sentiment_svc.domain.records import CallDetail
 from sentiment_svc.domain.vocabulary import CallStatus
-from sentiment_svc.storage.db import CallLiveError, CallStore
+from sentiment_svc.storage.base import CallRepository
+from sentiment_svc.storage.errors import CallLiveError
 from sentiment_svc.storage.hop import StoreHop
 from sentiment_svc.web.auth import Principal, Role, require_roles
 from sentiment_svc.web.export import call_to_csv
@@ -43,7 +44,7 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/v1", tags=["calls"], responses=_AUTH_ERRORS)
 
 
-def _store(request: Request) -> CallStore:
+def _store(request: Request) -> CallRepository:
     return request.app.state.store
 
 
@@ -132,22 +133,53 @@ async def get_call(request: Request, principal: Reader, call_id: str) -> CallDet
 
 @router.get(
     "/calls/{call_id}/recording",
-    response_class=FileResponse,
+    response_class=Response,
     responses={
         **_NOT_FOUND,
         200: {"content": {"audio/wav": {}}, "description": "16-bit PCM WAV"},
+        206: {"content": {"audio/wav": {}}, "description": "The byte range asked for"},
         409: {"model": ErrorOut, "description": "The call is still live"},
+        416: {"model": ErrorOut, "description": "The range is outside the recording"},
     },
     summary="The call's recording (WAV)",
 )
-async def get_recording(request: Request, principal: Reader, call_id: str) -> FileResponse:
+async def get_recording(request: Request, principal: Reader, call_id: str) -> Response:
     call = await _readable_call(request, principal, call_id)
     if call.status is CallStatus.LIVE:
         raise HTTPException(409, f"call {call_id!r} is still live")
-    path = _store(request).recording_path(call_id)
-    if not call.recording or not path.exists():
+    wav = await _db(request)(_store(request).recordings.read, call_id) if call.recording else None
+    if wav is None:
         raise HTTPException(404, f"call {call_id!r} has no recording")
-    return FileResponse(path, media_type="audio/wav", filename=f"{_file_stem(call_id)}.wav")
+    headers = {
+        "Content-Disposition": f'attachment; filename="{_file_stem(call_id)}.wav"',
+        "Accept-Ranges": "bytes",
+    }
+    span = _byte_range(request.headers.get("range"), len(wav))
+    if span is None:
+        return Response(wav, media_type="audio/wav", headers=headers)
+    first, last = span
+    headers["Content-Range"] = f"bytes {first}-{last}/{len(wav)}"
+    return Response(wav[first : last + 1], status_code=206, media_type="audio/wav",
+                    headers=headers)
+
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """One ``Range: bytes=a-b`` (RFC 9110 14.1.2) as (first, last), None for the whole body
+    (no header, or several ranges: answered whole, which the RFC allows); 416 if outside."""
+    match = _RANGE.fullmatch(header.strip()) if header else None
+    if match is None or not (match[1] or match[2]):
+        return None
+    if match[1]:
+        first = int(match[1])
+        last = min(int(match[2]), size - 1) if match[2] else size - 1
+    else:  # the last N bytes
+        first, last = max(0, size - int(match[2])), size - 1
+    if first >= size or first > last:
+        raise HTTPException(416, f"range outside the recording's {size} bytes")
+    return first, last
 
 
 @router.get(

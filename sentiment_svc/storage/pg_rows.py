@@ -1,0 +1,73 @@
+"""The SQL `PgCallStore` reads calls with, its list filters, and how its rows (dicts, jsonb
+already decoded) become records. The PostgreSQL twin of `rows` (same columns, same rules)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sentiment_svc.domain.records import StoredAck, StoredAlert
+from sentiment_svc.storage.text import like_patterns, query_words
+
+CALL_SELECT = """
+SELECT c.call_id, c.operator_id, c.customer_id, c.customer_label, c.language, c.protocol,
+       c.sample_rate, c.channels, c.started_at, c.ended_at, c.status, c.summary,
+       c.instance_id,
+       (SELECT COUNT(*) FROM utterances u WHERE u.call_id = c.call_id) AS utterance_count,
+       (SELECT COUNT(*) FROM alerts a WHERE a.call_id = c.call_id) AS alert_count,
+       ARRAY(SELECT k.category FROM call_categories k WHERE k.call_id = c.call_id
+             ORDER BY k.category COLLATE "C") AS categories,
+       EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = c.call_id) AS recording
+FROM calls c"""
+
+
+def call_fields(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "categories": list(row["categories"] or ())}
+
+
+def stored_alert(row: dict[str, Any], acks: list[dict[str, Any]]) -> StoredAlert:
+    """The alert with its acks (picked out of all the call's `acks`)."""
+    return StoredAlert(
+        alert_id=row["alert_id"], t=row["t"], action=row["action"], severity=row["severity"],
+        reason=row["reason"], evidence=tuple(row["evidence"]),
+        categories=tuple(row["categories"]), created_at=row["created_at"],
+        acks=tuple(
+            StoredAck(**{k: ack[k] for k in ("operator_id", "outcome", "at", "seconds_to_ack")})
+            for ack in acks
+            if ack["alert_id"] == row["alert_id"]
+        ),
+    )
+
+
+def call_filters(
+    *,
+    since: float | None,
+    until: float | None,
+    operator_id: str | None,
+    has_alert: bool | None,
+    category: str | None,
+    text: str | None,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (or "") and its parameters for `PgCallStore.list_calls`."""
+    where: list[str] = []
+    params: list[Any] = []
+    if since is not None:
+        where.append("c.started_at >= %s")
+        params.append(since)
+    if until is not None:
+        where.append("c.started_at < %s")
+        params.append(until)
+    if operator_id is not None:
+        where.append("c.operator_id = %s")
+        params.append(operator_id)
+    if has_alert is not None:
+        exists = "EXISTS (SELECT 1 FROM alerts a WHERE a.call_id = c.call_id)"
+        where.append(exists if has_alert else f"NOT {exists}")
+    if category is not None:
+        where.append("c.call_id IN (SELECT call_id FROM call_categories WHERE category = %s)")
+        params.append(category)
+    words = query_words(text or "")
+    if words:  # the pg_trgm GIN index serves these LIKEs
+        likes = " AND ".join("u.text_folded LIKE %s ESCAPE '\\'" for _ in words)
+        where.append(f"c.call_id IN (SELECT u.call_id FROM utterances u WHERE {likes})")
+        params.extend(like_patterns(words))
+    return (f" WHERE {' AND '.join(where)}" if where else ""), params
