@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import wave
 
 import pytest
 
@@ -16,6 +17,10 @@ from sentiment_svc.live.offline import analyze_file
 from tests.conftest import SCRIPTED_AUDIO
 
 NEGATIVE = {"apology", "bonus", "supervisor"}
+V2_FAILURE_CLASSES = {  # issue 23's failure classes, each covered by a v2 call
+    "sarcastic_thanks", "shouting", "negated_churn", "misrecognisable_word", "trigger_neutral",
+    "positive_surprise", "repeat_contact", "supervisor_request",
+}
 
 
 def messages(engines, name: str, language: Language,
@@ -118,3 +123,31 @@ def test_dictated_phone_and_card_numbers_are_masked_before_anything_leaves(engin
     assert "[телефон]" in text and "[карта]" in text
     digits = re.sub(r"\D", "", text)
     assert len(digits) < 4, f"digits survived masking: {text}"
+
+
+def v2_spec(name: str) -> dict:
+    return json.loads((SCRIPTED_AUDIO / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def test_the_v2_calls_are_thirty_short_stereo_calls_covering_every_failure_class():
+    """The v2 calls' files and expectations (their run: tests/test_scripted_calls_v2.py)."""
+    v2_calls = sorted(path.stem for path in SCRIPTED_AUDIO.glob("v2_*.json"))
+    assert len(v2_calls) >= 30
+    classes: set[str] = set()
+    langs: dict[str, set[str]] = {}
+    for name in v2_calls:
+        spec = v2_spec(name)
+        with wave.open(str(SCRIPTED_AUDIO / f"{name}.wav"), "rb") as audio:
+            assert (audio.getnchannels(), audio.getframerate()) == (2, 8000), name
+            assert audio.getnframes() / 8000 < 60, name  # short calls keep the repo small
+        assert spec["kind"] in ("calm", "escalating"), name
+        assert bool(spec["windows"]) == (spec["kind"] == "escalating"), name
+        for window in spec["windows"]:
+            assert window["actions"] in ("negative", "supervisor")
+            assert window["end"] - window["start"] > 10.0
+        classes.update(spec["classes"])
+        for cls in spec["classes"]:
+            langs.setdefault(cls, set()).add(spec["turns"][0]["lang"])
+    assert classes >= V2_FAILURE_CLASSES
+    assert langs["supervisor_request"] == {"ru", "uk"}
+    assert {"calm", "escalating"} == {v2_spec(n)["kind"] for n in v2_calls}

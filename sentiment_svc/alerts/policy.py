@@ -70,7 +70,12 @@ class Escalation(_Strict):
 
 class Condition(_Strict):
     categories_any: tuple[Category, ...] = ()
+    categories_all: tuple[Category, ...] = ()
     category_repeated: tuple[Category, ...] = ()
+    complaint: bool | None = None  # the utterance carries (or lacks) a complaint category
+    upset: bool | None = None  # a complaint, or the utterance reads negative
+    min_loudness_db: float | None = None  # this far over the caller's own baseline
+    pleased_in_context: bool | None = None  # no unresolved complaint in the call so far
     level_reached: LevelName | None = None
     level_below: LevelName | None = None
     sentiment: SentimentLabel | None = None

@@ -1,0 +1,62 @@
+"""Scripted calls v2 (issue 23; `audio_samples/scripted/calls_v2.py`, built by make_calls.py):
+stereo calls through the live call runner (`analyze_file` drives the same `LiveCall` as a
+live connection), Whisper base, the service's analysis and policy.
+
+Each call's JSON says what must happen: every trigger turn alerts (one of its actions) within
+10 s of its end; a calm call raises no apology, bonus or supervisor alert; a sarcastic or
+resigned call never suggests `thank`. Whole module marked slow (tests/conftest.py): 30 calls
+through Whisper take a few CPU-minutes. `pytest -s` prints each call's alerts and delays
+(BENCHMARKS.md, "Scripted calls v2").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from sentiment_svc.audio.decode import CustomerChannel
+from sentiment_svc.domain.messages import AlertMessage, Message
+from sentiment_svc.domain.vocabulary import Language
+from sentiment_svc.live.offline import analyze_file
+from tests.conftest import SCRIPTED_AUDIO
+
+NEGATIVE = {"apology", "bonus", "supervisor"}
+TRIGGER_ACTIONS = {"negative": NEGATIVE, "supervisor": {"supervisor"}}
+V2_CALLS = sorted(path.stem for path in SCRIPTED_AUDIO.glob("v2_*.json"))
+
+
+def expectations(name: str) -> dict:
+    return json.loads((SCRIPTED_AUDIO / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def run_call(engines, name: str) -> list[AlertMessage]:
+    spec = expectations(name)
+    published: list[Message] = []
+    language = Language(spec["turns"][0]["lang"])
+    asyncio.run(analyze_file(Path(SCRIPTED_AUDIO / f"{name}.wav"), engines, published.append,
+                             language, CustomerChannel.LEFT))
+    return [event for event in published if isinstance(event, AlertMessage)]
+
+
+@pytest.mark.parametrize("name", V2_CALLS)
+def test_scripted_call_v2_alerts_as_its_script_expects(engines, name):
+    spec = expectations(name)
+    alerts = run_call(engines, name)
+    fired = [(a.action, a.severity, round(a.t, 1)) for a in alerts]
+    delays = []
+    for window in spec["windows"]:
+        wanted = TRIGGER_ACTIONS[window["actions"]]
+        hits = [a for a in alerts if a.action in wanted and window["start"] <= a.t]
+        delay = hits[0].t - (window["end"] - 10.0) if hits else None
+        delays.append(None if delay is None else round(delay, 1))
+    print(f"\n{name} [{spec['kind']}] alerts={fired} trigger delays (s)={delays}")
+    for window, delay in zip(spec["windows"], delays, strict=True):
+        assert delay is not None and delay <= 10.0, (
+            f"{window['trigger']!r}: no {window['actions']} alert within 10 s; got {fired}")
+    if spec["kind"] == "calm":
+        assert not [a for a in alerts if a.action in NEGATIVE], fired
+    if spec["no_thank"]:
+        assert not [a for a in alerts if a.action == "thank"], fired
