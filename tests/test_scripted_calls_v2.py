@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from sentiment_svc.audio.decode import CustomerChannel
-from sentiment_svc.domain.messages import AlertMessage, Message
+from sentiment_svc.domain.messages import AlertMessage, Message, UtteranceMessage
 from sentiment_svc.domain.vocabulary import Language
 from sentiment_svc.live.offline import analyze_file
 from tests.conftest import SCRIPTED_AUDIO
@@ -32,19 +32,20 @@ def expectations(name: str) -> dict:
     return json.loads((SCRIPTED_AUDIO / f"{name}.json").read_text(encoding="utf-8"))
 
 
-def run_call(engines, name: str) -> list[AlertMessage]:
+def run_call(engines, name: str) -> tuple[list[UtteranceMessage], list[AlertMessage]]:
     spec = expectations(name)
     published: list[Message] = []
     language = Language(spec["turns"][0]["lang"])
     asyncio.run(analyze_file(Path(SCRIPTED_AUDIO / f"{name}.wav"), engines, published.append,
                              language, CustomerChannel.LEFT))
-    return [event for event in published if isinstance(event, AlertMessage)]
+    return ([event for event in published if isinstance(event, UtteranceMessage)],
+            [event for event in published if isinstance(event, AlertMessage)])
 
 
 @pytest.mark.parametrize("name", V2_CALLS)
 def test_scripted_call_v2_alerts_as_its_script_expects(engines, name):
     spec = expectations(name)
-    alerts = run_call(engines, name)
+    utterances, alerts = run_call(engines, name)
     fired = [(a.action, a.severity, round(a.t, 1)) for a in alerts]
     delays = []
     for window in spec["windows"]:
@@ -53,6 +54,10 @@ def test_scripted_call_v2_alerts_as_its_script_expects(engines, name):
         delay = hits[0].t - (window["end"] - 10.0) if hits else None
         delays.append(None if delay is None else round(delay, 1))
     print(f"\n{name} [{spec['kind']}] alerts={fired} trigger delays (s)={delays}")
+    for u in utterances:
+        mood = f"neg {u.sentiment.neg:.2f} pos {u.sentiment.pos:.2f}"
+        print(f"  {u.channel:<8} {u.end:5.1f} {mood} {[str(c) for c in u.categories]}"
+              f" {u.loudness_db:+.1f} dB {u.text!r}")
     for window, delay in zip(spec["windows"], delays, strict=True):
         assert delay is not None and delay <= 10.0, (
             f"{window['trigger']!r}: no {window['actions']} alert within 10 s; got {fired}")

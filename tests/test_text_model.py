@@ -95,6 +95,15 @@ def test_the_lexicons_categories_are_added_to_the_models() -> None:
     assert found == tuple(sorted((first, second)))
 
 
+def test_a_category_the_lexicon_found_only_negated_is_taken_from_the_models() -> None:
+    # "переходити до іншого оператора я не збираюся": the model may read churn; the
+    # lexicon's negated match vetoes it, and no other complaint category stands in for it.
+    found = customer_categories(_reading(0.9, churn_threat=0.8), [], ["churn_threat"])
+    assert found == ()
+    kept = customer_categories(_reading(0.9, churn_threat=0.8, money=0.7), [], ["churn_threat"])
+    assert kept == ("money",)
+
+
 def test_readings_split_the_head_outputs() -> None:
     logits = np.zeros((1, HEAD_OUTPUTS), dtype=np.float32)
     logits[0, 0] = 5.0  # neg

@@ -79,6 +79,7 @@ class Condition(_Strict):
     level_reached: LevelName | None = None
     level_below: LevelName | None = None
     sentiment: SentimentLabel | None = None
+    sentiment_not: SentimentLabel | None = None
     min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
 
 

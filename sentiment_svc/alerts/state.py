@@ -134,6 +134,8 @@ class CallState:
                 return False
         if when.level_below is not None and self.level >= Level[when.level_below.upper()]:
             return False
+        if when.sentiment_not is not None and utterance.sentiment.label == when.sentiment_not:
+            return False
         if when.sentiment is not None:
             sentiment = utterance.sentiment
             if sentiment.label != when.sentiment:
