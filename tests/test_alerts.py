@@ -200,3 +200,11 @@ def test_one_utterance_gives_at_most_one_alert_the_most_urgent(state):
     alerts = state.observe(said(10, "опять не помогли, позовите руководителя", NEGATIVE,
                                 ["not_helped", "escalation_request"]))
     assert [(a.action, a.severity) for a in alerts] == [("supervisor", "critical")]
+
+
+def test_a_complaint_read_without_a_category_asks_for_an_apology(state):
+    # "ну да, чего я ещё ждал": the text model reads a complaint that names no category
+    resigned = UtteranceAnalysis(channel=Channel.CUSTOMER, start=3, end=5, lang="ru",
+                                 text="ну да, чего я ещё ждал", sentiment=NEGATIVE,
+                                 complaint=True)
+    assert [a.action for a in state.observe(resigned)] == ["apology"]

@@ -99,20 +99,25 @@ def test_calm_and_negated_calls_raise_no_negative_alert(engines, name):
     assert not [a for a in alerts if a.action in NEGATIVE]
 
 
-def test_operator_apology_addresses_the_alert_and_times_it(engines):
+def test_operator_compensation_addresses_the_alert_and_times_it(engines):
     events = messages(engines, "stereo_apology_ru", Language.RU, CustomerChannel.LEFT)
     alerts = [e for e in events if isinstance(e, AlertMessage)]
     addressed = [e for e in events if isinstance(e, AlertAcked)]
-    # The apology is asked for first; "Это безобразие ... опять списали деньги" may go on to
-    # a supervisor alert (the same call through `sentiment-svc analyze` did before the one
-    # runner too). The operator's apology answers the apology alert, and only that one.
-    assert alerts[0].action == "apology"
-    assert {a.action for a in alerts} <= {"apology", "supervisor"}
-    assert [(a.action, a.alert_t) for a in addressed] == [("apology", alerts[0].t)]
-    assert addressed[0].source == "speech" and addressed[0].outcome == "apologised"
-    apology_end = turn_end("stereo_apology_ru", "Приношу свои извинения")
-    assert addressed[0].t == pytest.approx(apology_end, abs=0.5)
-    assert addressed[0].seconds_to_address == pytest.approx(apology_end - alerts[0].t, abs=0.5)
+    # "Мне так и не помогли, я уже третий раз звоню": called again and still not helped, the
+    # label guide's bonus. "Это безобразие ... опять списали деньги" may add an apology or a
+    # supervisor alert. The operator's offer of compensation answers the bonus alert.
+    assert alerts[0].action == "bonus"
+    assert {a.action for a in alerts} <= {"apology", "bonus", "supervisor"}
+    bonus = [a for a in addressed if a.action == "bonus"]
+    assert [a.alert_t for a in bonus] == [alerts[0].t]
+    assert bonus[0].source == "speech" and bonus[0].outcome == "offered_bonus"
+    offer_end = turn_end("stereo_apology_ru", "Я верну вам деньги")
+    assert bonus[0].t == pytest.approx(offer_end, abs=0.5)
+    assert bonus[0].seconds_to_address == pytest.approx(offer_end - alerts[0].t, abs=0.5)
+    # Only alerts that were raised are addressed, each once.
+    raised = {(a.action, a.t) for a in alerts}
+    assert all((a.action, a.alert_t) in raised for a in addressed)
+    assert len({(a.action, a.alert_t) for a in addressed}) == len(addressed)
 
 
 def test_dictated_phone_and_card_numbers_are_masked_before_anything_leaves(engines):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from sentiment_svc.analysis.corpus import BUNDLED, read_corpus
-from sentiment_svc.analysis.model_analyzer import customer_categories
+from sentiment_svc.analysis.model_analyzer import customer_categories, customer_complaint
 from sentiment_svc.analysis.text_model import (
     CATEGORY_NAMES,
     DEFAULT_MODEL,
@@ -102,6 +102,13 @@ def test_a_category_the_lexicon_found_only_negated_is_taken_from_the_models() ->
     assert found == ()
     kept = customer_categories(_reading(0.9, churn_threat=0.8, money=0.7), [], ["churn_threat"])
     assert kept == ("money",)
+
+
+def test_the_customer_complains_by_the_models_reading_or_a_complaint_category() -> None:
+    assert customer_complaint(_reading(0.9), ())  # a complaint naming no category
+    assert customer_complaint(_reading(0.1), ("waiting",))
+    assert not customer_complaint(_reading(0.1), ("gratitude",))
+    assert not customer_complaint(_reading(0.9), (), ["churn_threat"])  # negated: none
 
 
 def test_readings_split_the_head_outputs() -> None:

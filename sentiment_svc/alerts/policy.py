@@ -72,7 +72,7 @@ class Condition(_Strict):
     categories_any: tuple[Category, ...] = ()
     categories_all: tuple[Category, ...] = ()
     category_repeated: tuple[Category, ...] = ()
-    complaint: bool | None = None  # the utterance carries (or lacks) a complaint category
+    complaint: bool | None = None  # the customer complains (or not): `state.complains`
     upset: bool | None = None  # a complaint, or the utterance reads negative
     min_loudness_db: float | None = None  # this far over the caller's own baseline
     pleased_in_context: bool | None = None  # no unresolved complaint in the call so far

@@ -171,7 +171,9 @@ class CallState:
 
 
 def complains(utterance: UtteranceAnalysis) -> bool:
-    """The utterance carries a complaint category (the label guide's `complaint`)."""
+    """The label guide's `complaint`: the analysis read one, or a complaint category says so."""
+    if utterance.complaint is not None:
+        return utterance.complaint
     return any(category in COMPLAINT_CATEGORIES for category in utterance.categories)
 
 

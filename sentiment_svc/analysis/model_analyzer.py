@@ -28,6 +28,16 @@ from sentiment_svc.domain.vocabulary import Category
 from sentiment_svc.frames import Channel, Sentiment, Transcript, UtteranceAnalysis
 
 
+def customer_complaint(
+    reading: TextReading, categories: Sequence[str], lexicon_denied: Sequence[str] = ()
+) -> bool:
+    """The model reads a complaint, or a complaint category stands; a complaint the lexicon
+    found only negated ("звать начальство не нужно") is none."""
+    if set(categories) & set(COMPLAINT_CATEGORIES):
+        return True
+    return reading.complaint >= THRESHOLD and not lexicon_denied
+
+
 def customer_categories(
     reading: TextReading, lexicon_found: Sequence[str], lexicon_denied: Sequence[str] = ()
 ) -> tuple[str, ...]:
@@ -64,25 +74,32 @@ class ModelAnalyzer:
         out = []
         for index, (transcript, reading) in enumerate(zip(transcripts, loudness, strict=True)):
             model_reading = readings.get(index)
-            sentiment, categories = NEUTRAL, ()
+            sentiment, categories, complaint = NEUTRAL, (), None
             if model_reading is not None:
                 neg, neu, pos = (float(p) for p in model_reading.sentiment)
                 sentiment = Sentiment(neg=neg, neu=neu, pos=pos)
-                categories = self._categories(transcript, model_reading)
+                categories, complaint = self._categories(transcript, model_reading)
             out.append(UtteranceAnalysis(
                 channel=transcript.segment.channel, start=transcript.segment.start,
                 end=transcript.segment.end, lang=transcript.lang, text=transcript.text,
                 sentiment=sentiment, categories=categories,
                 loudness_db=reading.relative_db, raised_voice=reading.raised_voice,
+                complaint=complaint,
             ))
         return out
 
-    def _categories(self, transcript: Transcript, reading: TextReading) -> tuple[Category, ...]:
+    def _categories(
+        self, transcript: Transcript, reading: TextReading
+    ) -> tuple[tuple[Category, ...], bool | None]:
+        """The utterance's categories, and whether the customer complains (None for the
+        operator: the model reads only customers)."""
         channel = transcript.segment.channel
         wanted = CHANNEL_CATEGORIES[channel]
         matches = self.lexicon.match(transcript.text, transcript.lang)
         lexicon = sorted({m.category for m in matches if not m.negated and m.category in wanted})
         if channel is not Channel.CUSTOMER:
-            return tuple(Category(c) for c in lexicon)
-        denied = {m.category for m in matches if m.negated} - set(lexicon)
-        return tuple(Category(c) for c in customer_categories(reading, lexicon, sorted(denied)))
+            return tuple(Category(c) for c in lexicon), None
+        denied = sorted({m.category for m in matches if m.negated} - set(lexicon))
+        found = customer_categories(reading, lexicon, denied)
+        return (tuple(Category(c) for c in found),
+                customer_complaint(reading, found, denied))
