@@ -208,3 +208,27 @@ def test_a_complaint_read_without_a_category_asks_for_an_apology(state):
                                  text="ну да, чего я ещё ждал", sentiment=NEGATIVE,
                                  complaint=True)
     assert [a.action for a in state.observe(resigned)] == ["apology"]
+
+
+def test_the_policy_gives_the_label_guides_action_for_every_labelled_corpus_line():
+    # One utterance heard on its own, read exactly as labelled: the bundled policy's action is
+    # the label guide's (../shared/labels.md, "action"), so action accuracy is bounded only by
+    # the reading of sentiment, complaint and categories.
+    from sentiment_svc.analysis.corpus import read_corpus
+    from sentiment_svc.analysis.evaluate import suggested_action
+    from tests.conftest import ROOT
+
+    policy = Policy.load()
+    lines = [item for path in sorted((ROOT / "corpus" / "v2").glob("*.tsv"))
+             for item in read_corpus(path)]
+    assert len(lines) > 7000
+    wrong = []
+    for item in lines:
+        sentiment = Sentiment(**{label: float(label == item.sentiment)
+                                 for label in ("neg", "neu", "pos")})
+        utterance = UtteranceAnalysis(channel=Channel.CUSTOMER, start=0, end=1, lang=item.lang,
+                                      text=item.text, sentiment=sentiment,
+                                      categories=tuple(item.categories), complaint=item.complaint)
+        if suggested_action(policy, utterance) != item.action:
+            wrong.append(item.id)
+    assert wrong == []
