@@ -286,8 +286,8 @@ ORDINARY_SLIPS = [
     # must not raise a critical supervisor alert.
     ("Подскажите, пожалуста, до какого числа действует мой полис", "ru"),
     ("Оформите, пожалста, продление страховки на квартиру", "ru"),
-    # Legal threats are read only from words heard right: "юрест", "адвакат" are not guesses
-    # a critical alert may rest on.
+    # A legal threat never rests on one misheard word alone ("юрест", "адвакат"): a slip
+    # counts only beside a pattern word heard right.
     ("я по поводу страхового случая, юрест сказал позвонить", "ru"),
     ("адвакат просил копию договора", "ru"),
 ]
@@ -315,12 +315,14 @@ NEGATED_AFTER = [
     ("переходити до іншого оператора я не збираюся", "uk", ()),
     ("переходити до іншого оператора я не буду", "uk", ()),
     ("уходить от вас я не собираюсь, просто спросить", "ru", ()),
+    ("Нет, уходить к другому оператору, я не собираюсь.", "ru", ()),  # Whisper's comma
     ("расторгать договор я не буду", "ru", ()),
     ("подавать в суд я не собираюсь", "ru", ()),
     # ... but not a negation in another clause, or of another verb
     ("хочу расторгнуть договор и не хочу больше слышать", "ru", ("churn_threat",)),
     ("уйду к конкурентам если вы не решите", "ru", ("churn_threat",)),
     ("я перейду до іншого оператора, не буду більше чекати", "uk", ("churn_threat",)),
+    ("хочу уйти к другому оператору, я не собираюсь больше ждать", "ru", ("churn_threat",)),
 ]
 
 

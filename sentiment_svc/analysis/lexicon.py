@@ -107,7 +107,9 @@ class PatternSpec(_Strict):
 
 class CategorySpec(_Strict):
     negatable: Negatable = True
-    slips: bool = True  # false: matched only on words recognised as dictionary words
+    # false: only words heard right match; anchored: a slip may stand for one pattern word
+    # when another word of the match was heard right (a single misheard word never matches)
+    slips: bool | Literal["anchored"] = True
     unless: tuple[str, ...] = ()
     ru: tuple[PatternSpec, ...] = ()
     uk: tuple[PatternSpec, ...] = ()
@@ -183,7 +185,7 @@ class _Rule:
     negatable: Negatable
     unless: tuple[tuple[_Term, ...], ...]
     required: tuple[tuple[str, ...], ...]  # keys of the plain terms, for a quick reject
-    slips: bool = True  # may match a recognition slip (see `slips.py`)
+    slips: bool | Literal["anchored"] = True  # may match a recognition slip (`slips.py`)
 
     @classmethod
     def compile(cls, lang: str, category: str, spec: PatternSpec, cat: CategorySpec) -> _Rule:
@@ -240,6 +242,10 @@ class _Rule:
             if not term.negator and not (statements and tokens[at].imperative)
         ) or (not (statements and any(tokens[at].imperative for at in placement))
               and negated_after(tokens, placement))
+
+    def anchored(self, exact: list[_Token], placement: tuple[int, ...]) -> bool:
+        """Was at least one word of the match heard right (no slip needed)?"""
+        return any(term.hits(exact[at]) for at, term in zip(placement, self.terms, strict=True))
 
     def vetoed(self, tokens: list[_Token], start: int, end: int) -> bool:
         low, high = max(0, start - UNLESS_WINDOW), min(len(tokens), end + UNLESS_WINDOW)
@@ -415,6 +421,8 @@ class ComplaintLexicon:
                     continue
                 tokens = slipped if rule.slips else exact
                 for placement in rule.find(tokens):
+                    if rule.slips == "anchored" and not rule.anchored(exact, placement):
+                        continue
                     span = (min(placement), max(placement) + 1)
                     key = (rule.category, rule.text, span)
                     if key not in matches and not rule.vetoed(tokens, *span):

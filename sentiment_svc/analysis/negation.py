@@ -9,8 +9,9 @@ After the match (the label guide: "wherever the negation stands, before or after
 a match that carries an infinitive is denied by a negated auxiliary or modal that follows it
 in the same clause ("переходити до іншого оператора я не збираюся", "уходить я не собираюсь",
 "звать начальство не нужно"). Punctuation or a conjunction ends the clause ("хочу расторгнуть
-договор и не хочу больше слышать" still counts), and only an auxiliary or a modal word after
-"не" governs the infinitive ("уйду к конкурентам если вы не решите" still counts).
+договор и не хочу больше слышать" still counts), except a bare "[я] не <auxiliary>" ending the
+sentence after a comma the recogniser put in; only an auxiliary or a modal word after "не"
+governs the infinitive ("уйду к конкурентам если вы не решите" still counts).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ AUXILIARIES = _set(
 _GOVERNING = AUXILIARIES | _set(
     "нужно нужный надо необходимо треба потрібно потрібний обов'язково варто стоить"
 )
+_PRONOUNS = _set("я мы ми")
 _CLAUSE_CONJUNCTIONS = _set("и а но или если когда потому і й та але або якщо коли бо")
 
 
@@ -81,7 +83,9 @@ def negated_after(tokens: Sequence[Word], placement: Collection[int]) -> bool:
     end = max(placement) + 1
     for at in range(end, min(len(tokens) - 1, end + AFTER_WINDOW)):
         token = tokens[at]
-        if token.brk or token.lemmas & _CLAUSE_CONJUNCTIONS:
+        if token.brk:
+            return _bare_denial(tokens, at)
+        if token.lemmas & _CLAUSE_CONJUNCTIONS:
             return False
         following = tokens[at + 1]
         if token.lemmas & PATTERN_NEGATORS and not following.brk:
@@ -89,3 +93,16 @@ def negated_after(tokens: Sequence[Word], placement: Collection[int]) -> bool:
         if token.verb:
             return False  # another verb: the clause has moved on
     return False
+
+
+def _bare_denial(tokens: Sequence[Word], start: int) -> bool:
+    """After a comma the recogniser put in ("уходить к другому оператору, я не собираюсь"):
+    only a bare "[я|мы] не <auxiliary>" that ends the sentence still denies the infinitive
+    ("уйти к другому оператору, я не собираюсь больше ждать" does not)."""
+    words = list(tokens[start:start + 4])
+    if words and words[0].lemmas & _PRONOUNS:
+        words = words[1:]
+    if len(words) < 2 or not words[0].lemmas & PATTERN_NEGATORS or words[1].brk:
+        return False
+    after = start + (len(tokens[start:start + 4]) - len(words)) + 2
+    return bool(words[1].lemmas & _GOVERNING) and (after >= len(tokens) or tokens[after].brk)
