@@ -74,6 +74,10 @@ class UtteranceAnalysis:
     categories: tuple[Category, ...] = ()
     loudness_db: float = 0.0  # relative to the speaker's own baseline so far
     raised_voice: bool = False
+    # Whether the customer complains, when the analysis reads it apart from the categories
+    # (the fine-tuned model: "ну да, чего я ещё ждал" is a complaint naming no category);
+    # None: a complaint category says so.
+    complaint: bool | None = None
 
 
 @dataclass(frozen=True)

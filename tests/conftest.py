@@ -40,6 +40,7 @@ MODULE_MARKS = {
     "tests.test_protocols_fuzz": "slow",  # ~9,000 hypothesis examples, ~45 CPU-s
     "tests.test_rest_fuzz": "slow",  # a few thousand HTTP requests from the OpenAPI schema
     "tests.test_protocols_asterisk_fuzz": "slow",  # ~4,400 examples, >10,000 messages each
+    "tests.test_scripted_calls_v2": "slow",  # 30 stereo calls through Whisper (and `models`)
 }
 
 

@@ -278,3 +278,61 @@ def test_recognition_slips_of_pattern_words_still_match(lexicon, text, lang, exp
 
 def test_a_misheard_word_far_from_every_pattern_word_matches_nothing(lexicon):
     assert customer(lexicon, "Мені так і не дапамагли, шмяк брямс", "uk") == ()
+
+
+ORDINARY_SLIPS = [
+    # A misheard ordinary word is that word, not a pattern word: "пожалуста" is one letter
+    # from "пожалуйста" and two from "пожалуюсь" (legal_threat); a routine insurance call
+    # must not raise a critical supervisor alert.
+    ("Подскажите, пожалуста, до какого числа действует мой полис", "ru"),
+    ("Оформите, пожалста, продление страховки на квартиру", "ru"),
+    # A legal threat never rests on one misheard word alone ("юрест", "адвакат"): a slip
+    # counts only beside a pattern word heard right.
+    ("я по поводу страхового случая, юрест сказал позвонить", "ru"),
+    ("адвакат просил копию договора", "ru"),
+]
+
+
+@pytest.mark.parametrize(("text", "lang"), ORDINARY_SLIPS)
+def test_a_misrecognised_ordinary_word_never_becomes_a_legal_threat(lexicon, text, lang):
+    assert "legal_threat" not in customer(lexicon, text, lang)
+
+
+def test_a_slip_is_read_only_near_exactly_one_pattern_word():
+    from sentiment_svc.analysis.lexicon import _analyzer
+    from sentiment_svc.analysis.slips import SlipMatcher
+
+    matcher = SlipMatcher(["помочь", "помыть"], _analyzer("ru"))
+    assert matcher.near("памочь") == {"помочь"}
+    assert matcher.near("памыть") == {"помыть"}
+    assert matcher.near("помоть") == frozenset()  # one letter from both: ambiguous
+    assert matcher.near("помч") == frozenset()  # too short to be read as a slip
+
+
+NEGATED_AFTER = [
+    # The label guide: a negated or dismissed trigger is not tagged, wherever the negation
+    # stands, before or after the verb.
+    ("переходити до іншого оператора я не збираюся", "uk", ()),
+    ("переходити до іншого оператора я не буду", "uk", ()),
+    ("уходить от вас я не собираюсь, просто спросить", "ru", ()),
+    ("Нет, уходить к другому оператору, я не собираюсь.", "ru", ()),  # Whisper's comma
+    ("расторгать договор я не буду", "ru", ()),
+    ("подавать в суд я не собираюсь", "ru", ()),
+    # ... but not a negation in another clause, or of another verb
+    ("хочу расторгнуть договор и не хочу больше слышать", "ru", ("churn_threat",)),
+    ("уйду к конкурентам если вы не решите", "ru", ("churn_threat",)),
+    ("я перейду до іншого оператора, не буду більше чекати", "uk", ("churn_threat",)),
+    ("хочу уйти к другому оператору, я не собираюсь больше ждать", "ru", ("churn_threat",)),
+]
+
+
+@pytest.mark.parametrize(("text", "lang", "expected"), NEGATED_AFTER)
+def test_a_negation_after_the_verb_in_its_clause_cancels_the_phrase(lexicon, text, lang, expected):
+    found = customer(lexicon, text, lang)
+    assert tuple(c for c in found if c in ("churn_threat", "legal_threat")) == expected
+
+
+def test_a_pleased_exclamation_is_not_profanity(lexicon):
+    assert "profanity" not in customer(lexicon, "офигеть, уже подключили, спасибо", "ru")
+    assert "profanity" not in customer(lexicon, "капець, як круто", "uk")
+    assert "profanity" in customer(lexicon, "блин, третий раз звоню", "ru")

@@ -228,9 +228,8 @@ def test_values_from_the_pipeline_round_trip(store: CallStore) -> None:
     store.add_utterance("c1", event)
     store.add_alert("c1", raised, created_at=T0 + 2.5)
     call = detail(store, "c1")
-    assert [u.model_dump() for u in call.utterances] == [
-        {"seq": 0, **dataclasses.asdict(event)}
-    ]
+    stored = {k: v for k, v in dataclasses.asdict(event).items() if k != "complaint"}
+    assert [u.model_dump() for u in call.utterances] == [{"seq": 0, **stored}]
     assert call.alerts[0].action == "apology"
     assert call.alerts[0].model_dump(exclude={"alert_id", "created_at", "acks"}) == (
         dataclasses.asdict(raised)
@@ -592,14 +591,12 @@ def test_alert_categories_from_the_escalation_state(store: CallStore) -> None:
         utterance("Я уже звонил, верните мои деньги", 6.0,
                   categories=("money", "repeat_contact"), neg=0.8),
     ]
-    fired: list[Alert] = []
-    for heard in said:
-        fired = [event for event in state.observe(heard) if isinstance(event, Alert)]
-        if fired:
-            break
-    (raised,) = fired
-    assert raised.t == said[2].end  # the money complaint came up again
-    assert raised.action is Action.BONUS and raised.severity is Severity.WARNING
+    fired = [[event for event in state.observe(heard) if isinstance(event, Alert)]
+             for heard in said]
+    assert [a.action for a in fired[1]] == [Action.BONUS]  # the first money complaint
+    (raised,) = fired[2]  # again: the bonus is held back by its cooldown, an apology is not
+    assert raised.t == said[2].end
+    assert raised.action is Action.APOLOGY and raised.severity is Severity.WARNING
     assert raised.evidence == (said[1].text, said[2].text)
     assert raised.categories == (Category.MONEY, Category.REPEAT_CONTACT)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from sentiment_svc.analysis.corpus import BUNDLED, read_corpus
-from sentiment_svc.analysis.model_analyzer import customer_categories
+from sentiment_svc.analysis.model_analyzer import customer_categories, customer_complaint
 from sentiment_svc.analysis.text_model import (
     CATEGORY_NAMES,
     DEFAULT_MODEL,
@@ -93,6 +93,22 @@ def test_the_lexicons_categories_are_added_to_the_models() -> None:
     first, second = [c for c in CATEGORY_NAMES if c != "gratitude"][:2]
     found = customer_categories(_reading(0.9, **{first: 0.7}), [second])
     assert found == tuple(sorted((first, second)))
+
+
+def test_a_category_the_lexicon_found_only_negated_is_taken_from_the_models() -> None:
+    # "переходити до іншого оператора я не збираюся": the model may read churn; the
+    # lexicon's negated match vetoes it, and no other complaint category stands in for it.
+    found = customer_categories(_reading(0.9, churn_threat=0.8), [], ["churn_threat"])
+    assert found == ()
+    kept = customer_categories(_reading(0.9, churn_threat=0.8, money=0.7), [], ["churn_threat"])
+    assert kept == ("money",)
+
+
+def test_the_customer_complains_by_the_models_reading_or_a_complaint_category() -> None:
+    assert customer_complaint(_reading(0.9), ())  # a complaint naming no category
+    assert customer_complaint(_reading(0.1), ("waiting",))
+    assert not customer_complaint(_reading(0.1), ("gratitude",))
+    assert not customer_complaint(_reading(0.9), (), ["churn_threat"])  # negated: none
 
 
 def test_readings_split_the_head_outputs() -> None:

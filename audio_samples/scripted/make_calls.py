@@ -12,7 +12,8 @@ is synthesised separately:
 * Ukrainian customer -> the Festival Russian voice reading the text respelled in
   Russian letters (a Russian-accented speaker; Whisper-base cannot read espeak-ng
   Ukrainian at all); ``--uk-customer espeak`` selects espeak-ng ``uk`` instead
-* Ukrainian operator -> espeak-ng ``uk+f3`` (not used by the current calls)
+* Ukrainian operator -> the operator's Festival voice (pitch and tempo as the Russian
+  operator) reading the respelled text; ``--uk-customer espeak`` gives espeak-ng ``uk+f3``
 
 then run through sox to make it sound like a phone line (band-limited to
 100-3800 Hz with ``sinc``, resampled to 8 kHz, 16-bit, levelled to the same
@@ -22,7 +23,10 @@ on a timeline with digital silence between turns.
 
 Output per call: ``<name>.wav`` (8 kHz, 16-bit PCM; mono, or stereo with
 left = customer, right = operator) and ``<name>.json`` with the script:
-a list of ``{speaker, text, start, end, ...}`` (seconds) in time order.
+a list of ``{speaker, text, start, end, ...}`` (seconds) in time order. The v2 calls
+(``calls_v2.py``: stereo, one per failure class of issue 23) write an object instead:
+``{kind, no_thank, classes, windows, turns}``, where each window is the trigger turn's
+``start`` to its ``end`` + 10 s and the ``actions`` one of which must alert in it.
 
 Only the Python standard library is used; the external tools are
 ``text2wave`` (festival + festvox-ru), ``espeak-ng`` and ``sox``.
@@ -103,6 +107,9 @@ ESPEAK_RU_OPERATOR = Voice("espeak-ng", "ru+f3")
 # A Russian-accented Ukrainian speaker: the Festival Russian voice reads Ukrainian text
 # respelled in Russian letters (і->и, и->ы, е->э, є->е, ї->йи, ґ->г, apostrophe->ъ).
 FESTIVAL_UK_CUSTOMER = Voice("festival", "msu_ru_nsh_clunits", respell_uk=True)
+FESTIVAL_UK_OPERATOR = Voice(
+    "festival", "msu_ru_nsh_clunits", OPERATOR_PITCH_CENTS, OPERATOR_TEMPO, respell_uk=True
+)
 UK_RESPELLING = str.maketrans({
     "и": "ы", "і": "и", "е": "э", "є": "е", "ї": "йи", "ґ": "г", "'": "ъ", "’": "ъ",
     "И": "Ы", "І": "И", "Е": "Э", "Є": "Е", "Ї": "Йи", "Ґ": "Г",
@@ -115,6 +122,7 @@ class Turn:
     text: str
     pause: float  # silence before this turn (after the previous one ends), s
     gain_db: float = 0.0  # extra gain on top of RMS_DBFS ("raised voice")
+    trigger: str | None = None  # v2: the actions ("negative", "supervisor") it must alert
 
 
 @dataclass
@@ -124,6 +132,9 @@ class Call:
     stereo: bool  # True: L = customer, R = operator; False: mono mix
     turns: list[Turn] = field(default_factory=list)
     description: str = ""
+    kind: str | None = None  # v2: "calm" | "escalating" (the JSON carries the expectations)
+    no_thank: bool = False
+    classes: tuple[str, ...] = ()
 
 
 CU, OP = CUSTOMER, OPERATOR
@@ -275,6 +286,34 @@ CALLS: list[Call] = [
 ]
 
 
+def v2_calls() -> list[Call]:
+    """The stereo v2 calls of ``calls_v2.py`` (customer left, operator right)."""
+    from calls_v2 import CALLS_V2
+
+    speakers = {"c": CUSTOMER, "o": OPERATOR}
+    return [
+        Call(spec["name"], spec["lang"], stereo=True, kind=spec["kind"],
+             no_thank=spec["no_thank"], classes=tuple(spec["classes"]),
+             description=f"v2 {spec['kind']}: {', '.join(spec['classes'])}",
+             turns=[Turn(speakers[who], text, pause, gain, trigger)
+                    for who, text, pause, gain, trigger in spec["turns"]])
+        for spec in CALLS_V2
+    ]
+
+
+def v2_expectations(call: Call, script: list[dict]) -> dict:
+    """What the test checks on a v2 call: its kind and the windows its triggers open."""
+    from calls_v2 import WINDOW_S
+
+    windows = [
+        {"trigger": item["text"], "start": item["start"],
+         "end": round(item["end"] + WINDOW_S, 6), "actions": turn.trigger}
+        for turn, item in zip(call.turns, script, strict=True) if turn.trigger
+    ]
+    return {"kind": call.kind, "no_thank": call.no_thank, "classes": list(call.classes),
+            "windows": windows, "turns": script}
+
+
 def run(cmd: list[str]) -> None:
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
@@ -381,8 +420,38 @@ def render_turn(turn: Turn, lang: str, tmp: Path, key: str) -> array.array:
     voice = VOICES[(lang, turn.speaker)]
     raw = tmp / f"{key}_raw.wav"
     text = turn.text.translate(UK_RESPELLING) if voice.respell_uk else turn.text
-    synthesise(text, voice.engine, voice.name, raw)
+    if not raw.exists():  # pre-synthesised by festival_session for the v2 calls
+        synthesise(text, voice.engine, voice.name, raw)
     return trim(phone_line(raw, tmp / key, turn.gain_db, voice.sox_effects()))
+
+
+def festival_session(calls: list[Call], tmp: Path) -> None:
+    """Synthesise every Festival turn of the v2 calls in one Festival process.
+
+    text2wave loads the voice (half a gigabyte) for every turn, which took about a minute per
+    turn on a busy machine; one session loads it once. Each turn is one utterance
+    (``utt.synth`` of its whole text), saved as RIFF at the voice's rate, as text2wave does.
+    """
+    lines: list[str] = []
+    current = None
+    for call in calls:
+        if call.kind is None:
+            continue
+        for index, turn in enumerate(call.turns):
+            voice = VOICES[(call.lang, turn.speaker)]
+            if voice.engine != "festival":
+                continue
+            text = turn.text.translate(UK_RESPELLING) if voice.respell_uk else turn.text
+            text = text.replace("\\", " ").replace('"', " ")
+            raw = tmp / f"{call.name}_{index:02d}_raw.wav"
+            if voice.name != current:
+                lines.append(f"(voice_{voice.name})")
+                current = voice.name
+            lines.append(f'(utt.save.wave (utt.synth (Utterance Text "{text}")) "{raw}" \'riff)')
+    if lines:
+        script = tmp / "session.scm"
+        script.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        run(["festival", "--batch", str(script)])
 
 
 def build_call(call: Call, out_dir: Path, tmp: Path) -> dict:
@@ -435,7 +504,8 @@ def build_call(call: Call, out_dir: Path, tmp: Path) -> dict:
         w.writeframes(frames.tobytes())
 
     json_path = out_dir / f"{call.name}.json"
-    json_path.write_text(json.dumps(script, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    data = script if call.kind is None else v2_expectations(call, script)
+    json_path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return {"name": call.name, "duration": total / RATE, "channels": nch, "turns": script}
 
 
@@ -447,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         default=Path(__file__).resolve().parent,
         help="output folder (default: the folder of this script)",
     )
-    names = ", ".join(c.name for c in CALLS)
+    names = ", ".join(c.name for c in CALLS) + " and the v2 calls of calls_v2.py"
     ap.add_argument(
         "--only",
         action="append",
@@ -475,20 +545,22 @@ def main(argv: list[str] | None = None) -> int:
         VOICES[("ru", OPERATOR)] = ESPEAK_RU_OPERATOR
     if args.uk_customer == "festival-respelled":
         VOICES[("uk", CUSTOMER)] = FESTIVAL_UK_CUSTOMER
+        VOICES[("uk", OPERATOR)] = FESTIVAL_UK_OPERATOR
 
-    for tool in ("text2wave", "espeak-ng", "sox"):
+    for tool in ("text2wave", "festival", "espeak-ng", "sox"):
         if shutil.which(tool) is None:
             ap.error(f"{tool} not found (apt-get install festival festvox-ru espeak-ng sox)")
 
-    calls = CALLS
+    calls = CALLS + v2_calls()
     if args.only:
-        unknown = set(args.only) - {c.name for c in CALLS}
+        unknown = set(args.only) - {c.name for c in calls}
         if unknown:
             ap.error(f"unknown call(s): {', '.join(sorted(unknown))}")
-        calls = [c for c in CALLS if c.name in args.only]
+        calls = [c for c in calls if c.name in args.only]
 
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="make_calls_") as td:
+        festival_session(calls, Path(td))
         for call in calls:
             info = build_call(call, args.out, Path(td))
             print(f"{info['name']}.wav  {info['duration']:.2f} s  {info['channels']} ch")

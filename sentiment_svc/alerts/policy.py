@@ -70,10 +70,16 @@ class Escalation(_Strict):
 
 class Condition(_Strict):
     categories_any: tuple[Category, ...] = ()
+    categories_all: tuple[Category, ...] = ()
     category_repeated: tuple[Category, ...] = ()
+    complaint: bool | None = None  # the customer complains (or not): `state.complains`
+    upset: bool | None = None  # a complaint, or the utterance reads negative
+    min_loudness_db: float | None = None  # this far over the caller's own baseline
+    pleased_in_context: bool | None = None  # no unresolved complaint in the call so far
     level_reached: LevelName | None = None
     level_below: LevelName | None = None
     sentiment: SentimentLabel | None = None
+    sentiment_not: SentimentLabel | None = None
     min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
 
 

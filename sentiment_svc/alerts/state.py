@@ -11,7 +11,14 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from sentiment_svc.alerts.policy import Policy, Rule
-from sentiment_svc.domain.vocabulary import ADDRESSES, SEVERITY_RANK, Action, Level
+from sentiment_svc.domain.vocabulary import (
+    ADDRESSES,
+    COMPLAINT_CATEGORIES,
+    SEVERITY_RANK,
+    Action,
+    Level,
+    SentimentLabel,
+)
 from sentiment_svc.frames import Alert, AlertAddressed, Channel, UtteranceAnalysis
 
 EVIDENCE_WINDOW = 5  # recent customer utterances that may be quoted as evidence
@@ -31,6 +38,9 @@ class CallState:
     )
     _last_fired: dict[str, tuple[float, int]] = field(default_factory=dict)
     _open_alerts: list[Alert] = field(default_factory=list)  # suggested, not yet done
+    # A customer utterance of this call so far complained or read negative: thanks after it
+    # are more often sarcasm or resignation than satisfaction ("ну спасибо, три дня без связи").
+    _upset_before: bool = False
 
     def seed(self, categories: dict[str, int], negative_calls: int) -> None:
         """Start from what this customer's earlier calls left: a complaint raised in an
@@ -54,12 +64,15 @@ class CallState:
         self._recent.append((utterance, gain))
         # One alert per utterance at most: the first rule that matches (the policy lists
         # the most urgent first). Two cards for one sentence would be noise.
+        fired: list[Alert | AlertAddressed] = []
         for rule in self.policy.rules:
             if self._matches(rule, utterance, previous) and self._cooled_down(
                 rule, utterance.end
             ):
-                return [self._fire(rule, utterance)]
-        return []
+                fired = [self._fire(rule, utterance)]
+                break
+        self._upset_before = self._upset_before or upset(utterance)
+        return fired
 
     def _addressed(self, utterance: UtteranceAnalysis) -> list[Alert | AlertAddressed]:
         """The operator apologised, offered compensation or transferred: the open alerts
@@ -100,6 +113,16 @@ class CallState:
         categories = set(utterance.categories)
         if when.categories_any and not categories & set(when.categories_any):
             return False
+        if not categories.issuperset(when.categories_all):
+            return False
+        if when.complaint is not None and complains(utterance) != when.complaint:
+            return False
+        if when.upset is not None and upset(utterance) != when.upset:
+            return False
+        if when.min_loudness_db is not None and utterance.loudness_db < when.min_loudness_db:
+            return False
+        if when.pleased_in_context is not None and self._upset_before == when.pleased_in_context:
+            return False
         if when.category_repeated and not any(
             category in categories and self.categories_heard[category] >= 2
             for category in when.category_repeated
@@ -110,6 +133,8 @@ class CallState:
             if not (self.level >= target > previous):
                 return False
         if when.level_below is not None and self.level >= Level[when.level_below.upper()]:
+            return False
+        if when.sentiment_not is not None and utterance.sentiment.label == when.sentiment_not:
             return False
         if when.sentiment is not None:
             sentiment = utterance.sentiment
@@ -143,3 +168,15 @@ class CallState:
         if rule.action is not Action.THANK:
             self._open_alerts.append(alert)
         return alert
+
+
+def complains(utterance: UtteranceAnalysis) -> bool:
+    """The label guide's `complaint`: the analysis read one, or a complaint category says so."""
+    if utterance.complaint is not None:
+        return utterance.complaint
+    return any(category in COMPLAINT_CATEGORIES for category in utterance.categories)
+
+
+def upset(utterance: UtteranceAnalysis) -> bool:
+    """A complaint, or the utterance reads negative."""
+    return complains(utterance) or utterance.sentiment.label is SentimentLabel.NEG

@@ -6,7 +6,8 @@ the `UtteranceAnalyzer` the service runs (`pipeline.load_analyzer`: e5, the sent
 the complaint lexicon; all utterances in one batch), and a fresh `CallState` under the
 service's escalation policy (`settings.policy_file`). What is scored:
   sentiment  the analysis's most likely sentiment;
-  complaint  whether the analysis carries a complaint category (`corpus.is_complaint`);
+  complaint  whether the analysis reads a complaint (`alerts.state.complains`: the model's
+             reading where it gives one, else a complaint category);
   action     the action of the alert the policy raises on that utterance, or "none".
 An utterance heard on its own is the first of a call: no loudness baseline (so no raised
 voice) and no earlier complaint, so the rules that need the call's history (the same
@@ -31,7 +32,7 @@ import click
 import numpy as np
 
 from sentiment_svc.alerts.policy import SEVERITY_RANK
-from sentiment_svc.alerts.state import CallState
+from sentiment_svc.alerts.state import CallState, complains
 from sentiment_svc.analysis.corpus import (
     ACTIONS,
     HARD_CASES,
@@ -39,7 +40,6 @@ from sentiment_svc.analysis.corpus import (
     SENTIMENTS,
     CorpusError,
     LabelledUtterance,
-    is_complaint,
     read_corpus,
 )
 from sentiment_svc.analysis.prosody import LoudnessReading
@@ -251,7 +251,7 @@ class Prediction:
 
     @property
     def complaint(self) -> bool:
-        return is_complaint(self.analysis.categories)
+        return complains(self.analysis)
 
 
 def customer_transcript(text: str, lang: str) -> Transcript:

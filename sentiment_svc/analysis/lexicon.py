@@ -22,12 +22,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sentiment_svc.alerts.policy import CATEGORIES, Category
+from sentiment_svc.analysis.negation import PATTERN_NEGATORS, negated_after, negator_before
 from sentiment_svc.analysis.slips import SlipMatcher
 
 log = logging.getLogger(__name__)
 
 LANGS = ("ru", "uk")
-NEGATION_WINDOW = 3  # words looked back from a matched word for a negator
 UNLESS_WINDOW = 6  # words either side of a match searched for `unless` phrases
 
 _TOKEN_RE = re.compile(
@@ -38,6 +38,7 @@ _APOSTROPHES = str.maketrans({"’": "'", "ʼ": "'", "`": "'", "ʹ": "'", "ё": 
 _LATIN_LOOKALIKES = str.maketrans("aeiopcx", "аеіорсх")
 _CYRILLIC = re.compile(r"[а-яіїєґ]")
 _ALTERNATIVE_RE = re.compile(r"=?[\w'’ʼ-]+")
+_INFINITIVE_ENDING = re.compile(r"(?:ти|тися|тись|ть|ться|чь|чься)$")
 _UK_ENDING = re.compile(  # for the stem fallback; the leftmost match is the longest ending
     r"(?<=.{3})(?:ьому|ього|тися|ться|ями|імо|єте|ові|ємо|ить|ому|ите|іте|емо|ять|ать|имо|ими"
     r"|іть|уть|ете|ого|іми|ами|ися|еві|ись|ють|ій|ую|ях|ею|ти|ув|сь|им|ам|ав|ою|ім|юю|ої|ло|ає"
@@ -64,16 +65,6 @@ _NUMBERS = {  # number words (lemmas) and their values; ordinals count as their 
         )
     )
 }
-_NEAR_NEGATORS = _set("не")  # deny a word up to NEGATION_WINDOW words ahead
-_ADJACENT_NEGATORS = _set("ни ні нет немає без")  # deny only the next word
-_PATTERN_NEGATORS = _set("не ни ні")  # inside a pattern: bound to the word after them
-_COMPLEMENTISERS = _set("что чтобы що щоб шо")
-_CLAIM_VERBS = _set("сказать говорить думать считать утверждать сказати казати говорити думати")
-_CLAIM_NEGATORS = _set("не нельзя")
-_AUXILIARIES = _set(
-    "быть хотеть мочь смочь собираться стать планировать думать "
-    "бути хотіти могти змогти збиратися стати планувати думати"
-)
 Negatable = bool | Literal["statements"]  # "statements": "не хамите!" (a command) still counts
 
 
@@ -116,6 +107,9 @@ class PatternSpec(_Strict):
 
 class CategorySpec(_Strict):
     negatable: Negatable = True
+    # false: only words heard right match; anchored: a slip may stand for one pattern word
+    # when another word of the match was heard right (a single misheard word never matches)
+    slips: bool | Literal["anchored"] = True
     unless: tuple[str, ...] = ()
     ru: tuple[PatternSpec, ...] = ()
     uk: tuple[PatternSpec, ...] = ()
@@ -140,6 +134,7 @@ class _Token:
     number: int | None
     verb: bool  # a verb, not an imperative
     imperative: bool
+    infinitive: bool = False
     brk: bool = False  # punctuation between this word and the previous one
     known: bool = True  # in the dictionary (an unknown word may be a recognition slip)
 
@@ -173,7 +168,7 @@ class _Term:
         if numbers and len(numbers) == len(alternatives):
             return cls(tuple(loose), number=min(numbers))
         keys = tuple(sorted({*loose, *(lemma for _, lemma in analysed)}))
-        negator = not _PATTERN_NEGATORS.isdisjoint(keys)
+        negator = not PATTERN_NEGATORS.isdisjoint(keys)
         if _analyzer(lang) is None and not negator and all(len(word) >= 4 for word in loose):
             stems = tuple(sorted({lemma for _, lemma in analysed}))  # the stem fallback
             return cls(stems, forms, prefix=True)
@@ -190,6 +185,7 @@ class _Rule:
     negatable: Negatable
     unless: tuple[tuple[_Term, ...], ...]
     required: tuple[tuple[str, ...], ...]  # keys of the plain terms, for a quick reject
+    slips: bool | Literal["anchored"] = True  # may match a recognition slip (`slips.py`)
 
     @classmethod
     def compile(cls, lang: str, category: str, spec: PatternSpec, cat: CategorySpec) -> _Rule:
@@ -206,7 +202,8 @@ class _Rule:
         required = tuple(t.keys + t.forms for t in terms if not t.prefix and t.number is None)
         negatable = cat.negatable if spec.negatable is None else spec.negatable
         return cls(
-            category, spec.pattern, (*terms,), (*links,), window, negatable, unless, required
+            category, spec.pattern, (*terms,), (*links,), window, negatable, unless, required,
+            cat.slips,
         )
 
     def find(self, tokens: list[_Token]) -> list[tuple[int, ...]]:
@@ -236,11 +233,19 @@ class _Rule:
 
     def negated(self, tokens: list[_Token], placement: tuple[int, ...]) -> bool:
         inside = set(placement)
-        return bool(self.negatable) and any(
-            _negator_before(tokens, at, inside)
+        if not self.negatable:
+            return False
+        statements = self.negatable == "statements"
+        return any(
+            negator_before(tokens, at, inside)
             for at, term in zip(placement, self.terms, strict=True)
-            if not term.negator and not (self.negatable == "statements" and tokens[at].imperative)
-        )
+            if not term.negator and not (statements and tokens[at].imperative)
+        ) or (not (statements and any(tokens[at].imperative for at in placement))
+              and negated_after(tokens, placement))
+
+    def anchored(self, exact: list[_Token], placement: tuple[int, ...]) -> bool:
+        """Was at least one word of the match heard right (no slip needed)?"""
+        return any(term.hits(exact[at]) for at, term in zip(placement, self.terms, strict=True))
 
     def vetoed(self, tokens: list[_Token], start: int, end: int) -> bool:
         low, high = max(0, start - UNLESS_WINDOW), min(len(tokens), end + UNLESS_WINDOW)
@@ -283,7 +288,7 @@ def _analyse(lang: str, word: str) -> tuple[_Token, str]:
     """The word as a token (without the punctuation flag), and its most likely lemma."""
     morph = _analyzer(lang)
     if morph is None:
-        lemma, verb, imperative = _UK_ENDING.sub("", word), False, False
+        lemma, verb, imperative, infinitive = _UK_ENDING.sub("", word), False, False, False
         lemmas = frozenset({word, lemma})
     else:
         parses = morph.parse(word)
@@ -291,9 +296,13 @@ def _analyse(lang: str, word: str) -> tuple[_Token, str]:
         lemma = parses[0].normal_form.replace("ё", "е")
         imperative = any("impr" in parse.tag for parse in parses)
         verb = parses[0].tag.POS in {"VERB", "INFN"} and "impr" not in parses[0].tag
+        # pymorphy's Ukrainian dictionary tags infinitives VERB: read them by their ending
+        infinitive = parses[0].tag.POS == "INFN" or bool(
+            verb and _INFINITIVE_ENDING.search(word)
+        )
     number = int(word) if word.isdigit() else next(filter(None, map(_NUMBERS.get, lemmas)), None)
     known = morph is None or number is not None or morph.word_is_known(word)
-    return _Token(word, lemmas, number, verb, imperative, known=known), lemma
+    return _Token(word, lemmas, number, verb, imperative, infinitive, known=known), lemma
 
 
 def _phrase(lang: str, text: str, prefix: bool = False) -> tuple[list[_Term], list[int]]:
@@ -316,28 +325,6 @@ def _phrase(lang: str, text: str, prefix: bool = False) -> tuple[list[_Term], li
     if not terms:
         raise ValueError("the pattern has no words")
     return terms, gaps_after
-
-
-def _negator_before(tokens: list[_Token], at: int, inside: set[int]) -> bool:
-    """Is the word at `at` denied by a negator before it that is not part of the match?"""
-    steps = 0
-    while at > 0 and not tokens[at].brk and steps < NEGATION_WINDOW:
-        at -= 1
-        if at in inside:
-            continue
-        steps += 1
-        lemmas = tokens[at].lemmas
-        if lemmas & _COMPLEMENTISERS:  # a denied claim: "не скажу, что ...", "нельзя сказать, что"
-            verbs = [v for v in range(at - 1, at - 4, -1) if v >= 0]
-            claim = next((v for v in verbs if tokens[v].lemmas & _CLAIM_VERBS), None)
-            return claim is not None and any(
-                tokens[n].lemmas & _CLAIM_NEGATORS for n in range(max(0, claim - 2), claim)
-            )
-        if lemmas & _NEAR_NEGATORS or (steps == 1 and lemmas & _ADJACENT_NEGATORS):
-            return True
-        if tokens[at].verb and (steps > 1 or lemmas.isdisjoint(_AUXILIARIES)):
-            return False  # a negator further back belongs to that verb ("не хочу" passes)
-    return False
 
 
 def _where(raw: Any, loc: tuple[int | str, ...]) -> str:
@@ -420,19 +407,22 @@ class ComplaintLexicon:
         matches: dict[tuple[str, str, tuple[int, int]], CategoryMatch] = {}
         for code in (lang,) if lang in LANGS else LANGS:
             slips = self._slips[code]
-            plain = [_analyse(code, word)[0] for word, _ in words]
-            tokens = [
-                t if t.known and not brk else replace(
-                    t, brk=brk,
-                    lemmas=t.lemmas if t.known else t.lemmas | slips.near(t.word, t.lemmas),
-                )
-                for t, (_, brk) in zip(plain, words, strict=True)
+            exact = [
+                replace(t, brk=True) if brk else t
+                for t, (_, brk) in ((_analyse(code, word)[0], (word, brk)) for word, brk in words)
             ]
-            bag = frozenset().union(*(token.lemmas for token in tokens))
+            slipped = [
+                t if t.known else replace(t, lemmas=t.lemmas | slips.near(t.word, t.lemmas))
+                for t in exact
+            ]
+            bag = frozenset().union(*(token.lemmas for token in slipped))
             for rule in self._rules[code]:
                 if any(bag.isdisjoint(keys) for keys in rule.required):
                     continue
+                tokens = slipped if rule.slips else exact
                 for placement in rule.find(tokens):
+                    if rule.slips == "anchored" and not rule.anchored(exact, placement):
+                        continue
                     span = (min(placement), max(placement) + 1)
                     key = (rule.category, rule.text, span)
                     if key not in matches and not rule.vetoed(tokens, *span):

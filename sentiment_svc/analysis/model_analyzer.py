@@ -3,10 +3,12 @@
 The model (`text_model.py`) proposes the sentiment, whether the customer complains and the
 customer categories. The complaint lexicon stays the contact centre's own: every category it
 finds is added to the model's (its patterns, their negation and veto rules work as for
-`UtteranceAnalyzer`), and the operator's words are read by the lexicon alone (the model
-knows only the customer's categories). When the model reads a complaint that neither it nor
-the lexicon names a category for, its most likely complaint category is added, since the
-escalation policy sees a complaint only through its categories.
+`UtteranceAnalyzer`), a category the lexicon found only negated or dismissed ("переходити до
+іншого оператора я не збираюся") is taken from the model's too, and the operator's words are
+read by the lexicon alone (the model knows only the customer's categories). When the model
+reads a complaint that neither it nor the lexicon names a category for (and the lexicon denied
+none), its most likely complaint category is added, since the escalation policy sees a
+complaint only through its categories.
 
 Same interface as `analyzer.UtteranceAnalyzer`, plus optional call context per utterance
 (its earlier turns, ``C: …``/``O: …``, oldest first).
@@ -26,11 +28,26 @@ from sentiment_svc.domain.vocabulary import Category
 from sentiment_svc.frames import Channel, Sentiment, Transcript, UtteranceAnalysis
 
 
-def customer_categories(reading: TextReading, lexicon_found: Sequence[str]) -> tuple[str, ...]:
-    """The model's categories and the lexicon's; a complaint category if the model reads a
-    complaint that none of them names."""
-    found = set(reading.found_categories()) | set(lexicon_found)
-    if reading.complaint >= THRESHOLD and not found & set(COMPLAINT_CATEGORIES):
+def customer_complaint(
+    reading: TextReading, categories: Sequence[str], lexicon_denied: Sequence[str] = ()
+) -> bool:
+    """The model reads a complaint, or a complaint category stands; a complaint the lexicon
+    found only negated ("звать начальство не нужно") is none."""
+    if set(categories) & set(COMPLAINT_CATEGORIES):
+        return True
+    return reading.complaint >= THRESHOLD and not lexicon_denied
+
+
+def customer_categories(
+    reading: TextReading, lexicon_found: Sequence[str], lexicon_denied: Sequence[str] = ()
+) -> tuple[str, ...]:
+    """The model's categories (less those the lexicon found negated) and the lexicon's; a
+    complaint category if the model reads a complaint that none of them names."""
+    found = (set(reading.found_categories()) - set(lexicon_denied)) | set(lexicon_found)
+    # A complaint read with no category named: its likeliest category, unless the lexicon
+    # denied one (then the complaint the model read is most likely that negated phrase).
+    if (reading.complaint >= THRESHOLD and not lexicon_denied
+            and not found & set(COMPLAINT_CATEGORIES)):
         found.add(max(COMPLAINT_CATEGORIES, key=lambda name: reading.categories[name]))
     return tuple(sorted(found))
 
@@ -57,24 +74,32 @@ class ModelAnalyzer:
         out = []
         for index, (transcript, reading) in enumerate(zip(transcripts, loudness, strict=True)):
             model_reading = readings.get(index)
-            sentiment, categories = NEUTRAL, ()
+            sentiment, categories, complaint = NEUTRAL, (), None
             if model_reading is not None:
                 neg, neu, pos = (float(p) for p in model_reading.sentiment)
                 sentiment = Sentiment(neg=neg, neu=neu, pos=pos)
-                categories = self._categories(transcript, model_reading)
+                categories, complaint = self._categories(transcript, model_reading)
             out.append(UtteranceAnalysis(
                 channel=transcript.segment.channel, start=transcript.segment.start,
                 end=transcript.segment.end, lang=transcript.lang, text=transcript.text,
                 sentiment=sentiment, categories=categories,
                 loudness_db=reading.relative_db, raised_voice=reading.raised_voice,
+                complaint=complaint,
             ))
         return out
 
-    def _categories(self, transcript: Transcript, reading: TextReading) -> tuple[Category, ...]:
+    def _categories(
+        self, transcript: Transcript, reading: TextReading
+    ) -> tuple[tuple[Category, ...], bool | None]:
+        """The utterance's categories, and whether the customer complains (None for the
+        operator: the model reads only customers)."""
         channel = transcript.segment.channel
         wanted = CHANNEL_CATEGORIES[channel]
-        lexicon = [c for c in self.lexicon.categories(transcript.text, transcript.lang)
-                   if c in wanted]
+        matches = self.lexicon.match(transcript.text, transcript.lang)
+        lexicon = sorted({m.category for m in matches if not m.negated and m.category in wanted})
         if channel is not Channel.CUSTOMER:
-            return tuple(Category(c) for c in sorted(lexicon))
-        return tuple(Category(c) for c in customer_categories(reading, lexicon))
+            return tuple(Category(c) for c in lexicon), None
+        denied = sorted({m.category for m in matches if m.negated} - set(lexicon))
+        found = customer_categories(reading, lexicon, denied)
+        return (tuple(Category(c) for c in found),
+                customer_complaint(reading, found, denied))

@@ -1,8 +1,10 @@
 """Raised voice: each speaker's loudness against that speaker's own baseline.
 
 Telephone levels differ by tens of dB between lines and handsets, so only a rise over the
-same caller's earlier speech means anything. A single loud utterance is not enough: the rise
-has to hold over consecutive utterances.
+same caller's earlier speech means anything. `raised_voice` needs the rise to hold over
+consecutive utterances; each reading's `relative_db` (the utterance's level over the median
+of the caller's first utterances) is what the escalation policy reads for one utterance
+shouted well over that baseline (`min_loudness_db` in `alerts/data/policy.yaml`).
 """
 
 from __future__ import annotations
