@@ -253,7 +253,7 @@ def test_restart_keeps_everything(tmp_path: Path) -> None:
         again.close()
     db = sqlite3.connect(tmp_path / "calls.sqlite3")
     assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     db.close()
 

@@ -32,6 +32,11 @@ class CallState:
     _last_fired: dict[str, tuple[float, int]] = field(default_factory=dict)
     _open_alerts: list[Alert] = field(default_factory=list)  # suggested, not yet done
 
+    @property
+    def open_alerts(self) -> tuple[Alert, ...]:
+        """Alerts suggested and not yet done."""
+        return tuple(self._open_alerts)
+
     def seed(self, categories: dict[str, int], negative_calls: int) -> None:
         """Start from what this customer's earlier calls left: a complaint raised in an
         earlier call counts as heard before, and each call that went badly adds to the
@@ -40,6 +45,23 @@ class CallState:
         tense = self.policy.escalation.band(Level.TENSE).enter
         self.score = min(tense, PRIOR_BAD_CALL_SCORE * negative_calls)
         self.level = self._next_level()
+
+    def restore(
+        self, utterances: list[UtteranceAnalysis], fired: list[Alert], unanswered: list[Alert]
+    ) -> None:
+        """A call resumed after its connection (or instance) was lost: its stored utterances
+        are observed again in order (their alerts were raised then, not again), then the
+        alerts it raised set the cooldowns and those not yet answered stay open."""
+        for utterance in utterances:
+            self.observe(utterance)
+        self._last_fired = {
+            alert.action: (alert.t, SEVERITY_RANK[alert.severity]) for alert in fired
+        }
+        self._open_alerts = list(unanswered)
+
+    def settle(self, alert: Alert) -> None:
+        """The operator answered `alert` on the console: speech no longer answers it."""
+        self._open_alerts = [a for a in self._open_alerts if a is not alert]
 
     def observe(self, utterance: UtteranceAnalysis) -> list[Alert | AlertAddressed]:
         if not utterance.text:

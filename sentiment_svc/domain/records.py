@@ -38,6 +38,9 @@ class CallOpened(Record):
     started_at: float = Field(description="UTC epoch seconds")
     sample_rate: int
     channels: int
+    instance_id: str | None = Field(
+        default=None, description="the instance running it (a cluster); null when embedded"
+    )
 
 
 class StoredUtterance(Record):

@@ -31,16 +31,20 @@ from sentiment_svc.domain.messages import (
 )
 from sentiment_svc.domain.records import CallOpened
 from sentiment_svc.domain.vocabulary import CallStatus, Channel, Protocol
-from sentiment_svc.live.bus import EventBus
+from sentiment_svc.live.bus import Bus, EventBus
 from sentiment_svc.live.call import LiveCall
+from sentiment_svc.live.cluster import Cluster, default_instance_id
 from sentiment_svc.live.context import CallContext
 from sentiment_svc.live.customer_ids import CustomerIds
 from sentiment_svc.live.legs import CallLegs
 from sentiment_svc.live.metrics import Metrics
+from sentiment_svc.live.redis_bus import RedisBus
+from sentiment_svc.live.resume import restore_call, resume_recording
+from sentiment_svc.live.scale_out import ScaleOut
 from sentiment_svc.live.ticker import AudioTicker
 from sentiment_svc.pipeline import Engines
 from sentiment_svc.protocols.base import AudioChunk, CallStart
-from sentiment_svc.storage.db import CallStore
+from sentiment_svc.storage.db import CallExistsError, CallStore
 from sentiment_svc.storage.hop import StoreHop
 from sentiment_svc.storage.recordings import RecordingWriter
 from sentiment_svc.threads import name_this_thread, single_threaded_numerics
@@ -101,12 +105,17 @@ def _named_pool(workers: int, name: str) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers, name, initializer=name_this_thread, initargs=(name,))
 
 
-class Service:
+class Service(ScaleOut):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = Metrics()
-        self.bus = EventBus(on_drop=self.metrics.feed_dropped.inc)
+        self.instance_id = settings.instance_id or default_instance_id()
         self.store = CallStore(settings.data_dir)
+        self.bus: Bus = EventBus(on_drop=self.metrics.feed_dropped.inc)
+        self.redis_bus: RedisBus | None = None
+        self.cluster: Cluster | None = None
+        if settings.redis_url:
+            self._join_cluster(settings.redis_url)
         self.db = StoreHop(self.store)  # how async code reaches the store
         self.customer_ids = CustomerIds.for_data_dir(settings.data_dir,
                                                      settings.customer_id_secret)
@@ -125,7 +134,11 @@ class Service:
         self.engines: Engines | None = None
         self.scheduler: AsrScheduler | None = None
         self.load_error: str | None = None
-        interrupted = self.store.mark_unfinished_interrupted(time.time())
+        if self.cluster is None:
+            interrupted = self.store.mark_unfinished_interrupted(time.time())
+        else:  # the others' calls are theirs: a dead one's are reaped by `Cluster`
+            interrupted = self.store.mark_instance_interrupted(self.instance_id, time.time())
+        self._acks: set[asyncio.Task[None]] = set()
         if interrupted:
             log.warning("marked %d calls interrupted by an earlier stop", len(interrupted))
 
@@ -241,6 +254,10 @@ class Service:
             raise ServiceBusy(
                 f"the service is at its limit of {self.settings.max_live_calls} live calls"
             )
+        overloaded = self.overloaded()
+        if overloaded is not None:
+            self.metrics.calls_refused.labels("backlog").inc()
+            raise ServiceBusy(f"{overloaded}; retry on another instance")
         owned = sum(1 for other in self._owners.values() if other == owner)
         if owner is not None and owned >= self.settings.max_calls_per_token:
             raise ServiceBusy(f"this token already has {owned} live calls (the limit)")
@@ -253,7 +270,7 @@ class Service:
         self.metrics.active_calls.inc()
         self.metrics.calls_total.labels(protocol).inc()
         self.bus.publish(CallStarted(**_view_fields(call)))
-        if record.customer_id:
+        if record.customer_id and not call.offset_s:  # a resumed call has its state
             past = await self.db(
                 self.store.customer_history, record.customer_id,
                 record.started_at - CUSTOMER_MEMORY_S,
@@ -285,13 +302,23 @@ class Service:
             customer_label=customer and customer.label, language=start.language,
             protocol=protocol, started_at=time.time(), sample_rate=start.sample_rate,
             channels=len(layout),
+            instance_id=None if self.cluster is None else self.instance_id,
         )
+        resumed = None
         try:
             await self.db(self.store.start_call, record)
+        except CallExistsError as error:
+            resumed = await self._resume(record)
+            if resumed is None:
+                raise CallRejected(str(error)) from None
         except Exception as error:
             raise CallRejected(str(error)) from None
-        writer = RecordingWriter(self.store.recording_path(start.call_id), start.sample_rate,
-                                 len(layout))
+        path = self.store.recording_path(start.call_id)
+        if resumed is not None:
+            writer = await asyncio.get_running_loop().run_in_executor(
+                self.audio_executor, resume_recording, path, start.sample_rate, len(layout))
+        else:
+            writer = RecordingWriter(path, start.sample_rate, len(layout))
         recording = _Recording(writer, layout)
         self._recordings[start.call_id] = recording
         context = self.context(
@@ -299,6 +326,9 @@ class Service:
             send_utterance=send_utterance,
         )
         call = LiveCall(start, protocol, context)
+        if resumed is not None:
+            restore_call(call, resumed, writer.duration)
+            record = record.model_copy(update={"started_at": resumed.started_at})
         self.calls[start.call_id] = call
         return call, record
 
@@ -391,6 +421,10 @@ class Service:
             await self.close_call(call, "interrupted")
         if self.scheduler is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.scheduler.close)
+        if self.cluster is not None and self.redis_bus is not None:
+            await self.cluster.close()
+            await self.redis_bus.close()
+            await self.cluster.link.client.aclose()
         for executor in (self.audio_executor, self.analysis_executor):
             executor.shutdown(wait=True)
         self.db.close()

@@ -104,11 +104,11 @@ class CallStore:
             try:
                 db.execute(
                     "INSERT INTO calls (call_id, operator_id, customer_id, customer_label,"
-                    " language, protocol, sample_rate, channels, started_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " language, protocol, sample_rate, channels, started_at, instance_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (call.call_id, call.operator_id, call.customer_id, call.customer_label,
                      call.language, call.protocol, call.sample_rate, call.channels,
-                     call.started_at),
+                     call.started_at, call.instance_id),
                 )
             except sqlite3.IntegrityError as exc:
                 if _exists(db, call.call_id):
@@ -212,11 +212,39 @@ class CallStore:
     def mark_unfinished_interrupted(self, now: float) -> list[str]:
         """At start-up after a crash: every call still live becomes interrupted (ended at
         `now`) and its recording's WAV header is repaired. Returns those call ids."""
+        return self._interrupt("", (), now)
+
+    def mark_instance_interrupted(self, instance_id: str, now: float) -> list[str]:
+        """A cluster instance stopped (or restarts): its live calls become interrupted, as
+        `mark_unfinished_interrupted` does for all. Returns those call ids."""
+        return self._interrupt(" AND instance_id = ?", (instance_id,), now)
+
+    def live_instances(self) -> list[str]:
+        """The instances that have live calls in the store (a cluster's; not embedded)."""
+        with self._tx("DEFERRED") as db:
+            rows = db.execute("SELECT DISTINCT instance_id FROM calls"
+                              " WHERE status = 'live' AND instance_id IS NOT NULL").fetchall()
+        return [row[0] for row in rows]
+
+    def resume_call(self, call_id: str, instance_id: str, dead: str | None) -> bool:
+        """A call reconnected to `instance_id`: live again there, if it was interrupted or
+        is live on `dead` (an instance without a heartbeat). False if it is not resumable."""
         with self._tx() as db:
-            ids = [r[0] for r in db.execute("SELECT call_id FROM calls WHERE status = 'live'")]
+            changed = db.execute(
+                "UPDATE calls SET status = 'live', ended_at = NULL, summary = NULL,"
+                " instance_id = ? WHERE call_id = ? AND (status = 'interrupted'"
+                " OR (status = 'live' AND instance_id = ?))",
+                (instance_id, call_id, dead),
+            ).rowcount
+        return changed == 1
+
+    def _interrupt(self, where: str, params: tuple[Any, ...], now: float) -> list[str]:
+        live = "SELECT call_id FROM calls WHERE status = 'live'" + where
+        with self._tx() as db:
+            ids = [r[0] for r in db.execute(live, params)]
             db.execute(
-                "UPDATE calls SET status = 'interrupted', ended_at = ? WHERE status = 'live'",
-                (now,),
+                "UPDATE calls SET status = 'interrupted', ended_at = ? WHERE status = 'live'"
+                + where, (now, *params),
             )
         for call_id in ids:
             path = self.recording_path(call_id)

@@ -18,6 +18,7 @@ from sentiment_svc.storage.text import fts_query, like_patterns, query_words
 CALL_SELECT = """
 SELECT c.call_id, c.operator_id, c.customer_id, c.customer_label, c.language, c.protocol,
        c.sample_rate, c.channels, c.started_at, c.ended_at, c.status, c.summary,
+       c.instance_id,
        (SELECT COUNT(*) FROM utterances u WHERE u.call_id = c.call_id) AS utterance_count,
        (SELECT COUNT(*) FROM alerts a WHERE a.call_id = c.call_id) AS alert_count,
        (SELECT json_group_array(category) FROM call_categories k

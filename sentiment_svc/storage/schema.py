@@ -12,7 +12,7 @@ import sqlite3
 
 from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 CALL_STATUSES = tuple(status.value for status in CallStatus)
 ACK_OUTCOMES = tuple(outcome.value for outcome in AckOutcome)
@@ -123,6 +123,11 @@ CREATE INDEX dtmf_by_call ON dtmf (call_id, t);
 """,
     3: """
 ALTER TABLE calls ADD COLUMN customer_label TEXT;  -- a caller's number, masked
+""",
+    4: """
+-- The instance running a live call (scale-out, SENTIMENT_REDIS_URL); NULL when embedded.
+ALTER TABLE calls ADD COLUMN instance_id TEXT;
+CREATE INDEX calls_live_by_instance ON calls (instance_id) WHERE status = 'live';
 """,
 }
 
