@@ -8,10 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tools.bench import free_port
 
@@ -60,15 +57,3 @@ class RedisServer:
 
 def redis_available() -> bool:
     return shutil.which("redis-server") is not None
-
-
-@pytest.fixture
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    if not redis_available():
-        pytest.skip("redis-server is not installed (.ci/run installs it)")
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()

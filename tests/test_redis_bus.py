@@ -6,6 +6,7 @@ admission by recognition backlog. The whole service in processes: `test_cluster_
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 
@@ -20,7 +21,7 @@ from sentiment_svc.live.metrics import Metrics
 from sentiment_svc.live.redis_bus import RedisBus, RedisLink, connect
 from sentiment_svc.live.service import CallRejected, Service
 from sentiment_svc.storage.db import CallStore
-from tests.redis_server import RedisServer, redis_server  # noqa: F401 (a fixture)
+from tests.redis_server import RedisServer
 from tests.standins import ScriptedRecogniser, call_start, model_free_engines
 
 DELIVERY_S = 5.0
@@ -190,3 +191,26 @@ def test_a_call_is_refused_with_a_reason_while_the_recognition_backlog_is_too_lo
     asyncio.run(scenario())
     value = service.metrics.registry.get_sample_value
     assert value("sentiment_calls_refused_total", {"reason": "backlog"}) == 1
+
+
+def test_an_instance_announces_itself_with_its_load_and_an_expiry(redis_server):
+    async def scenario() -> tuple[bytes | None, int, int]:
+        instance = Instance(redis_server.url, "beating")
+        cluster = Cluster(instance.link, instance.bus, "beating",
+                          load=lambda: {"live_calls": 3, "backlog_s": 1.5}, local_views=list,
+                          live_instances=list, mark_interrupted=list)  # type: ignore[arg-type]
+        cluster.start()
+        try:
+            key = INSTANCE_KEY.format("beating")
+            await asyncio.sleep(0.5)
+            value, ttl = await instance.link.client.get(key), await instance.link.client.pttl(key)
+        finally:
+            await cluster.close()  # leaves at once
+            gone = await instance.link.client.exists(key)
+            await instance.close()
+        return value, ttl, gone
+
+    value, ttl, gone = asyncio.run(scenario())
+    assert value is not None and json.loads(value) == {"live_calls": 3, "backlog_s": 1.5}
+    assert 0 < ttl <= HEARTBEAT_TTL_S * 1000
+    assert gone == 0

@@ -29,10 +29,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from redis.exceptions import RedisError
-
 from sentiment_svc.domain.messages import CallEnded, CallView, Message
-from sentiment_svc.live.redis_bus import RedisBus, RedisLink
+from sentiment_svc.live.redis_bus import UNREACHABLE, RedisBus, RedisLink
 
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY_S = 2.0
@@ -105,7 +103,7 @@ class Cluster:
         """Whether an instance's heartbeat is there (False also while Redis is down)."""
         try:
             return bool(await self.link.client.exists(INSTANCE_KEY.format(instance_id)))
-        except (RedisError, OSError):
+        except UNREACHABLE:
             return False
 
     # -- tasks ---------------------------------------------------------------------------
@@ -119,17 +117,20 @@ class Cluster:
         for task in self._tasks:
             with contextlib.suppress(BaseException):
                 await task
-        with contextlib.suppress(RedisError, OSError):  # leave at once, not after the TTL
+        with contextlib.suppress(*UNREACHABLE):  # leave at once, not after the TTL
             await self.link.client.delete(INSTANCE_KEY.format(self.instance_id))
 
     async def _beat_forever(self) -> None:
         key = INSTANCE_KEY.format(self.instance_id)
         while True:
             try:
-                await self.link.client.set(key, json.dumps(self._load()), ex=HEARTBEAT_TTL_S)
+                await self.link.client.set(key, json.dumps(self._load()),
+                                            px=int(HEARTBEAT_TTL_S * 1000))
                 self.link.ok()
-            except (RedisError, OSError) as error:
+            except UNREACHABLE as error:
                 self.link.failed(error)
+            except Exception:
+                log.exception("the heartbeat failed; trying again")
             await asyncio.sleep(HEARTBEAT_EVERY_S)
 
     async def _send_states_forever(self) -> None:
@@ -143,7 +144,7 @@ class Cluster:
             await asyncio.sleep(REAP_EVERY_S)
             try:
                 await self.reap()
-            except (RedisError, OSError) as error:
+            except UNREACHABLE as error:
                 self.link.failed(error)
             except Exception:
                 log.exception("looking for dead instances failed; trying again")

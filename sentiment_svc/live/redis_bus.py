@@ -33,7 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sentiment_svc.domain.codec import parse_feed_message, to_json
 from sentiment_svc.domain.messages import AckRequest, Message
@@ -51,6 +52,8 @@ RETRY_MIN_S = 0.2
 RETRY_MAX_S = 2.0
 SOCKET_TIMEOUT_S = 5.0  # longer than READ_BLOCK_MS: a blocking read is not a timeout
 CONNECT_TIMEOUT_S = 1.0
+# What says Redis cannot be reached (other errors are bugs: logged, and the loops go on).
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 KIND_EVENT = b"event"
 KIND_ACK = b"ack"
 
@@ -195,10 +198,14 @@ class RedisBus:
                     for fields in batch:
                         pipe.xadd(STREAM, fields, maxlen=STREAM_MAXLEN, approximate=True)
                     await pipe.execute()
-            except (RedisError, OSError) as error:
+            except UNREACHABLE as error:
                 self._link.failed(error)
                 await asyncio.sleep(delay)
                 delay = min(RETRY_MAX_S, delay * 2)
+                continue
+            except Exception:  # Redis refused (out of memory, ...): try again, slowly
+                log.exception("Redis refused the bus's appends; retrying")
+                await asyncio.sleep(RETRY_MAX_S)
                 continue
             delay = RETRY_MIN_S
             self._link.ok()
@@ -219,10 +226,14 @@ class RedisBus:
                     self._link.ok()
                 reply = await self._redis.xread({STREAM: last}, count=READ_COUNT,
                                                 block=READ_BLOCK_MS)
-            except (RedisError, OSError) as error:
+            except UNREACHABLE as error:
                 self._link.failed(error)
                 await asyncio.sleep(delay)
                 delay = min(RETRY_MAX_S, delay * 2)
+                continue
+            except Exception:  # Redis refused (out of memory, ...): try again, slowly
+                log.exception("Redis refused the bus's reads; retrying")
+                await asyncio.sleep(RETRY_MAX_S)
                 continue
             delay = RETRY_MIN_S
             self._link.ok()
