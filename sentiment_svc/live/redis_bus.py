@@ -172,8 +172,10 @@ class RedisBus:
 
     # -- tasks ---------------------------------------------------------------------------
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._send_forever()),
-                       asyncio.create_task(self._read_forever())]
+        self._tasks = [asyncio.create_task(self._send_forever(), name="redis-bus-send"),
+                       asyncio.create_task(self._read_forever(), name="redis-bus-read")]
+        for task in self._tasks:
+            task.add_done_callback(_report_stop)
 
     async def close(self, flush_s: float = 2.0) -> None:
         """Send what waits (for up to `flush_s`), then stop."""
@@ -262,3 +264,8 @@ class RedisBus:
         if self.on_remote is not None and not self.on_remote(origin.decode(), message):
             return  # the cluster keeps it (a call's state), the feeds draw it from there
         self.local.publish(message)
+
+
+def _report_stop(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s stopped: %r", task.get_name(), task.exception())
