@@ -50,7 +50,7 @@ READ_BLOCK_MS = 1000
 READ_COUNT = 500
 RETRY_MIN_S = 0.2
 RETRY_MAX_S = 2.0
-SOCKET_TIMEOUT_S = 5.0  # longer than READ_BLOCK_MS: a blocking read is not a timeout
+SOCKET_TIMEOUT_S = 10.0  # well over READ_BLOCK_MS, and over a busy machine's stalls
 CONNECT_TIMEOUT_S = 1.0
 # What says Redis cannot be reached (other errors are bugs: logged, and the loops go on).
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
