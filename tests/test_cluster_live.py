@@ -28,8 +28,11 @@ import pytest
 import soundfile
 import websockets
 
+from sentiment_svc.alerts.policy import Policy
+from sentiment_svc.alerts.state import CallState
 from sentiment_svc.audio.decode import CustomerChannel
 from sentiment_svc.client import load_client_call, stream_call
+from sentiment_svc.frames import Channel, Sentiment, UtteranceAnalysis
 from sentiment_svc.protocols.clients import FRAME_S, ClientCall, native_session
 from tests.conftest import SCRIPTED_AUDIO
 from tests.redis_server import RedisServer, redis_available
@@ -262,6 +265,18 @@ def test_admission_refuses_with_1013_while_the_recognition_backlog_is_too_long(
         busy.stop()
 
 
+def escalation_of(utterances: list[dict[str, Any]]) -> CallState:
+    """The escalation state that the stored utterances (as the REST API gives them) imply."""
+    state = CallState(Policy.load())
+    for u in utterances:
+        state.observe(UtteranceAnalysis(
+            channel=Channel(u["channel"]), start=u["start"], end=u["end"], lang=u["lang"],
+            text=u["text"], sentiment=Sentiment(**u["sentiment"]),
+            categories=tuple(u["categories"]), loudness_db=u["loudness_db"],
+            raised_voice=u["raised_voice"]))
+    return state
+
+
 async def stream_then_hold(call: ClientCall, url: str, until: Callable[[], bool]) -> None:
     """Stream `call` natively in real time without stopping it, then silence until `until()`
     holds; the connection stays open until the task is cancelled (or its server dies)."""
@@ -313,6 +328,7 @@ def test_kill_9_of_a_mid_call_b_marks_it_interrupted_and_the_client_resumes_on_b
                     stored[0] = len(detail.get("utterances", ()))
             await asyncio.sleep(3.0)  # A's wall state after the last of them
             state["before"] = wall.of("k-1", "call_state")[-1]
+            state["scores"] = [(e["score"], e["duration"]) for e in wall.of("k-1", "call_state")]
             assert len((await asyncio.to_thread(b.call, "k-1"))["utterances"]) == stored[0]
             os.kill(a.process.pid, signal.SIGKILL)
             killed = time.monotonic()
@@ -343,7 +359,10 @@ def test_kill_9_of_a_mid_call_b_marks_it_interrupted_and_the_client_resumes_on_b
     after = b.call("k-1")
     # The escalation state came back from the store: B's wall shows it at once.
     resumed, held = state["resumed"], state["before"]
-    assert (resumed["level"], resumed["score"]) == (held["level"], held["score"])
+    assert resumed["level"] == held["level"] != "calm"
+    implied = escalation_of(before["utterances"]).score
+    assert resumed["score"] == pytest.approx(implied, abs=0.02)
+    assert resumed["score"] >= held["score"], state["scores"]
     assert resumed["last_alert"]["alert_id"] == before["alerts"][-1]["alert_id"]
     assert resumed["duration"] >= before["utterances"][-1]["end"]
     assert after["status"] == "completed" and after["instance_id"] == "inst-b"
