@@ -8,6 +8,8 @@ events. The console acknowledges an alert with
 `{"type": "ack", "call_id": ..., "alert_id": ..., "outcome": "apologised"}`.
 Supervisor feed: every call's call_started / alert / call_ended, and a `call_state` for each
 live call every second; `{"type": "watch", "call_id": ...}` adds that call's transcript.
+In a cluster (``SENTIMENT_REDIS_URL``) both show the calls of every instance, and an ack
+goes to the instance running the call (`Service.acknowledge`).
 """
 
 from __future__ import annotations
