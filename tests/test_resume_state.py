@@ -1,14 +1,19 @@
 """Resuming a call (`live.resume`): the escalation state rebuilt from what the store has
 (`CallState.restore`) behaves like the state that was lost, and a console acknowledgement
-(`CallState.settle`) leaves the alert answered. Pure logic, no models."""
+(`CallState.settle`) leaves the alert answered; the store takes over only a call that is
+resumable. No models."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from sentiment_svc.alerts.policy import Policy
 from sentiment_svc.alerts.state import CallState
+from sentiment_svc.domain.records import CallOpened
+from sentiment_svc.domain.vocabulary import CallStatus, Protocol
 from sentiment_svc.frames import Alert, AlertAddressed, Channel
+from sentiment_svc.storage.db import CallStore
 from tests.test_alerts import NEGATIVE, NEUTRAL, said
 
 BEFORE = [
@@ -65,3 +70,26 @@ def test_an_alert_settled_on_the_console_is_not_answered_again_by_speech():
     apology = said(34, "извините, пожалуйста", NEUTRAL, ["operator_apologised"],
                    channel=Channel.OPERATOR)
     assert not any(isinstance(e, AlertAddressed) for e in state.observe(apology))
+
+
+def test_the_store_resumes_only_an_interrupted_call_or_one_live_on_a_dead_instance(tmp_path):
+    store = CallStore(tmp_path)
+    for call_id in ("on-dead", "on-alive", "ended"):
+        store.start_call(CallOpened(
+            call_id=call_id, operator_id="op", customer_id=None, language="ru",
+            protocol=Protocol.NATIVE, started_at=time.time(), sample_rate=8000, channels=1,
+            instance_id="dead" if call_id != "on-alive" else "alive",
+        ))
+    store.end_call("ended", CallStatus.COMPLETED, None, time.time())
+    assert not store.resume_call("on-dead", "me", dead=None)  # live, its owner not judged
+    assert store.resume_call("on-dead", "me", dead="dead")
+    assert not store.resume_call("on-alive", "me", dead="dead")
+    assert not store.resume_call("ended", "me", dead="dead")  # completed stays completed
+    assert store.mark_instance_interrupted("alive", time.time()) == ["on-alive"]
+    assert store.resume_call("on-alive", "me", dead=None)  # interrupted: anyone may resume
+    calls = {c.call_id: (c.status, c.instance_id, c.ended_at) for c in store.list_calls()}
+    assert calls["on-dead"] == (CallStatus.LIVE, "me", None)
+    assert calls["on-alive"] == (CallStatus.LIVE, "me", None)
+    assert calls["ended"][:2] == (CallStatus.COMPLETED, "dead")
+    assert store.live_instances() == ["me"]
+    store.close()
