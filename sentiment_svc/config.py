@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     header_timeout_s: float = 10.0  # a request header must arrive whole within this
     max_live_calls: int = 500  # in total; more are refused with close code 1013
     max_calls_per_token: int = 200  # live calls one ingest token may hold
+    # Admission by load: a new call is refused (1013) while the recognition backlog (the
+    # seconds the queued live utterances need, per worker) is over this (None: no limit).
+    max_backlog_s: float | None = 20.0
+    # redis://host:6379/0: the event bus and heartbeats shared by a cluster's instances
+    # (README "Redis"); None: the bus stays in the process.
+    redis_url: str | None = None
     # QA replays run through the same recogniser: they count against max_live_calls, are
     # recognised after every live call, and are refused while live calls wait for it.
     max_replays: int = 4  # at once, in total

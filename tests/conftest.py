@@ -35,6 +35,7 @@ MODULE_MARKS = {
     # models loaded another way: `sentiment-svc` subprocesses, an e5 conversion
     "tests.test_cli": "models", "tests.test_crash": "models", "tests.test_e5_conversion": "models",
     "tests.test_asterisk_live": "models",
+    "tests.test_cluster_live": "models",  # two `serve` processes sharing a Redis
     "tests.test_text_model_export": "models",  # exports the fine-tuned model to ONNX
     "tests.test_audiohook_conformance": "models",  # a `serve` process and the reference client
     "tests.test_protocols_fuzz": "slow",  # ~9,000 hypothesis examples, ~45 CPU-s
@@ -101,3 +102,19 @@ def engines(settings):
     from sentiment_svc.pipeline import Engines
 
     return Engines.load(settings)
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real `redis-server` on a free loopback port (`tests.redis_server`); a test may
+    stop and start it (a Redis restart)."""
+    from tests.redis_server import RedisServer, redis_available
+
+    if not redis_available():
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

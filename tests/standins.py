@@ -58,7 +58,7 @@ class Request:
 
 class ScriptedRecogniser:
     """STAND-IN for `AsrScheduler`: the `Recogniser` protocol, plus what the service reads
-    of its scheduler (`workers`, `workers_alive`, `close`).
+    of its scheduler (`workers`, `workers_alive`, `backlog_s`, `close`).
 
     `script`: the final texts, either a list given out in the order final (not partial)
     requests arrive, or a function of the segment. Partial requests get `partial_text`.
@@ -89,6 +89,7 @@ class ScriptedRecogniser:
         self._waiting = 0
         self.workers = 1
         self.workers_alive = 1
+        self.backlog_s = 0.0  # what admission reads: set it to play an overloaded machine
         self.closed = False
 
     # the Recogniser protocol

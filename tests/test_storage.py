@@ -588,17 +588,18 @@ def test_alert_categories_from_the_escalation_state(store: CallStore) -> None:
     said = [
         utterance("Добрый день, у меня вопрос", 0.0, neg=0.2),  # calm: not evidence
         utterance("С меня дважды списали деньги", 3.0, categories=("money",), neg=0.8),
-        utterance("Я уже звонил, верните мои деньги", 6.0,
-                  categories=("money", "repeat_contact"), neg=0.8),
+        utterance("Я уже звонил, верните деньги или позовите начальника", 6.0,
+                  categories=("money", "repeat_contact", "escalation_request"), neg=0.8),
     ]
     fired = [[event for event in state.observe(heard) if isinstance(event, Alert)]
              for heard in said]
     assert [a.action for a in fired[1]] == [Action.BONUS]  # the first money complaint
-    (raised,) = fired[2]  # again: the bonus is held back by its cooldown, an apology is not
+    (raised,) = fired[2]  # more urgent than the bonus its cooldown holds back
     assert raised.t == said[2].end
-    assert raised.action is Action.APOLOGY and raised.severity is Severity.WARNING
+    assert raised.action is Action.SUPERVISOR and raised.severity is Severity.CRITICAL
     assert raised.evidence == (said[1].text, said[2].text)
-    assert raised.categories == (Category.MONEY, Category.REPEAT_CONTACT)
+    assert raised.categories == (Category.MONEY, Category.REPEAT_CONTACT,
+                                 Category.ESCALATION_REQUEST)
 
     store.start_call(record("c1"))
     store.start_call(record("c2", started_at=T0 + 10))  # a call without the alert
@@ -606,11 +607,12 @@ def test_alert_categories_from_the_escalation_state(store: CallStore) -> None:
     call = detail(store, "c1")
     (stored,) = call.alerts
     assert stored.alert_id == alert_id
-    assert stored.categories == ("money", "repeat_contact")
+    assert stored.categories == ("money", "repeat_contact", "escalation_request")
     assert stored.model_dump(exclude={"alert_id", "created_at", "acks"}) == (
         dataclasses.asdict(raised)
     )
-    assert call.utterance_count == 0 and call.categories == ("money", "repeat_contact")
+    assert call.utterance_count == 0
+    assert call.categories == ("escalation_request", "money", "repeat_contact")
     assert ids(store.list_calls(category="money")) == ["c1"]
     assert ids(store.list_calls(category="repeat_contact")) == ["c1"]
     assert ids(store.list_calls(category="waiting")) == []

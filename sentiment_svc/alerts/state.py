@@ -42,6 +42,11 @@ class CallState:
     # are more often sarcasm or resignation than satisfaction ("ну спасибо, три дня без связи").
     _upset_before: bool = False
 
+    @property
+    def open_alerts(self) -> tuple[Alert, ...]:
+        """Alerts suggested and not yet done."""
+        return tuple(self._open_alerts)
+
     def seed(self, categories: dict[str, int], negative_calls: int) -> None:
         """Start from what this customer's earlier calls left: a complaint raised in an
         earlier call counts as heard before, and each call that went badly adds to the
@@ -50,6 +55,23 @@ class CallState:
         tense = self.policy.escalation.band(Level.TENSE).enter
         self.score = min(tense, PRIOR_BAD_CALL_SCORE * negative_calls)
         self.level = self._next_level()
+
+    def restore(
+        self, utterances: list[UtteranceAnalysis], fired: list[Alert], unanswered: list[Alert]
+    ) -> None:
+        """A call resumed after its connection (or instance) was lost: its stored utterances
+        are observed again in order (their alerts were raised then, not again), then the
+        alerts it raised set the cooldowns and those not yet answered stay open."""
+        for utterance in utterances:
+            self.observe(utterance)
+        self._last_fired = {
+            alert.action: (alert.t, SEVERITY_RANK[alert.severity]) for alert in fired
+        }
+        self._open_alerts = list(unanswered)
+
+    def settle(self, alert: Alert) -> None:
+        """The operator answered `alert` on the console: speech no longer answers it."""
+        self._open_alerts = [a for a in self._open_alerts if a is not alert]
 
     def observe(self, utterance: UtteranceAnalysis) -> list[Alert | AlertAddressed]:
         if not utterance.text:
@@ -64,13 +86,18 @@ class CallState:
         self._recent.append((utterance, gain))
         # One alert per utterance at most: the first rule that matches (the policy lists
         # the most urgent first). Two cards for one sentence would be noise.
+        # A matching rule its cooldown holds back keeps the less urgent rules after it
+        # quiet too: the operator's card for this complaint is still showing.
         fired: list[Alert | AlertAddressed] = []
+        held_back = -1  # the severity rank of a matching rule held back by its cooldown
         for rule in self.policy.rules:
-            if self._matches(rule, utterance, previous) and self._cooled_down(
-                rule, utterance.end
-            ):
+            if (SEVERITY_RANK[rule.severity] <= held_back
+                    or not self._matches(rule, utterance, previous)):
+                continue
+            if self._cooled_down(rule, utterance.end):
                 fired = [self._fire(rule, utterance)]
                 break
+            held_back = max(held_back, SEVERITY_RANK[rule.severity])
         self._upset_before = self._upset_before or upset(utterance)
         return fired
 

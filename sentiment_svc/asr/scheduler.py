@@ -129,6 +129,19 @@ class AsrScheduler:
         return self._queue.qsize()
 
     @property
+    def backlog_s(self) -> float:
+        """Seconds until the live work queued and running now would be done, per worker:
+        how late an utterance of a call admitted now would be recognised (admission)."""
+        with self._queue.mutex:
+            queued = [len(job.segment.pcm) / SAMPLE_RATE for job in self._queue.queue
+                      if job.segment is not None and job.priority[0] != BACKGROUND]
+        now = time.monotonic()
+        running = sum(max(0.0, done - now) for done, busy
+                      in zip(self._expected_done, self._working, strict=True) if busy)
+        waiting = self.cost.expected(queued) if queued else 0.0
+        return (waiting + running) / max(1, self.workers_alive)
+
+    @property
     def idle(self) -> bool:
         """Nothing queued and no worker recognising: a job submitted now starts at once."""
         return not any(self._working) and not self._queue.qsize()

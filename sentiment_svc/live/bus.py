@@ -2,6 +2,9 @@
 
 A subscriber that stops reading never slows ingest or other subscribers: its queue is
 bounded and, when full, the oldest event is dropped (and counted) to make room.
+
+`Bus` is what the service and the feeds need of a bus: `EventBus` (this process only, the
+default) and `live.redis_bus.RedisBus` (every instance sharing a Redis) both are one.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sentiment_svc.domain.messages import Message
 
@@ -23,6 +27,16 @@ class Subscription:
 
     async def get(self) -> Message:
         return await self.queue.get()
+
+
+class Bus(Protocol):
+    def subscribe(
+        self, accepts: Callable[[Message], bool], size: int = DEFAULT_QUEUE
+    ) -> Subscription: ...
+
+    def unsubscribe(self, subscription: Subscription) -> None: ...
+
+    def publish(self, message: Message) -> None: ...
 
 
 class EventBus:

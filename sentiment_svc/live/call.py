@@ -16,6 +16,7 @@ needed wastes fewer recognitions on speakers who only paused.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
@@ -107,6 +108,9 @@ class LiveCall:
         self._segments: asyncio.Queue[_Utterance | None] = asyncio.Queue(UTTERANCE_QUEUE)
         self._t0: float | None = None  # wall time at which audio second 0 arrived
         self.received_s = 0.0
+        # A resumed call's audio before the reconnect (`live.resume`): its new utterances
+        # and alerts are stored and shown this much later, continuing the call's timeline.
+        self.offset_s = 0.0
         self.last_alert: AlertMessage | None = None
         self.sentiment_trend: list[float] = []
         self.finished = asyncio.Event()
@@ -172,6 +176,16 @@ class LiveCall:
             call_id=self.info.call_id, operator_id=self.info.operator_id, alert_id=alert_id,
             protocol=self.info.protocol,
         ))
+
+    def acknowledged(self, alert_id: str) -> None:
+        """An operator answered the alert `alert_id` on the console."""
+        for alert in list(self.pipeline.state.open_alerts):
+            if self._alert_ids.get(id(alert)) == alert_id:
+                self.pipeline.state.settle(alert)
+
+    def remember_alert(self, alert: Alert, alert_id: str) -> None:
+        """A stored alert of a resumed call (`live.resume`)."""
+        self._alert_ids[id(alert)] = alert_id
 
     def abort(self) -> None:
         for task in [*self._tasks, *(task for _, task in self._early.values())]:
@@ -388,13 +402,16 @@ class LiveCall:
     async def _publish(self, event: UtteranceAnalysis | Alert | AlertAddressed) -> Message:
         context, store = self._context, self._context.store
         ids = {"call_id": self.info.call_id, "operator_id": self.info.operator_id}
+        if self.offset_s and isinstance(event, UtteranceAnalysis):
+            event = dataclasses.replace(event, start=event.start + self.offset_s,
+                                        end=event.end + self.offset_s)
         if isinstance(event, UtteranceAnalysis):
             seq = None
             if store is not None:
                 seq = await store(store.store.add_utterance, self.info.call_id, event)
             if event.channel is Channel.CUSTOMER:
                 self.sentiment_trend.append(round(event.sentiment.pos - event.sentiment.neg, 3))
-            self._observe_latency(context.metrics.utterance_latency, event.end)
+            self._observe_latency(context.metrics.utterance_latency, event.end - self.offset_s)
             message = utterance_message(event, seq=seq, **ids)
             if context.send_utterance is not None:
                 context.send_utterance(message)
@@ -402,9 +419,10 @@ class LiveCall:
             return message
         if isinstance(event, Alert):
             alert_id = None
+            shown = dataclasses.replace(event, t=event.t + self.offset_s)
             if store is not None:
-                alert_id = await store(store.store.add_alert, self.info.call_id, event)
-            message = alert_message(event, alert_id=alert_id, **ids)
+                alert_id = await store(store.store.add_alert, self.info.call_id, shown)
+            message = alert_message(shown, alert_id=alert_id, **ids)
             self._alert_ids[id(event)] = alert_id
             self.last_alert = message
             context.metrics.alerts_total.labels(event.action, event.severity).inc()
@@ -443,7 +461,7 @@ class LiveCall:
             operator_id=self.info.operator_id,
             protocol=self.info.protocol,
             started_at=self.info.started_at,
-            duration=round(self.received_s, 1),
+            duration=round(self.offset_s + self.received_s, 1),
             level=self.pipeline.state.level.label,
             score=round(self.pipeline.state.score, 2),
             sentiment_trend=tuple(self.sentiment_trend[-20:]),

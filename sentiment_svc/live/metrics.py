@@ -96,6 +96,32 @@ class Metrics:
             "sentiment_webhooks_delivered", "CRM webhook events delivered, by target",
             ["target"], registry=r,
         )
+        self.asr_backlog = Gauge(
+            "sentiment_asr_backlog_seconds",
+            "Seconds the queued and running live recognitions need per worker (admission"
+            " refuses new calls past SENTIMENT_MAX_BACKLOG_S)", registry=r,
+        )
+        self.calls_refused = Counter(
+            "sentiment_calls_refused", "Calls refused at start for load (close code 1013)",
+            ["reason"], registry=r,
+        )
+        self.redis_up = Gauge(
+            "sentiment_redis_up", "1 while the Redis event bus is reachable, 0 while it is"
+            " down (only with SENTIMENT_REDIS_URL)", registry=r,
+        )
+        self.bus_outbox = Gauge(
+            "sentiment_bus_outbox", "Events waiting to be sent to Redis (it is down or slow)",
+            registry=r,
+        )
+        self.bus_outbox_dropped = Counter(
+            "sentiment_bus_outbox_dropped", "Events dropped because the outbox was full"
+            " while Redis was down", registry=r,
+        )
+        self.acks_routed = Counter(
+            "sentiment_acks_routed", "Console acknowledgements routed through Redis: sent"
+            " to the instance running the call (out) or received for a call here (in)",
+            ["direction"], registry=r,
+        )
         self.protocol_errors = Counter(
             "sentiment_protocol_errors", "Ingest connections closed for bad input",
             ["protocol", "code"], registry=r,

@@ -36,16 +36,21 @@ from sentiment_svc.domain.messages import (
 )
 from sentiment_svc.domain.records import CallOpened
 from sentiment_svc.domain.vocabulary import CallStatus, Channel, ContactChannel, Protocol
-from sentiment_svc.live.bus import EventBus
+from sentiment_svc.live.bus import Bus, EventBus
 from sentiment_svc.live.call import LiveCall
+from sentiment_svc.live.cluster import Cluster
 from sentiment_svc.live.context import CallContext
 from sentiment_svc.live.customer_ids import CustomerIds
 from sentiment_svc.live.legs import CallLegs
 from sentiment_svc.live.metrics import Metrics
 from sentiment_svc.live.recording import CallRecording
+from sentiment_svc.live.redis_bus import RedisBus
+from sentiment_svc.live.resume import restore_call
+from sentiment_svc.live.scale_out import ScaleOut
 from sentiment_svc.live.ticker import AudioTicker
 from sentiment_svc.pipeline import Engines
 from sentiment_svc.protocols.base import AudioChunk, CallStart
+from sentiment_svc.storage.errors import CallExistsError
 from sentiment_svc.storage.factory import open_store
 from sentiment_svc.storage.hop import StoreHop
 from sentiment_svc.threads import name_this_thread, single_threaded_numerics
@@ -71,11 +76,16 @@ def _named_pool(workers: int, name: str) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers, name, initializer=name_this_thread, initargs=(name,))
 
 
-class Service:
+class Service(ScaleOut):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = Metrics()
-        self.bus = EventBus(on_drop=self.metrics.feed_dropped.inc)
+        self.instance_id = settings.instance_name
+        self.bus: Bus = EventBus(on_drop=self.metrics.feed_dropped.inc)
+        self.redis_bus: RedisBus | None = None
+        self.cluster: Cluster | None = None
+        if settings.redis_url:
+            self._join_cluster(settings.redis_url)
         # CRM webhook targets: the store writes their outbox rows with the events
         webhooks = WebhooksConfig.load(settings.config_file)
         # SQLite, or PostgreSQL shared by a cluster
@@ -113,10 +123,12 @@ class Service:
         self.engines: Engines | None = None
         self.scheduler: AsrScheduler | None = None
         self.load_error: str | None = None
-        if settings.database_url:  # the other instances' live calls are theirs to close
+        if settings.database_url or self.cluster is not None:
+            # the others' live calls are theirs: a dead one's are reaped by `Cluster`
             interrupted = self.store.mark_instance_interrupted(self.instance_id, time.time())
         else:
             interrupted = self.store.mark_unfinished_interrupted(time.time())
+        self._acks: set[asyncio.Task[None]] = set()
         if interrupted:
             log.warning("marked %d calls interrupted by an earlier stop", len(interrupted))
 
@@ -248,7 +260,7 @@ class Service:
         self.metrics.active_calls.inc()
         self.metrics.calls_total.labels(protocol).inc()
         self.bus.publish(CallStarted(**_view_fields(call)))
-        if record.customer_id:
+        if record.customer_id and not call.offset_s:  # a resumed call has its state
             await self._recall_customer(call, record)
         return call
 
@@ -258,6 +270,10 @@ class Service:
             raise ServiceBusy(
                 f"the service is at its limit of {self.settings.max_live_calls} live calls"
             )
+        overloaded = self.overloaded()
+        if overloaded is not None:
+            self.metrics.calls_refused.labels("backlog").inc()
+            raise ServiceBusy(f"{overloaded}; retry on another instance")
         owned = sum(1 for other in calls if other == owner)
         if owner is not None and owned >= self.settings.max_calls_per_token:
             raise ServiceBusy(f"this token already has {owned} live calls (the limit)")
@@ -311,20 +327,27 @@ class Service:
             sample_rate=start.sample_rate, channels=len(layout), contact_channel=contact_channel,
             instance_id=self._stored_instance_id,
         )
+        resumed = None
         try:
             await self.db(self.store.start_call, record)
+        except CallExistsError as error:
+            resumed = await self._resume(record)
+            if resumed is None:
+                raise CallRejected(str(error)) from None
         except Exception as error:
             raise CallRejected(str(error)) from None
         record_audio = None
         if protocol is not Protocol.TEXT:
             try:
                 writer = await self.db(self.store.recordings.open_writer, start.call_id,
-                                       start.sample_rate, len(layout))
+                                       start.sample_rate, len(layout),
+                                       resume=resumed is not None)
             except Exception:
                 log.exception("call %s: its recording cannot be started", start.call_id)
-                with contextlib.suppress(Exception):  # not left live in the store
-                    await self.db(self.store.end_call, start.call_id, CallStatus.FAILED, None,
-                                  time.time())
+                if resumed is None:
+                    with contextlib.suppress(Exception):  # not left live in the store
+                        await self.db(self.store.end_call, start.call_id, CallStatus.FAILED,
+                                      None, time.time())
                 raise CallRejected("the call's recording cannot be started; retry") from None
             recording = CallRecording(writer, layout)
             self._recordings[start.call_id] = recording
@@ -336,6 +359,9 @@ class Service:
         call = LiveCall(start, protocol, context)
         if protocol is Protocol.TEXT:
             call.info.contact_channel = contact_channel
+        if resumed is not None:
+            restore_call(call, resumed, 0.0 if record_audio is None else writer.duration)
+            record = record.model_copy(update={"started_at": resumed.started_at})
         self.calls[start.call_id] = call
         return call, record
 
@@ -430,6 +456,10 @@ class Service:
             await self.close_call(call, "interrupted")
         if self.scheduler is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.scheduler.close)
+        if self.cluster is not None and self.redis_bus is not None:
+            await self.cluster.close()
+            await self.redis_bus.close()
+            await self.cluster.link.client.aclose()
         for executor in (self.audio_executor, self.analysis_executor):
             executor.shutdown(wait=True)
         self.db.close()

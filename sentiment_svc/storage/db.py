@@ -219,19 +219,39 @@ class CallStore(WebhookOutbox):
     def mark_unfinished_interrupted(self, now: float) -> list[str]:
         """At start-up after a crash: every call still live becomes interrupted (ended at
         `now`) and its recording's WAV header is repaired. Returns those call ids."""
-        return self._interrupt("status = 'live'", (), now)
+        return self._interrupt("", (), now)
 
     def mark_instance_interrupted(self, instance_id: str, now: float) -> list[str]:
-        """The live calls of instance `instance_id` (dead, or this one restarted) become
-        interrupted, ended at `now`, their recordings repaired. Returns those call ids."""
-        return self._interrupt("status = 'live' AND instance_id = ?", (instance_id,), now)
+        """A cluster instance stopped (or restarts): its live calls become interrupted, as
+        `mark_unfinished_interrupted` does for all. Returns those call ids."""
+        return self._interrupt(" AND instance_id = ?", (instance_id,), now)
+
+    def live_instances(self) -> list[str]:
+        """The instances that have live calls in the store (a cluster's; not embedded)."""
+        with self._tx("DEFERRED") as db:
+            rows = db.execute("SELECT DISTINCT instance_id FROM calls"
+                              " WHERE status = 'live' AND instance_id IS NOT NULL").fetchall()
+        return [row[0] for row in rows]
+
+    def resume_call(self, call_id: str, instance_id: str, dead: str | None) -> bool:
+        """A call reconnected to `instance_id`: live again there, if it was interrupted or
+        is live on `dead` (an instance without a heartbeat). False if it is not resumable."""
+        with self._tx() as db:
+            changed = db.execute(
+                "UPDATE calls SET status = 'live', ended_at = NULL, summary = NULL,"
+                " instance_id = ? WHERE call_id = ? AND (status = 'interrupted'"
+                " OR (status = 'live' AND instance_id = ?))",
+                (instance_id, call_id, dead),
+            ).rowcount
+        return changed == 1
 
     def _interrupt(self, where: str, params: tuple[Any, ...], now: float) -> list[str]:
+        live = "SELECT call_id FROM calls WHERE status = 'live'" + where
         with self._tx() as db:
-            ids = [r[0] for r in db.execute(f"SELECT call_id FROM calls WHERE {where}", params)]
+            ids = [r[0] for r in db.execute(live, params)]
             db.execute(
-                f"UPDATE calls SET status = 'interrupted', ended_at = ? WHERE {where}",
-                (now, *params),
+                "UPDATE calls SET status = 'interrupted', ended_at = ? WHERE status = 'live'"
+                + where, (now, *params),
             )
             for call_id in ids:
                 self._outbox_ended(db, call_id, CallStatus.INTERRUPTED, None, now)

@@ -80,7 +80,8 @@ class PgRecordings:
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
 
-    def open_writer(self, call_id: str, sample_rate: int, channels: int) -> PgRecordingSink:
+    def open_writer(self, call_id: str, sample_rate: int, channels: int, *,
+                    resume: bool = False) -> PgRecordingSink:
         """Start (or, for a call resumed on another instance, continue) a recording."""
         if channels not in (1, 2):
             raise ValueError(f"a recording has 1 or 2 channels, not {channels}")
@@ -93,17 +94,20 @@ class PgRecordings:
                 (call_id, sample_rate, channels),
             )
             row = conn.execute(
-                "SELECT sample_rate, channels,"
-                " (SELECT COALESCE(MAX(seq) + 1, 0) FROM recording_chunks WHERE call_id = %s)"
-                " FROM recordings WHERE call_id = %s",
-                (call_id, call_id),
+                "SELECT sample_rate, channels, COALESCE(MAX(k.seq) + 1, 0),"
+                " COALESCE(SUM(length(k.pcm)), 0) FROM recordings r LEFT JOIN recording_chunks k"
+                " USING (call_id) WHERE r.call_id = %s GROUP BY sample_rate, channels",
+                (call_id,),
             ).fetchone()
         assert row is not None
         if (row[0], row[1]) != (sample_rate, channels):
             raise ValueError(
                 f"call {call_id!r} is recorded at {row[0]} Hz, {row[1]} channels already"
             )
-        return PgRecordingSink(self._pool, call_id, sample_rate, channels, int(row[2]))
+        sink = PgRecordingSink(self._pool, call_id, sample_rate, channels, int(row[2]))
+        if resume:  # its duration goes on from what was recorded before
+            sink.frames = int(row[3]) // (2 * channels)
+        return sink
 
     def exists(self, call_id: str) -> bool:
         with self._pool.connection() as conn:

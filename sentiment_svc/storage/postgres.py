@@ -192,6 +192,25 @@ class PgCallStore:
         """The live calls of `instance_id` become interrupted, ended at `now`; their ids."""
         return self._interrupt("status = 'live' AND instance_id = %s", (instance_id,), now)
 
+    def live_instances(self) -> list[str]:
+        """The instances that have live calls in the store (a cluster's; not embedded)."""
+        with self._pool.connection() as conn:
+            rows = conn.execute("SELECT DISTINCT instance_id FROM calls"
+                                " WHERE status = 'live' AND instance_id IS NOT NULL").fetchall()
+        return [row[0] for row in rows]
+
+    def resume_call(self, call_id: str, instance_id: str, dead: str | None) -> bool:
+        """A call reconnected to `instance_id`: live again there, if it was interrupted or
+        is live on `dead` (an instance without a heartbeat). False if it is not resumable."""
+        with self._pool.connection() as conn:
+            changed = conn.execute(
+                "UPDATE calls SET status = 'live', ended_at = NULL, summary = NULL,"
+                " instance_id = %s WHERE call_id = %s AND (status = 'interrupted'"
+                " OR (status = 'live' AND instance_id = %s))",
+                (instance_id, call_id, dead),
+            ).rowcount
+        return changed == 1
+
     def _interrupt(self, where: str, params: tuple[Any, ...], now: float) -> list[str]:
         with self._pool.connection() as conn:
             rows = conn.execute(

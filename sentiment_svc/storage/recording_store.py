@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import soundfile
 
 from sentiment_svc.storage.recordings import RecordingWriter, repair_wav
 
@@ -43,7 +44,11 @@ class RecordingSink(Protocol):
 
 
 class Recordings(Protocol):
-    def open_writer(self, call_id: str, sample_rate: int, channels: int) -> RecordingSink: ...
+    def open_writer(self, call_id: str, sample_rate: int, channels: int, *,
+                    resume: bool = False) -> RecordingSink:
+        """Start a call's recording; `resume`: continue the one it has (a call resumed on
+        another instance), whose length the sink's `duration` then starts from."""
+        ...
 
     def exists(self, call_id: str) -> bool: ...
 
@@ -73,8 +78,21 @@ class FileRecordings:
             name = "_" + hashlib.sha256(call_id.encode()).hexdigest()[:40]
         return self.directory / f"{name}.wav"
 
-    def open_writer(self, call_id: str, sample_rate: int, channels: int) -> RecordingWriter:
-        return RecordingWriter(self.path(call_id), sample_rate, channels)
+    def open_writer(self, call_id: str, sample_rate: int, channels: int, *,
+                    resume: bool = False) -> RecordingWriter:
+        path = self.path(call_id)
+        if resume and path.exists():  # repaired first: its writer may have been killed
+            try:
+                repair_wav(path)
+                info = soundfile.info(str(path))
+                if info.samplerate == sample_rate and info.channels == channels:
+                    return RecordingWriter(path, sample_rate, channels, append=True)
+                log.warning("call %s's recording has another format; starting it again",
+                            call_id)
+            except (OSError, ValueError, RuntimeError) as error:
+                log.warning("cannot append to call %s's recording (%s); starting it again",
+                            call_id, error)
+        return RecordingWriter(path, sample_rate, channels)
 
     def exists(self, call_id: str) -> bool:
         return self.path(call_id).exists()

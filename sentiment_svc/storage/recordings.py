@@ -30,8 +30,10 @@ class RecordingWriter:
     """Appends int16 audio of one call to a WAV file; not thread-safe (one writer per call)."""
 
     def __init__(
-        self, path: Path, sample_rate: int, channels: int, *, sync_interval: float = 1.0
+        self, path: Path, sample_rate: int, channels: int, *, sync_interval: float = 1.0,
+        append: bool = False,
     ) -> None:
+        """`append`: continue an existing WAV of the same format (a resumed call)."""
         if channels not in (1, 2):
             raise ValueError(f"a recording has 1 or 2 channels, not {channels}")
         if sample_rate <= 0:
@@ -43,10 +45,14 @@ class RecordingWriter:
         self.sync_interval = sync_interval
         self.frames = 0
         self._last_sync = time.monotonic()
-        self._file = soundfile.SoundFile(
-            path, mode="w", samplerate=sample_rate, channels=channels,
-            format="WAV", subtype="PCM_16",
-        )
+        if append:
+            self._file = soundfile.SoundFile(path, mode="r+")
+            self.frames = self._file.seek(0, soundfile.SEEK_END)
+        else:
+            self._file = soundfile.SoundFile(
+                path, mode="w", samplerate=sample_rate, channels=channels,
+                format="WAV", subtype="PCM_16",
+            )
 
     @property
     def duration(self) -> float:

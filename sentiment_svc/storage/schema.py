@@ -161,7 +161,9 @@ CREATE INDEX calls_by_customer_started ON calls (customer_id, started_at)
     WHERE customer_id IS NOT NULL;
 """,
     6: """
-ALTER TABLE calls ADD COLUMN instance_id TEXT;  -- the instance running it; NULL embedded
+-- The instance running a live call (a cluster: SENTIMENT_DATABASE_URL or _REDIS_URL);
+-- NULL when embedded.
+ALTER TABLE calls ADD COLUMN instance_id TEXT;
 CREATE INDEX calls_live_by_instance ON calls (instance_id) WHERE status = 'live';
 """,
 }

@@ -56,6 +56,7 @@ def create_app(settings: Settings, tokens: TokenRegistry,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = Service(settings)
+        service.start()
         app.state.service = service
         app.state.store = service.store
         app.state.db = service.db
@@ -117,8 +118,11 @@ def create_app(settings: Settings, tokens: TokenRegistry,
         problem = service.unhealthy()
         if problem is not None:
             return JSONResponse({"status": problem}, status_code=503)
-        return JSONResponse({"status": "ready", "live_calls": len(service.calls),
-                             "replays": len(service.replays)})
+        load = {"instance_id": service.instance_id, **service.load()}
+        overloaded = service.overloaded()
+        if overloaded is not None:  # a balancer sends new calls elsewhere meanwhile
+            return JSONResponse({"status": f"busy: {overloaded}", **load}, status_code=503)
+        return JSONResponse({"status": "ready", **load})
 
     @app.get("/metrics", tags=["ops"])
     async def metrics() -> Response:
@@ -126,6 +130,7 @@ def create_app(settings: Settings, tokens: TokenRegistry,
         if service.scheduler is not None:
             service.metrics.asr_queue_depth.set(service.scheduler.depth)
             service.metrics.asr_workers_alive.set(service.scheduler.workers_alive)
+            service.metrics.asr_backlog.set(service.scheduler.backlog_s)
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

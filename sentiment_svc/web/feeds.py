@@ -8,13 +8,14 @@ events. The console acknowledges an alert with
 `{"type": "ack", "call_id": ..., "alert_id": ..., "outcome": "apologised"}`.
 Supervisor feed: every call's call_started / alert / call_ended, and a `call_state` for each
 live call every second; `{"type": "watch", "call_id": ...}` adds that call's transcript.
+In a cluster (``SENTIMENT_REDIS_URL``) both show the calls of every instance, and an ack
+goes to the instance running the call (`Service.acknowledge`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -32,7 +33,6 @@ from sentiment_svc.domain.messages import (
     Message,
     WatchRequest,
 )
-from sentiment_svc.domain.vocabulary import AckSource
 from sentiment_svc.live.bus import Subscription
 from sentiment_svc.live.service import CallRejected, Service, ServiceBusy
 from sentiment_svc.web.auth import Role, websocket_principal
@@ -51,9 +51,9 @@ async def _pump(websocket: WebSocket, subscription: Subscription) -> None:
 
 async def _state_ticker(websocket: WebSocket, service: Service, operator_id: str | None) -> None:
     while True:
-        for call in list(service.calls.values()):
-            if operator_id is None or call.info.operator_id == operator_id:
-                await websocket.send_text(to_json(call.view()))
+        for view in service.live_views():
+            if operator_id is None or view.operator_id == operator_id:
+                await websocket.send_text(to_json(view))
         await asyncio.sleep(STATE_INTERVAL_S)
 
 
@@ -115,20 +115,10 @@ async def operator_feed(websocket: WebSocket, operator_id: str) -> None:
         detail = await service.db(service.store.get_call, call_id)
         if detail is None or detail.operator_id != operator_id:
             raise BadRequest(f"unknown call {call_id}")
-        alert = next((a for a in detail.alerts if a.alert_id == alert_id), None)
-        if alert is None:
+        if not any(a.alert_id == alert_id for a in detail.alerts):
             raise BadRequest(f"unknown alert {alert_id}")
-        now = time.time()
-        stored = await service.db(
-            service.store.add_ack, call_id, alert_id, operator_id, message.outcome, now,
-            max(0.0, now - alert.created_at),
-        )
-        if not stored:  # the same answer again: it was stored and shown the first time
-            return None
-        service.bus.publish(AlertAcked(
-            call_id=call_id, operator_id=operator_id, alert_id=alert_id,
-            outcome=message.outcome, source=AckSource.CONSOLE,
-        ))
+        # Stored and shown by the instance running the call (`Service.acknowledge`).
+        await service.acknowledge(call_id, alert_id, operator_id, message.outcome)
         return None
 
     await _serve(websocket, subscription, on_message, operator_id)
@@ -152,10 +142,10 @@ async def supervisor_feed(websocket: WebSocket) -> None:
             watched.discard(call_id)
             return None
         watched.add(call_id)
-        call = service.calls.get(call_id)
-        if call is None:
+        view = next((v for v in service.live_views() if v.call_id == call_id), None)
+        if view is None:
             return FeedError(code="not_live", message=f"call {call_id} is not live")
-        return call.view()
+        return view
 
     await _serve(websocket, subscription, on_message, None)
 
