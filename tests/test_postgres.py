@@ -18,7 +18,7 @@ import soundfile
 
 from sentiment_svc.config import Settings
 from sentiment_svc.domain.records import CallOpened
-from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus
+from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus, ContactChannel
 from sentiment_svc.storage import pg_schema
 from sentiment_svc.storage.db import CallStore
 from sentiment_svc.storage.factory import StoreUnavailableError, describe_url, open_store
@@ -56,8 +56,9 @@ def test_migrations_apply_once(pg_url: str) -> None:
 
 
 def test_the_sql_checks_list_the_domain_s_values(pg_url: str) -> None:
-    """The migrations are plain SQL, so the CHECKs spell out the statuses and outcomes:
-    they must stay the domain's vocabularies (a new status would otherwise fail to store)."""
+    """The migrations are plain SQL, so the CHECKs spell out the statuses, outcomes and
+    contact channels: they must stay the domain's vocabularies (a new status would
+    otherwise fail to store)."""
     with psycopg.connect(pg_url) as conn:
         migrate(conn)
         checks = dict(conn.execute(
@@ -69,6 +70,9 @@ def test_the_sql_checks_list_the_domain_s_values(pg_url: str) -> None:
     assert status_check.count("'") == 2 * len(CallStatus)
     assert all(f"'{outcome.value}'" in outcome_check for outcome in AckOutcome)
     assert outcome_check.count("'") == 2 * len(AckOutcome)
+    channel_check = checks["calls.calls_contact_channel_check"]
+    assert all(f"'{channel.value}'" in channel_check for channel in ContactChannel)
+    assert channel_check.count("'") == 2 * len(ContactChannel)
 
 
 def test_two_instances_starting_together_migrate_once(pg_url: str) -> None:
