@@ -69,17 +69,21 @@ class PgWebhookOutbox(OutboxWriter):
 
     def webhook_due(self, target: str, now: float, limit: int) -> tuple[list[OutboxRow], int]:
         """Up to `limit` rows of `target` to send now, claimed for this store object: each
-        the oldest undelivered row of its contact, due by `now` and claimed by no one (or
-        its claim lapsed); and how many rows the target has pending in all."""
+        the oldest undelivered row of its contact, due by `now` and claimed by no other
+        instance (or its claim lapsed); and how many rows the target has pending in all.
+        This object's own claims come back as on SQLite: its worker asks again only once
+        the rows it was given were delivered or failed, so one it is given again was
+        abandoned (a worker cancelled mid-delivery)."""
         with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             ids = [row["id"] for row in cur.execute(
                 "SELECT o.id FROM webhook_outbox o WHERE o.target = %s"
                 " AND o.next_attempt_at <= %s"
-                " AND (o.claimed_until IS NULL OR o.claimed_until <= %s)"
+                " AND (o.claimed_until IS NULL OR o.claimed_until <= %s"
+                "      OR o.claimed_by = %s)"
                 " AND NOT EXISTS (SELECT 1 FROM webhook_outbox e WHERE e.target = o.target"
                 "                 AND e.contact_id = o.contact_id AND e.id < o.id)"
                 " ORDER BY o.id LIMIT %s FOR UPDATE OF o SKIP LOCKED",
-                (target, now, now, limit),
+                (target, now, now, self._claimer, limit),
             ).fetchall()]
             rows: list[dict[str, Any]] = []
             if ids:
