@@ -152,15 +152,16 @@ def _claims(make_store) -> None:
     first.start_call(opened("a"))
     first.end_call("a", CallStatus.COMPLETED, None, time.time())
     second.start_call(opened("b"))
-    now = time.time() + 1
-    taken, count = first.webhook_due("crm", now, 10)
+    now = time.time()
+    taken, count = first.webhook_due("crm", now, 10)  # claimed up to now + 30
     assert [(r.contact_id, str(r.event_type)) for r in taken] == [
         ("a", "contact_started"), ("b", "contact_started")]
     assert second.webhook_due("crm", now, 10) == ([], count)  # a's ended waits for a's started
+    first.webhook_failed(taken[1].id, "HTTP 503", now)  # b released: due again at once
+    time.sleep(0.5)
     first.webhook_step_done(taken[0].id, "register", {"call_id": "B-7"})
-    assert second.webhook_due("crm", now + 29, 10)[0] == []  # the step renewed the claim
-    first.webhook_failed(taken[1].id, "HTTP 503", now)  # released: due again at once
-    (b_again,), _ = second.webhook_due("crm", now + 10, 10)  # claimed up to now + 40
+    # a's claim would have lapsed at now + 30, but the step renewed it: second gets b only
+    (b_again,), _ = second.webhook_due("crm", now + 30.2, 10)
     assert (b_again.contact_id, b_again.attempts) == ("b", 1)
     # `first` dies mid-delivery of a's started: its claim lapses, then `second` sends it
     a_again, b_held = second.webhook_due("crm", now + 31, 10)[0]  # and b, its own claim
