@@ -18,7 +18,6 @@ from sentiment_svc.domain.records import CallOpened
 from sentiment_svc.domain.vocabulary import Action, CallStatus, Category, Channel, Severity
 from sentiment_svc.frames import Alert, Sentiment, UtteranceAnalysis
 from sentiment_svc.storage.base import CallRepository
-from sentiment_svc.storage.db import CallStore
 from tests.contacts_server import ContactsServer, Feed, contacts_server
 from tests.stores import MakeStore, count_rows
 
@@ -256,15 +255,19 @@ def _past_call(store: CallRepository, call_id: str, customer: str, started_at: f
         csat_estimate=2.0), started_at + 20)
 
 
-def test_timeline_card_seeding_and_erasure_cover_every_channel(tmp_path: Path):
+def test_timeline_card_seeding_and_erasure_cover_every_channel(tmp_path: Path,
+                                                               make_store: MakeStore):
+    """Over the REST API and the operator feed, on either store (the service on the same
+    SQLite directory, or on the same PostgreSQL database)."""
     now = time.time()
-    store = CallStore(tmp_path)
+    store = make_store()
     _past_call(store, "old-call", "cust-9", now - 3 * 86400, channel="phone",
                texts=[("Мне нагрубили", ("rudeness",))], ack="apologised")
     _past_call(store, "chat-yesterday", "cust-9", now - 86400, channel="chat",
                texts=[("Верните деньги", ("money",)), ("Ничего не помогло", ("not_helped",))])
     store.close()
-    with contacts_server(tmp_path) as server:
+    (tmp_path / "data").mkdir(exist_ok=True)  # as `serve` makes it (the customer-id key)
+    with contacts_server(tmp_path / "data", database_url=make_store.url) as server:
         with server.client("qa") as client:
             timeline = client.get("/v1/customers/cust-9/timeline").json()
             assert client.get("/v1/customers/nobody/timeline").status_code == 404
