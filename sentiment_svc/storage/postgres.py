@@ -143,7 +143,7 @@ class PgCallStore(PgWebhookOutbox):
         """Store an alert; return its new alert id. `created_at` defaults to now."""
         alert_id = uuid.uuid4().hex[:12]
         with self._pool.connection() as conn:
-            _require_call(conn, call_id)
+            _require_call(conn, call_id, lock=True)  # its webhook's place (pg_outbox)
             conn.execute(
                 "INSERT INTO alerts (alert_id, call_id, t, action, severity, reason, evidence,"
                 " categories, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -163,6 +163,8 @@ class PgCallStore(PgWebhookOutbox):
         answer again is not stored twice. Returns whether this one was stored."""
         outcome = AckOutcome(outcome)
         with self._pool.connection() as conn:
+            # the call's row first, as every writer of a webhook (pg_outbox: "Order")
+            conn.execute("SELECT 1 FROM calls WHERE call_id = %s FOR UPDATE", (call_id,))
             row = conn.execute(
                 "SELECT 1 FROM alerts WHERE alert_id = %s AND call_id = %s", (alert_id, call_id)
             ).fetchone()
