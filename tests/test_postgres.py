@@ -1,6 +1,7 @@
 """What only the PostgreSQL store has, on a real PostgreSQL server on loopback: schema
 migrations (idempotent, transactional, safe when instances start together), recordings
-appended in chunks and read from another store object, and `open_store`'s clear errors.
+appended in chunks and read from another store object, an old database upgraded, and
+`open_store`'s clear errors.
 The store's shared behaviour runs on both backends in test_storage.py and test_rest.py."""
 
 from __future__ import annotations
@@ -125,6 +126,30 @@ def test_a_failing_migration_leaves_the_database_as_it_was(
             migrate(conn)
         exists = conn.execute("SELECT to_regclass('half_made')").fetchone()[0]
     assert exists is None and versions(pg_url) == [m.version for m in shipped]
+
+
+def test_a_version_1_database_with_calls_is_upgraded_to_contacts_and_webhooks(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database of the first release, with a call in it: opening it applies 0002, the
+    call reads back as a phone call, and the outbox works on it."""
+    with psycopg.connect(pg_url) as conn:
+        monkeypatch.setattr(pg_schema, "migrations", lambda: migrations()[:1])
+        migrate(conn)
+        conn.execute(
+            "INSERT INTO calls (call_id, operator_id, language, protocol, sample_rate,"
+            " channels, started_at) VALUES ('old', 'op-1', 'ru', 'native', 8000, 2, %s)",
+            (T0,))
+        conn.commit()
+    monkeypatch.undo()
+    store = PgCallStore(pg_url, webhooks={"crm": ["contact_ended"]})
+    try:
+        assert versions(pg_url) == [m.version for m in migrations()]
+        assert store.get_call("old").contact_channel == "phone"
+        store.end_call("old", CallStatus.COMPLETED, None, T0 + 60)
+        (row,), pending = store.webhook_due("crm", T0 + 10**9, 10)
+        assert (row.contact_id, str(row.event_type), pending) == ("old", "contact_ended", 1)
+    finally:
+        store.close()
 
 
 def test_a_newer_schema_is_refused(pg_url: str) -> None:
