@@ -25,6 +25,7 @@ from sentiment_svc.storage.db import CallStore
 from sentiment_svc.storage.factory import StoreUnavailableError, describe_url, open_store
 from sentiment_svc.storage.pg_schema import Migration, SchemaError, migrate, migrations
 from sentiment_svc.storage.postgres import PgCallStore
+from tests.crm_server import ALERT
 from tests.pg_server import PostgresServer, binaries_dir, start_postgres
 
 T0 = 1_740_000_000.0
@@ -148,6 +149,31 @@ def test_a_version_1_database_with_calls_is_upgraded_to_contacts_and_webhooks(
         store.end_call("old", CallStatus.COMPLETED, None, T0 + 60)
         (row,), pending = store.webhook_due("crm", T0 + 10**9, 10)
         assert (row.contact_id, str(row.event_type), pending) == ("old", "contact_ended", 1)
+    finally:
+        store.close()
+
+
+def test_webhook_writers_of_one_contact_queue_on_its_call_row(pg_url: str) -> None:
+    """An alert and an acknowledgement (which another instance may write while this one
+    ends the call) wait for a transaction holding the call's row: a contact's outbox rows
+    are numbered in the order they commit, the order `webhook_due` hands them out in."""
+    store = PgCallStore(pg_url, webhooks={"crm": ["alert", "alert_acknowledged"]})
+    store.start_call(opened("c1"))
+    alert_id = store.add_alert("c1", ALERT)
+    writes = [lambda: store.add_alert("c1", ALERT),
+              lambda: store.add_ack("c1", alert_id, "op-1", AckOutcome.DISMISSED, T0, 1.0)]
+    try:
+        for write in writes:
+            with psycopg.connect(pg_url) as holder:  # another transaction, mid-way
+                holder.execute("SELECT 1 FROM calls WHERE call_id = 'c1' FOR UPDATE")
+                writer = threading.Thread(target=write)
+                writer.start()
+                writer.join(0.5)
+                assert writer.is_alive()  # waits for the holder
+            writer.join(5)  # the holder committed (the block's end): it goes on
+            assert not writer.is_alive()
+        rows, pending = store.webhook_due("crm", T0 + 10**9, 10)
+        assert pending == 3 and [str(r.event_type) for r in rows] == ["alert"]
     finally:
         store.close()
 
