@@ -61,6 +61,7 @@ class PgWebhookOutbox(OutboxWriter):
     _pool: ConnectionPool
     _claimer: str
     _claim_s: float
+    _claimed_any = False  # whether `close` has claims to release (no round trip otherwise)
 
     def _rows(self, db: Any, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
         with db.cursor(row_factory=dict_row) as cur:
@@ -93,6 +94,7 @@ class PgWebhookOutbox(OutboxWriter):
             ).fetchall()]
             rows: list[dict[str, Any]] = []
             if ids:
+                self._claimed_any = True
                 cur.execute(
                     "UPDATE webhook_outbox SET claimed_by = %s, claimed_until = %s"
                     " WHERE id = ANY(%s)", (self._claimer, now + self._claim_s, ids))
@@ -156,6 +158,8 @@ class PgWebhookOutbox(OutboxWriter):
 
     def _release_claims(self) -> None:
         """At close: this object's claimed rows go back to whichever instance is first."""
+        if not self._claimed_any:
+            return
         try:
             with self._pool.connection() as conn:
                 conn.execute(
