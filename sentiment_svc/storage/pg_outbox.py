@@ -11,17 +11,20 @@ waits, and re-checks a row claimed meanwhile against the claim), and stamps them
 store object's name (``claimed_by``) and a lapse time (``claimed_until``). Only the oldest
 row of a contact is ever picked, claimed or not, so a contact's later event waits for its
 earlier one whichever instance holds it: per-contact order holds across the cluster.
+
 Order. "Oldest" is the row id, taken at insert; on PostgreSQL two transactions may commit
 in another order than they took their ids (an acknowledgement written by the instance
 serving the operator's console while the call's own instance ends it), so each transaction
 that writes a contact's webhook holds the contact's ``calls`` row (``FOR UPDATE``, taken
 before anything else, or the insert of that row) until it commits: a contact's rows are
 numbered in the order they become visible.
-A delivered row is deleted, a failed one is released with its retry time, a finished step
+
+Release. A delivered row is deleted, a failed one is released with its retry time, a finished step
 extends the claim; `close` releases this object's claims (a stop mid-delivery: the event
 goes again at once, with the same idempotency key). An instance that dies mid-delivery
 leaves its claims to lapse after `CLAIM_S`, then another instance sends them again (at
 least once, as on SQLite after a crash).
+
 (PostgreSQL documentation: SELECT, "The Locking Clause", on SKIP LOCKED; "Read Committed
 Isolation Level", on how a locked row is re-checked.)
 """
