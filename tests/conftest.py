@@ -9,8 +9,10 @@ from types import ModuleType
 
 import pytest
 
-# A real PostgreSQL on loopback for the store tests: `postgres_server`, `pg_url`.
+# A real PostgreSQL on loopback for the store tests (`postgres_server`, `pg_url`), and the
+# call store on both backends, parametrised (`backend`, `make_store`).
 from tests.pg_server import pg_url, postgres_server  # noqa: F401 (fixtures)
+from tests.stores import backend, make_store  # noqa: F401 (fixtures)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -32,8 +32,10 @@ from sentiment_svc.domain.vocabulary import (
 from sentiment_svc.frames import Alert, Sentiment, UtteranceAnalysis
 from sentiment_svc.live.customer_ids import CustomerIds
 from sentiment_svc.live.metrics import Metrics
+from sentiment_svc.storage.base import CallRepository
 from sentiment_svc.storage.db import CallStore
 from sentiment_svc.storage.hop import StoreHop
+from sentiment_svc.storage.postgres import PgCallStore
 
 FAST = Backoff(base_s=0.2, max_s=1.0)  # retries within a second while the CRM is down
 POLL_S = 0.05
@@ -123,8 +125,11 @@ def targets(*entries: dict[str, Any]) -> WebhooksConfig:
     return WebhooksConfig.from_entries(list(entries), "test")
 
 
-def open_store(data_dir: Path, config: WebhooksConfig) -> CallStore:
-    return CallStore(data_dir, webhooks=config.subscriptions())
+def open_store(where: Path | str, config: WebhooksConfig) -> CallRepository:
+    """The store with `config`'s outbox: SQLite in a directory, or PostgreSQL at a URL."""
+    if isinstance(where, str):
+        return PgCallStore(where, webhooks=config.subscriptions())
+    return CallStore(where, webhooks=config.subscriptions())
 
 
 @contextlib.asynccontextmanager

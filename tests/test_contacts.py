@@ -1,7 +1,8 @@
 """Text contacts end to end over real sockets: the REST endpoint, the live chat websocket,
 the operator feed, the customer timeline and erasure, and every bad input (refused with a
 clear 4xx, nothing changed). The service is the real app; only the models are stand-ins
-(`tests.contacts_server`)."""
+(`tests.contacts_server`). The store's side (channels, timeline, history, erasure) also runs
+on both backends, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from sentiment_svc.domain.messages import CallSummary
 from sentiment_svc.domain.records import CallOpened
 from sentiment_svc.domain.vocabulary import Action, CallStatus, Category, Channel, Severity
 from sentiment_svc.frames import Alert, Sentiment, UtteranceAnalysis
-from sentiment_svc.storage.db import CallStore
+from sentiment_svc.storage.base import CallRepository
 from tests.contacts_server import ContactsServer, Feed, contacts_server
+from tests.stores import MakeStore, count_rows
 
 MONEY = "Здравствуйте, мне не вернули деньги."
 MONEY_AGAIN = "Где мои деньги? Верните деньги!"
@@ -229,7 +231,7 @@ def test_ending_an_unknown_contact_is_404(server):
         assert client.post("/v1/contacts/never-seen/end").status_code == 404
 
 
-def _past_call(store: CallStore, call_id: str, customer: str, started_at: float, *,
+def _past_call(store: CallRepository, call_id: str, customer: str, started_at: float, *,
                channel: str, texts: list[tuple[str, tuple[str, ...]]], ack: str | None = None
                ) -> None:
     store.start_call(CallOpened(
@@ -254,15 +256,19 @@ def _past_call(store: CallStore, call_id: str, customer: str, started_at: float,
         csat_estimate=2.0), started_at + 20)
 
 
-def test_timeline_card_seeding_and_erasure_cover_every_channel(tmp_path: Path):
+def test_timeline_card_seeding_and_erasure_cover_every_channel(tmp_path: Path,
+                                                               make_store: MakeStore):
+    """Over the REST API and the operator feed, on either store (the service on the same
+    SQLite directory, or on the same PostgreSQL database)."""
     now = time.time()
-    store = CallStore(tmp_path)
+    store = make_store()
     _past_call(store, "old-call", "cust-9", now - 3 * 86400, channel="phone",
                texts=[("Мне нагрубили", ("rudeness",))], ack="apologised")
     _past_call(store, "chat-yesterday", "cust-9", now - 86400, channel="chat",
                texts=[("Верните деньги", ("money",)), ("Ничего не помогло", ("not_helped",))])
     store.close()
-    with contacts_server(tmp_path) as server:
+    (tmp_path / "data").mkdir(exist_ok=True)  # as `serve` makes it (the customer-id key)
+    with contacts_server(tmp_path / "data", database_url=make_store.url) as server:
         with server.client("qa") as client:
             timeline = client.get("/v1/customers/cust-9/timeline").json()
             assert client.get("/v1/customers/nobody/timeline").status_code == 404
@@ -297,6 +303,58 @@ def test_timeline_card_seeding_and_erasure_cover_every_channel(tmp_path: Path):
             erased = client.delete("/v1/customers/cust-9").json()
             assert erased["deleted_calls"] == 3  # the call and both chats
             assert client.get("/v1/customers/cust-9/timeline").status_code == 404
+
+
+def test_the_store_keeps_each_channel_and_the_customer_timeline(make_store: MakeStore):
+    """On either backend: a contact's channel round-trips; the timeline mixes a customer's
+    calls and chats newest first with their complaints, outcome, alerts, mood curve and
+    summary, within its window; the history counts a window's finished contacts; erasing
+    the customer takes every channel."""
+    store, now = make_store(), time.time()
+    _past_call(store, "old-call", "cust-9", now - 3 * 86400, channel="phone",
+               texts=[("Мне нагрубили", ("rudeness",))], ack="apologised")
+    _past_call(store, "chat-yesterday", "cust-9", now - 86400, channel="chat",
+               texts=[("Верните деньги", ("money",)), ("Ничего не помогло", ("not_helped",))])
+    _past_call(store, "mail-other", "cust-1", now - 3600, channel="email",
+               texts=[("Спасибо", ())])
+    store.start_call(CallOpened(
+        call_id="chat-now", operator_id="op-2", customer_id="cust-9", language="ru",
+        protocol="text", started_at=now, sample_rate=16000, channels=2,
+        contact_channel="messenger"))
+    assert [(c.call_id, c.contact_channel) for c in store.list_calls()] == [
+        ("chat-now", "messenger"), ("mail-other", "email"), ("chat-yesterday", "chat"),
+        ("old-call", "phone")]
+    assert store.get_call("chat-yesterday").contact_channel == "chat"
+
+    timeline = store.customer_timeline("cust-9", exclude="chat-now")
+    assert [(c.contact_id, c.channel) for c in timeline.contacts] == [
+        ("chat-yesterday", "chat"), ("old-call", "phone")]
+    chat, call = timeline.contacts
+    assert chat.unresolved == ("money", "not_helped") and chat.outcome == "unresolved"
+    assert [p.value for p in chat.sentiment_curve] == [-0.7, -0.7]
+    assert chat.summary.negative_share == 1.0 and chat.status == "completed"
+    assert call.unresolved == () and call.outcome == "resolved"  # apologised
+    assert [(a.action, a.outcome, a.seconds_to_ack) for a in call.alerts] == [
+        ("apology", "apologised", 3.0)]
+    assert [c.contact_id for c in store.customer_timeline("cust-9").contacts] == [
+        "chat-now", "chat-yesterday", "old-call"]
+    assert store.customer_timeline("cust-9").contacts[0].status == "live"
+    window = store.customer_timeline("cust-9", since=now - 2 * 86400, before=now)
+    assert [c.contact_id for c in window.contacts] == ["chat-yesterday"]
+    assert [c.contact_id for c in store.customer_timeline("cust-9", limit=1).contacts] == [
+        "chat-now"]
+    assert store.customer_timeline("nobody").contacts == ()
+
+    history = store.customer_history("cust-9", since=now - 7 * 86400)
+    assert (history.previous_calls, history.negative_calls) == (2, 2)  # not the live one
+    assert history.categories == {"money": 1, "not_helped": 1, "rudeness": 1}
+    earlier = store.customer_history("cust-9", since=now - 7 * 86400, until=now - 2 * 86400)
+    assert (earlier.previous_calls, earlier.categories) == (1, {"rudeness": 1})
+
+    store.end_call("chat-now", CallStatus.COMPLETED, None, now + 1)
+    assert store.delete_customer("cust-9") == 3
+    assert store.customer_timeline("cust-9").contacts == ()
+    assert count_rows(store, "calls") == 1  # the other customer's e-mail stays
 
 
 def test_the_openapi_schema_documents_the_message_body(server):

@@ -1,6 +1,7 @@
 """What only the PostgreSQL store has, on a real PostgreSQL server on loopback: schema
 migrations (idempotent, transactional, safe when instances start together), recordings
-appended in chunks and read from another store object, and `open_store`'s clear errors.
+appended in chunks and read from another store object, an old database upgraded, and
+`open_store`'s clear errors.
 The store's shared behaviour runs on both backends in test_storage.py and test_rest.py."""
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import soundfile
 
 from sentiment_svc.config import Settings
 from sentiment_svc.domain.records import CallOpened
-from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus
+from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus, ContactChannel
 from sentiment_svc.storage import pg_schema
 from sentiment_svc.storage.db import CallStore
 from sentiment_svc.storage.factory import StoreUnavailableError, describe_url, open_store
 from sentiment_svc.storage.pg_schema import Migration, SchemaError, migrate, migrations
 from sentiment_svc.storage.postgres import PgCallStore
+from tests.crm_server import ALERT
 from tests.pg_server import PostgresServer, binaries_dir, start_postgres
 
 T0 = 1_740_000_000.0
@@ -56,8 +58,9 @@ def test_migrations_apply_once(pg_url: str) -> None:
 
 
 def test_the_sql_checks_list_the_domain_s_values(pg_url: str) -> None:
-    """The migrations are plain SQL, so the CHECKs spell out the statuses and outcomes:
-    they must stay the domain's vocabularies (a new status would otherwise fail to store)."""
+    """The migrations are plain SQL, so the CHECKs spell out the statuses, outcomes and
+    contact channels: they must stay the domain's vocabularies (a new status would
+    otherwise fail to store)."""
     with psycopg.connect(pg_url) as conn:
         migrate(conn)
         checks = dict(conn.execute(
@@ -69,6 +72,9 @@ def test_the_sql_checks_list_the_domain_s_values(pg_url: str) -> None:
     assert status_check.count("'") == 2 * len(CallStatus)
     assert all(f"'{outcome.value}'" in outcome_check for outcome in AckOutcome)
     assert outcome_check.count("'") == 2 * len(AckOutcome)
+    channel_check = checks["calls.calls_contact_channel_check"]
+    assert all(f"'{channel.value}'" in channel_check for channel in ContactChannel)
+    assert channel_check.count("'") == 2 * len(ContactChannel)
 
 
 def test_two_instances_starting_together_migrate_once(pg_url: str) -> None:
@@ -121,6 +127,55 @@ def test_a_failing_migration_leaves_the_database_as_it_was(
             migrate(conn)
         exists = conn.execute("SELECT to_regclass('half_made')").fetchone()[0]
     assert exists is None and versions(pg_url) == [m.version for m in shipped]
+
+
+def test_a_version_1_database_with_calls_is_upgraded_to_contacts_and_webhooks(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database of the first release, with a call in it: opening it applies 0002, the
+    call reads back as a phone call, and the outbox works on it."""
+    with psycopg.connect(pg_url) as conn:
+        monkeypatch.setattr(pg_schema, "migrations", lambda: migrations()[:1])
+        migrate(conn)
+        conn.execute(
+            "INSERT INTO calls (call_id, operator_id, language, protocol, sample_rate,"
+            " channels, started_at) VALUES ('old', 'op-1', 'ru', 'native', 8000, 2, %s)",
+            (T0,))
+        conn.commit()
+    monkeypatch.undo()
+    store = PgCallStore(pg_url, webhooks={"crm": ["contact_ended"]})
+    try:
+        assert versions(pg_url) == [m.version for m in migrations()]
+        assert store.get_call("old").contact_channel == "phone"
+        store.end_call("old", CallStatus.COMPLETED, None, T0 + 60)
+        (row,), pending = store.webhook_due("crm", T0 + 10**9, 10)
+        assert (row.contact_id, str(row.event_type), pending) == ("old", "contact_ended", 1)
+    finally:
+        store.close()
+
+
+def test_webhook_writers_of_one_contact_queue_on_its_call_row(pg_url: str) -> None:
+    """An alert and an acknowledgement (which another instance may write while this one
+    ends the call) wait for a transaction holding the call's row: a contact's outbox rows
+    are numbered in the order they commit, the order `webhook_due` hands them out in."""
+    store = PgCallStore(pg_url, webhooks={"crm": ["alert", "alert_acknowledged"]})
+    store.start_call(opened("c1"))
+    alert_id = store.add_alert("c1", ALERT)
+    writes = [lambda: store.add_alert("c1", ALERT),
+              lambda: store.add_ack("c1", alert_id, "op-1", AckOutcome.DISMISSED, T0, 1.0)]
+    try:
+        for write in writes:
+            with psycopg.connect(pg_url) as holder:  # another transaction, mid-way
+                holder.execute("SELECT 1 FROM calls WHERE call_id = 'c1' FOR UPDATE")
+                writer = threading.Thread(target=write)
+                writer.start()
+                writer.join(0.5)
+                assert writer.is_alive()  # waits for the holder
+            writer.join(5)  # the holder committed (the block's end): it goes on
+            assert not writer.is_alive()
+        rows, pending = store.webhook_due("crm", T0 + 10**9, 10)
+        assert pending == 3 and [str(r.event_type) for r in rows] == ["alert"]
+    finally:
+        store.close()
 
 
 def test_a_newer_schema_is_refused(pg_url: str) -> None:

@@ -9,7 +9,7 @@ import json
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +50,7 @@ from sentiment_svc.storage.postgres import PgCallStore
 from sentiment_svc.storage.recordings import RecordingWriter, repair_wav
 from sentiment_svc.storage.schema import _FTS, _SCHEMA_V1, SCHEMA_VERSION, fts5_available
 from sentiment_svc.storage.text import fold_text, query_words
+from tests.stores import MakeStore, count_rows
 
 T0 = 1_740_000_000.0  # a fixed wall-clock start (UTC epoch seconds)
 
@@ -83,47 +84,9 @@ def summary(duration: float, *, utterances: int = 2, alerts: int = 1,
                        negative_share=negative_share, csat_estimate=csat_estimate)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
 @pytest.fixture
-def make_store(backend: str, tmp_path: Path, request: pytest.FixtureRequest
-               ) -> Iterator[Callable[[], CallRepository]]:
-    """Opens a store on this test's database (a SQLite file, or a fresh PostgreSQL
-    database): each call a new store object on the same data, as after a restart."""
-    url = request.getfixturevalue("pg_url") if backend == "postgres" else None
-    opened: list[CallRepository] = []
-
-    def make() -> CallRepository:
-        store = PgCallStore(url) if url else CallStore(tmp_path / "data")
-        opened.append(store)
-        return store
-
-    make.url = url  # type: ignore[attr-defined]
-    yield make
-    for store in opened:
-        store.close()
-
-
-@pytest.fixture
-def store(make_store: Callable[[], CallRepository]) -> CallRepository:
+def store(make_store: MakeStore) -> CallRepository:
     return make_store()
-
-
-def count_rows(store: CallRepository, table: str, where: str = "") -> int:
-    """Rows of `table` in the store's own database, read beside the store."""
-    if isinstance(store, PgCallStore):
-        import psycopg
-
-        with psycopg.connect(store.url) as conn:
-            return conn.execute(f"SELECT COUNT(*) FROM {table} {where}").fetchone()[0]
-    db = sqlite3.connect(store.data_dir / "calls.sqlite3")
-    try:
-        return db.execute(f"SELECT COUNT(*) FROM {table} {where}").fetchone()[0]
-    finally:
-        db.close()
 
 
 def fill(store: CallStore) -> None:

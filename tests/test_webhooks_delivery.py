@@ -1,7 +1,8 @@
 """CRM webhooks end to end: contacts written through the real store, the outbox delivered by
 the real worker over HTTP to a real server on loopback that verifies every signature with
 the receivers' own check (`crm.signing.verify`). The CRM goes down, contacts end, it comes
-back; answers get lost; the service restarts with webhooks pending."""
+back; answers get lost; the service restarts with webhooks pending. Each on both stores
+(SQLite, PostgreSQL); and two instances sharing one PostgreSQL deliver each event once."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sentiment_svc.storage.hop import StoreHop
 from tests.crm_server import (
     CrmServer,
     Received,
+    Respond,
     delivering,
     open_store,
     opened,
@@ -57,6 +59,12 @@ class Receiver:
         return 200, {"ok": True}
 
 
+@pytest.fixture
+def where(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Path | str:
+    """The store's place: a SQLite directory, or a fresh PostgreSQL database's URL."""
+    return request.getfixturevalue("pg_url") if backend == "postgres" else tmp_path
+
+
 def generic(url: str, **extra) -> dict:
     return {"name": "crm", "kind": "generic", "url": url, "secret": SECRET, **extra}
 
@@ -65,12 +73,12 @@ def samples(metric, target: str = "crm") -> float:
     return metric.labels(target)._value.get()
 
 
-def test_crm_down_while_20_contacts_end_every_webhook_arrives_in_order(tmp_path: Path) -> None:
+def test_crm_down_while_20_contacts_end_every_webhook_arrives_in_order(where: Path | str) -> None:
     receiver = Receiver()
     crm = CrmServer(receiver).start()
     crm.stop()  # down before the first contact starts
     config = targets(generic(crm.url("/hooks")))
-    hop = StoreHop(open_store(tmp_path, config))
+    hop = StoreHop(open_store(where, config))
     metrics = Metrics()
 
     async def scenario() -> float:
@@ -118,11 +126,11 @@ def test_crm_down_while_20_contacts_end_every_webhook_arrives_in_order(tmp_path:
             assert contact in first_ok and first_ok[contact] <= request.at
 
 
-def test_a_tampered_or_stale_delivery_fails_the_receivers_check(tmp_path: Path) -> None:
+def test_a_tampered_or_stale_delivery_fails_the_receivers_check(where: Path | str) -> None:
     receiver = Receiver()
     crm = CrmServer(receiver).start()
     config = targets(generic(crm.url("/hooks")))
-    hop = StoreHop(open_store(tmp_path, config))
+    hop = StoreHop(open_store(where, config))
 
     async def scenario() -> None:
         async with delivering(config, hop):
@@ -149,7 +157,7 @@ def test_a_tampered_or_stale_delivery_fails_the_receivers_check(tmp_path: Path) 
                        now=int(timestamp) + signing.DEFAULT_TOLERANCE_S + 1)
 
 
-def test_a_lost_answer_brings_the_same_event_again_with_the_same_key(tmp_path: Path) -> None:
+def test_a_lost_answer_brings_the_same_event_again_with_the_same_key(where: Path | str) -> None:
     receiver = Receiver()
     seen: set[str] = set()
 
@@ -163,7 +171,7 @@ def test_a_lost_answer_brings_the_same_event_again_with_the_same_key(tmp_path: P
 
     crm = CrmServer(lose_first_answer).start()
     config = targets(generic(crm.url("/hooks")))
-    hop = StoreHop(open_store(tmp_path, config))
+    hop = StoreHop(open_store(where, config))
 
     async def scenario() -> None:
         async with delivering(config, hop):
@@ -189,7 +197,7 @@ def test_a_lost_answer_brings_the_same_event_again_with_the_same_key(tmp_path: P
         assert order == EVENT_ORDER
 
 
-def test_pending_webhooks_survive_a_restart(tmp_path: Path) -> None:
+def test_pending_webhooks_survive_a_restart(where: Path | str) -> None:
     """Written while the CRM was down, the worker stopped with them pending; a new store
     and worker (a restarted process) deliver them, in order, and a call left live by the
     stop is reported ended (interrupted)."""
@@ -197,7 +205,7 @@ def test_pending_webhooks_survive_a_restart(tmp_path: Path) -> None:
     crm = CrmServer(receiver).start()
     crm.stop()
     config = targets(generic(crm.url("/hooks")))
-    hop = StoreHop(open_store(tmp_path, config))
+    hop = StoreHop(open_store(where, config))
 
     async def before() -> None:
         async with delivering(config, hop):
@@ -208,7 +216,7 @@ def test_pending_webhooks_survive_a_restart(tmp_path: Path) -> None:
     asyncio.run(before())
     hop.close()
     crm.start()
-    store = open_store(tmp_path, config)
+    store = open_store(where, config)
     assert store.mark_unfinished_interrupted(time.time()) == ["c-live"]
     assert store.webhook_pending() == {"crm": 3 * 4 + 2}
     hop = StoreHop(store)
@@ -232,15 +240,15 @@ def test_pending_webhooks_survive_a_restart(tmp_path: Path) -> None:
 
 
 def test_webhooks_of_a_target_no_longer_configured_wait_and_are_reported(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        where: Path | str, caplog: pytest.LogCaptureFixture) -> None:
     receiver = Receiver()
     crm = CrmServer(receiver).start()
     before = targets(generic(crm.url("/hooks")), {**generic(crm.url("/old")), "name": "old"})
-    store = open_store(tmp_path, before)
+    store = open_store(where, before)
     store.start_call(opened("c-1"))
     store.close()
     now = targets(generic(crm.url("/hooks")))  # "old" was taken out of the config
-    hop = StoreHop(open_store(tmp_path, now))
+    hop = StoreHop(open_store(where, now))
 
     async def scenario() -> None:
         async with delivering(now, hop):
@@ -255,3 +263,55 @@ def test_webhooks_of_a_target_no_longer_configured_wait_and_are_reported(
         hop.close()
     assert all(request.path == "/hooks" for request in crm.requests())
     assert "1 webhooks wait for target old, which is no longer configured" in caplog.text
+
+
+def test_two_instances_on_one_postgresql_deliver_each_webhook_once_in_order(pg_url: str
+                                                                           ) -> None:
+    """Two store objects and two workers on one database, as two instances of a cluster:
+    a backlog both start on at once, then contacts played through each while both deliver.
+    Every event reaches the CRM exactly once (the CRM answers every request with success,
+    so a second copy could only be a double send), a contact's events in order, and both
+    instances did part of the work."""
+    crm = CrmServer(slowly(Receiver())).start()
+    config = targets(generic(crm.url("/hooks")))
+    hops = [StoreHop(open_store(pg_url, config)) for _ in range(2)]
+    metrics = [Metrics(), Metrics()]
+    backlog, live = 20, 10
+
+    async def scenario() -> None:
+        await asyncio.gather(*(play_contact(hops[i % 2], f"old-{i:02d}") for i in range(backlog)))
+        async with delivering(config, hops[0], metrics[0]), \
+                delivering(config, hops[1], metrics[1]):
+            await asyncio.gather(*(play_contact(hops[i % 2], f"new-{i:02d}")
+                                   for i in range(live)))
+            total = (backlog + live) * len(EVENT_ORDER)
+            await wait_for(lambda: len(crm.requests()) >= total, 30, "every webhook")
+            await wait_for(lambda: sum(samples(m.webhooks_pending) for m in metrics) == 0, 5,
+                           "empty outbox")
+            await asyncio.sleep(0.5)  # and nothing more comes
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        crm.stop()
+        for hop in hops:
+            hop.close()
+    requests = crm.requests()
+    keys = [request.headers["idempotency-key"] for request in requests]
+    assert len(keys) == (backlog + live) * len(EVENT_ORDER) == len(set(keys))
+    by_contact: dict[str, list[str]] = defaultdict(list)
+    for request in requests:
+        by_contact[request.json()["contact_id"]].append(request.headers["x-sentiment-event"])
+    assert len(by_contact) == backlog + live
+    for contact, order in by_contact.items():
+        assert order == EVENT_ORDER, contact
+    delivered = [samples(m.webhooks_delivered) for m in metrics]
+    assert sum(delivered) == len(keys) and min(delivered) > 0, delivered
+
+
+def slowly(respond: Respond, delay_s: float = 0.02) -> Respond:
+    """A CRM that takes a moment to answer: the two instances' deliveries overlap."""
+    def answer(request: Received) -> tuple[int, dict]:
+        time.sleep(delay_s)
+        return respond(request)
+    return answer

@@ -1,11 +1,14 @@
-"""The outbox in the store: webhook rows commit and roll back with the events they describe,
-a contact's rows go out oldest first, erasure takes them; plus the signing scheme and the
-targets' configuration (a bad one stops `serve` with a clear message, never a secret)."""
+"""The outbox in the store, on both backends (SQLite and PostgreSQL): webhook rows commit
+and roll back with the events they describe, a contact's rows go out oldest first, erasure
+takes them; on PostgreSQL, a row claimed by one instance's worker is not handed to another
+until released or lapsed. Plus the signing scheme and the targets' configuration (a bad one
+stops `serve` with a clear message, never a secret)."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,20 +19,24 @@ from sentiment_svc.cli import main
 from sentiment_svc.crm import signing
 from sentiment_svc.crm.config import WebhookConfigError, WebhooksConfig
 from sentiment_svc.crm.worker import Backoff
-from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus
+from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus, ContactChannel
 from sentiment_svc.domain.webhooks import WEBHOOK_EVENT, ContactEndedEvent
-from sentiment_svc.storage.db import CallExistsError, CallNotLiveError, CallStore, UnknownAlertError
+from sentiment_svc.storage.base import CallRepository
+from sentiment_svc.storage.db import CallExistsError, CallNotLiveError, UnknownAlertError
+from sentiment_svc.storage.postgres import PgCallStore
 from tests.crm_server import ALERT, opened
+from tests.stores import MakeStore, count_rows
 
 ALL = ["contact_started", "alert", "alert_acknowledged", "contact_ended"]
 SECRET = "sixteen-chars-secret"
+TARGETS = {"crm": ALL, "notes": ["contact_ended"]}
+
+CallStore = CallRepository  # the tests below run on both backends
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    store = CallStore(tmp_path, webhooks={"crm": ALL, "notes": ["contact_ended"]})
-    yield store
-    store.close()
+def store(make_store: MakeStore) -> Iterator[CallRepository]:
+    return make_store(webhooks=TARGETS)
 
 
 def pending(store: CallStore) -> list[tuple[str, str]]:
@@ -60,12 +67,11 @@ def test_each_write_commits_its_webhooks_and_a_refused_one_writes_none(store: Ca
     assert types == ALL
 
 
-def test_no_targets_no_rows(tmp_path: Path) -> None:
-    store = CallStore(tmp_path)  # the embedded default: nothing configured
+def test_no_targets_no_rows(make_store: MakeStore) -> None:
+    store = make_store()  # nothing configured
     store.start_call(opened("c1"))
     store.end_call("c1", CallStatus.COMPLETED, None, time.time())
     assert store.webhook_pending() == {}
-    store.close()
 
 
 def test_a_failed_head_holds_back_its_contact_only(store: CallStore) -> None:
@@ -108,7 +114,64 @@ def test_erasing_a_customer_erases_their_undelivered_webhooks(store: CallStore) 
     customer = opened("c1", customer="cust-x").customer_id
     assert store.delete_customer(customer) == 1
     assert store.webhook_pending() == {"crm": 1}
-    assert tuple(store._conn.execute("SELECT COUNT(*) FROM webhook_refs").fetchone()) == (0,)
+    assert count_rows(store, "webhook_refs") == 0
+
+
+def test_interrupted_calls_and_text_contacts_are_reported(store: CallStore) -> None:
+    """An unfinished call closed at start-up gets its ended event in that transaction; a
+    chat's events carry its channel."""
+    store.start_call(opened("c-live"))
+    store.start_call(opened("chat-1", channel=ContactChannel.CHAT))
+    assert store.mark_unfinished_interrupted(time.time()) == ["c-live", "chat-1"]
+    rows, _ = store.webhook_due("notes", time.time() + 1, 10)
+    events = [WEBHOOK_EVENT.validate_json(row.payload) for row in rows]
+    assert [(e.contact_id, e.status, e.channel) for e in events] == [
+        ("c-live", "interrupted", "phone"), ("chat-1", "interrupted", "chat")]
+
+
+def test_a_claimed_row_goes_to_no_other_instance_until_released_or_lapsed(pg_url: str) -> None:
+    """Two store objects on one PostgreSQL database are two instances: the head row one of
+    them took is not the other's to send (nor is the contact's next row) until the first
+    reports failure, closes, or its claim lapses. (One SQLite file has one worker.)"""
+    opened_stores: list[PgCallStore] = []
+
+    def make_store(**kwargs) -> PgCallStore:
+        opened_stores.append(PgCallStore(pg_url, **kwargs))
+        return opened_stores[-1]
+
+    try:
+        _claims(make_store)
+    finally:
+        for each in opened_stores:
+            each.close()
+
+
+def _claims(make_store) -> None:
+    first = make_store(webhooks=TARGETS, claim_s=30)
+    second = make_store(webhooks=TARGETS, claim_s=30)
+    first.start_call(opened("a"))
+    first.end_call("a", CallStatus.COMPLETED, None, time.time())
+    second.start_call(opened("b"))
+    now = time.time()
+    taken, count = first.webhook_due("crm", now, 10)  # claimed up to now + 30
+    assert [(r.contact_id, str(r.event_type)) for r in taken] == [
+        ("a", "contact_started"), ("b", "contact_started")]
+    assert second.webhook_due("crm", now, 10) == ([], count)  # a's ended waits for a's started
+    first.webhook_failed(taken[1].id, "HTTP 503", now)  # b released: due again at once
+    time.sleep(0.5)
+    first.webhook_step_done(taken[0].id, "register", {"call_id": "B-7"})
+    # a's claim would have lapsed at now + 30, but the step renewed it: second gets b only
+    (b_again,), _ = second.webhook_due("crm", now + 30.2, 10)
+    assert (b_again.contact_id, b_again.attempts) == ("b", 1)
+    # `first` dies mid-delivery of a's started: its claim lapses, then `second` sends it
+    a_again, b_held = second.webhook_due("crm", now + 31, 10)[0]  # and b, its own claim
+    assert (a_again.id, b_held.id) == (taken[0].id, b_again.id)
+    assert a_again.id == taken[0].id and a_again.refs == {"call_id": "B-7"}
+    assert a_again.done_steps == {"register"}
+    # a store that closes gives back what it held: the next instance takes it at once
+    second.close()
+    third = make_store(webhooks=TARGETS, claim_s=30)
+    assert {r.contact_id for r in third.webhook_due("crm", now, 10)[0]} == {"a", "b"}
 
 
 def test_backoff_doubles_up_to_its_cap_with_jitter() -> None:

@@ -1,6 +1,7 @@
 """CRM webhooks from the real service (`tests.live_server`): a real call streamed to it
 reaches a generic receiver on loopback as signed events, and webhooks left pending by an
-earlier process are delivered by the next one, counted on /metrics."""
+earlier process are delivered by the next one (on SQLite, and on PostgreSQL as an instance
+of a cluster), counted on /metrics."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 import yaml
 
 from sentiment_svc.audio.decode import CustomerChannel
@@ -60,18 +62,23 @@ def test_a_streamed_call_reaches_the_crm_as_signed_events(tmp_path: Path) -> Non
     assert len(alerts) == len([e for e in result.feed if e["type"] == "alert"])
 
 
-def test_the_service_delivers_what_was_pending_when_it_starts(tmp_path: Path) -> None:
-    """Started over a data directory with undelivered webhooks (models are not needed for
-    this: a missing model directory leaves the service up, refusing calls)."""
+def test_the_service_delivers_what_was_pending_when_it_starts(
+        tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> None:
+    """Started over a store with undelivered webhooks (models are not needed for this: a
+    missing model directory leaves the service up, refusing calls). On PostgreSQL the
+    service is the restarted instance that left the call live."""
     receiver = Receiver()
     crm = CrmServer(receiver).start()
     data = tmp_path / "data"
     data.mkdir()
-    store = open_store(data, targets(generic(crm.url("/hooks"))))
-    store.start_call(opened("c-left-live"))  # the earlier process died during this call
+    url = request.getfixturevalue("pg_url") if backend == "postgres" else None
+    store = open_store(url or data, targets(generic(crm.url("/hooks"))))
+    instance = {"database_url": url, "instance_id": "inst-a"} if url else {}
+    # the earlier process died during this call
+    store.start_call(opened("c-left-live").model_copy(update={"instance_id": url and "inst-a"}))
     store.close()
     live = start_server(data, wait_ready=False, config_file=config_file(tmp_path, crm),
-                        models_dir=tmp_path / "no-models", **FAST_RETRIES)
+                        models_dir=tmp_path / "no-models", **FAST_RETRIES, **instance)
     try:
         asyncio.run(wait_for(lambda: len(receiver.events) == 2, 20, "the service's webhooks"))
         metrics = httpx.get(f"{live.http}/metrics", timeout=5).text

@@ -43,7 +43,7 @@ from sentiment_svc.storage.errors import (
     UnknownAlertError,
     UnknownCallError,
 )
-from sentiment_svc.storage.outbox import WebhookOutbox, erase_webhooks, subscriptions
+from sentiment_svc.storage.outbox import WebhookOutbox, subscriptions
 from sentiment_svc.storage.recording_store import FileRecordings
 from sentiment_svc.storage.rows import CALL_SELECT, call_filters, stored_alert, stored_utterance
 from sentiment_svc.storage.schema import ensure_schema
@@ -301,7 +301,7 @@ class CallStore(WebhookOutbox):
                     raise CallLiveError(call_id)
                 ids.append(call_id)
             db.execute(f"DELETE FROM calls WHERE {where}", params)  # cascades
-            erase_webhooks(db, ids)
+            self._erase_webhooks(db, ids)
             if ids and self._fts_index:  # rewrite the index: no erased token stays in it
                 db.execute("INSERT INTO utterances_fts (utterances_fts) VALUES ('optimize')")
         for call_id in ids:

@@ -56,15 +56,11 @@ def open_store(settings: Settings,
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return CallStore(settings.data_dir, webhooks=webhooks)
-    if webhooks:
-        raise StoreUnavailableError(
-            "CRM webhooks need the embedded store for now: the PostgreSQL store has no"
-            " webhook outbox yet (README \"CRM webhooks\")"
-        )
-    return open_postgres(settings.database_url)
+    return open_postgres(settings.database_url, webhooks=webhooks)
 
 
-def open_postgres(url: str) -> CallRepository:
+def open_postgres(url: str,
+                  webhooks: Mapping[str, Iterable[str]] | None = None) -> CallRepository:
     import psycopg
 
     from sentiment_svc.storage.postgres import PgCallStore
@@ -72,7 +68,7 @@ def open_postgres(url: str) -> CallRepository:
     check_database_url(url)
     where = describe_url(url)
     try:
-        return PgCallStore(url)
+        return PgCallStore(url, webhooks=webhooks)
     except psycopg.Error as error:
         cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         password = _password(url)

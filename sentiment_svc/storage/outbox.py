@@ -11,6 +11,10 @@ The delivery worker (`sentiment_svc.crm.worker`, through `storage.hop`) reads ea
 oldest row only (`webhook_due`): a contact's later event waits until its earlier one went.
 A delivered row is deleted; a failed one keeps its place with a later ``next_attempt_at``.
 Erasing a contact erases its undelivered webhooks and CRM references too.
+
+`OutboxWriter` (the events and the SQL that reads them) is shared with the PostgreSQL
+store (`pg_outbox.PgWebhookOutbox`): its statements use ``?`` placeholders and each store
+runs them through its own `_rows`/`_many`; only the worker's side differs by database.
 """
 
 from __future__ import annotations
@@ -57,15 +61,19 @@ class OutboxRow:
     refs: Mapping[str, str]  # what the target answered earlier about this contact
 
 
-class WebhookOutbox:
-    """The outbox half of `CallStore`; `_tx` and `_webhooks` come from the store."""
+class OutboxWriter:
+    """Writes the outbox rows of each event; the store gives `_webhooks`, `_rows`, `_many`."""
 
     _webhooks: Mapping[str, frozenset[WebhookEventType]]  # target -> the events it takes
-    _tx: Callable[..., contextlib.AbstractContextManager[sqlite3.Connection]]
 
-    # -- written with the events ------------------------------------------------------------
+    def _rows(self, db: Any, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        """Run `sql` (``?`` placeholders) in `db`'s transaction; its rows as dicts."""
+        raise NotImplementedError
 
-    def _outbox_started(self, db: sqlite3.Connection, call: CallOpened) -> None:
+    def _many(self, db: Any, sql: str, params: list[tuple[Any, ...]]) -> None:
+        raise NotImplementedError
+
+    def _outbox_started(self, db: Any, call: CallOpened) -> None:
         if self._targets_for(WebhookEventType.CONTACT_STARTED):
             self._enqueue(db, ContactStartedEvent(
                 **_new_event(), contact_id=call.call_id, operator_id=call.operator_id,
@@ -74,50 +82,89 @@ class WebhookOutbox:
                 channel=call.contact_channel,
             ))
 
-    def _outbox_alert(self, db: sqlite3.Connection, call_id: str, alert_id: str,
-                      alert: Alert) -> None:
+    def _outbox_alert(self, db: Any, call_id: str, alert_id: str, alert: Alert) -> None:
         if self._targets_for(WebhookEventType.ALERT):
             self._enqueue(db, AlertEvent(
-                **_new_event(), **_contact(db, call_id), alert_id=alert_id, t=alert.t,
+                **_new_event(), **self._contact(db, call_id), alert_id=alert_id, t=alert.t,
                 action=alert.action, severity=alert.severity, reason=alert.reason,
                 evidence=alert.evidence, categories=alert.categories,
             ))
 
-    def _outbox_ack(self, db: sqlite3.Connection, call_id: str, alert_id: str,
-                    operator_id: str, outcome: AckOutcome, seconds_to_ack: float) -> None:
+    def _outbox_ack(self, db: Any, call_id: str, alert_id: str, operator_id: str,
+                    outcome: AckOutcome, seconds_to_ack: float) -> None:
         if self._targets_for(WebhookEventType.ALERT_ACKNOWLEDGED):
-            (action,) = db.execute(
-                "SELECT action FROM alerts WHERE alert_id = ?", (alert_id,)
-            ).fetchone()
+            (row,) = self._rows(db, "SELECT action FROM alerts WHERE alert_id = ?", (alert_id,))
             self._enqueue(db, AlertAcknowledgedEvent(
-                **_new_event(), **_contact(db, call_id), alert_id=alert_id, action=action,
-                outcome=outcome, acked_by=operator_id, seconds_to_ack=seconds_to_ack,
+                **_new_event(), **self._contact(db, call_id), alert_id=alert_id,
+                action=row["action"], outcome=outcome, acked_by=operator_id,
+                seconds_to_ack=seconds_to_ack,
             ))
 
-    def _outbox_ended(self, db: sqlite3.Connection, call_id: str, status: CallStatus,
+    def _outbox_ended(self, db: Any, call_id: str, status: CallStatus,
                       summary: CallSummary | None, ended_at: float) -> None:
         if self._targets_for(WebhookEventType.CONTACT_ENDED):
-            contact = _contact(db, call_id)
+            contact = self._contact(db, call_id)
             self._enqueue(db, ContactEndedEvent(
                 **_new_event(), **contact, status=status, ended_at=ended_at,
                 duration=round(summary.duration if summary is not None
                                else max(0.0, ended_at - contact["started_at"]), 3),
-                summary=summary, alerts=_alert_outcomes(db, call_id),
-                transcript=_transcript(db, call_id),
+                summary=summary, alerts=self._alert_outcomes(db, call_id),
+                transcript=tuple(TranscriptLine(**row) for row in self._rows(
+                    db, 'SELECT channel, "start", "end", text FROM utterances'
+                    " WHERE call_id = ? ORDER BY seq", (call_id,))),
             ))
 
     def _targets_for(self, event_type: WebhookEventType) -> list[str]:
         return [name for name, events in self._webhooks.items() if event_type in events]
 
-    def _enqueue(self, db: sqlite3.Connection, event: WebhookEvent) -> None:
+    def _enqueue(self, db: Any, event: WebhookEvent) -> None:
         payload = event.model_dump_json()
         event_type = WebhookEventType(event.type)  # type: ignore[attr-defined]
-        db.executemany(
+        self._many(
+            db,
             "INSERT INTO webhook_outbox (target, contact_id, event_id, event_type, payload,"
             " created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(target, event.contact_id, event.event_id, str(event_type), payload,
               event.occurred_at, event.occurred_at) for target in self._targets_for(event_type)],
         )
+
+    def _erase_webhooks(self, db: Any, contact_ids: Iterable[str]) -> None:
+        """Inside an erasure's transaction: the contacts' undelivered webhooks and refs."""
+        ids = [(contact_id,) for contact_id in contact_ids]
+        if ids:
+            self._many(db, "DELETE FROM webhook_outbox WHERE contact_id = ?", ids)
+            self._many(db, "DELETE FROM webhook_refs WHERE contact_id = ?", ids)
+
+    def _contact(self, db: Any, call_id: str) -> dict[str, Any]:
+        (row,) = self._rows(
+            db, "SELECT call_id AS contact_id, operator_id, customer_id, customer_label,"
+            " started_at, contact_channel AS channel FROM calls WHERE call_id = ?", (call_id,))
+        return row
+
+    def _alert_outcomes(self, db: Any, call_id: str) -> tuple[AlertOutcome, ...]:
+        alerts = self._rows(
+            db, "SELECT alert_id, t, action, severity, reason FROM alerts WHERE call_id = ?"
+            " ORDER BY t, created_at", (call_id,))
+        acks: dict[str, list[str]] = {}
+        for row in self._rows(
+            db, "SELECT k.alert_id, k.outcome FROM acks k JOIN alerts a USING (alert_id)"
+            " WHERE a.call_id = ? ORDER BY k.id", (call_id,),
+        ):
+            acks.setdefault(row["alert_id"], []).append(row["outcome"])
+        return tuple(AlertOutcome(**a, outcomes=tuple(acks.get(a["alert_id"], ())))
+                     for a in alerts)
+
+
+class WebhookOutbox(OutboxWriter):
+    """The outbox half of `CallStore` (SQLite); `_tx` comes from the store."""
+
+    _tx: Callable[..., contextlib.AbstractContextManager[sqlite3.Connection]]
+
+    def _rows(self, db: Any, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        return [dict(row) for row in db.execute(sql, params).fetchall()]
+
+    def _many(self, db: Any, sql: str, params: list[tuple[Any, ...]]) -> None:
+        db.executemany(sql, params)
 
     # -- the worker's side ------------------------------------------------------------------
 
@@ -174,13 +221,6 @@ class WebhookOutbox:
         return {target: count for target, count in rows}
 
 
-def erase_webhooks(db: sqlite3.Connection, contact_ids: Iterable[str]) -> None:
-    """Inside an erasure's transaction: the contacts' undelivered webhooks and references."""
-    ids = [(contact_id,) for contact_id in contact_ids]
-    db.executemany("DELETE FROM webhook_outbox WHERE contact_id = ?", ids)
-    db.executemany("DELETE FROM webhook_refs WHERE contact_id = ?", ids)
-
-
 def subscriptions(targets: Mapping[str, Iterable[str]] | None
                   ) -> dict[str, frozenset[WebhookEventType]]:
     return {name: frozenset(WebhookEventType(e) for e in events)
@@ -189,37 +229,6 @@ def subscriptions(targets: Mapping[str, Iterable[str]] | None
 
 def _new_event() -> dict[str, Any]:
     return {"event_id": uuid.uuid4().hex, "occurred_at": time.time()}
-
-
-def _contact(db: sqlite3.Connection, call_id: str) -> dict[str, Any]:
-    row = db.execute(
-        "SELECT call_id AS contact_id, operator_id, customer_id, customer_label, started_at,"
-        " contact_channel AS channel FROM calls WHERE call_id = ?", (call_id,),
-    ).fetchone()
-    return dict(row)
-
-
-def _alert_outcomes(db: sqlite3.Connection, call_id: str) -> tuple[AlertOutcome, ...]:
-    alerts = db.execute(
-        "SELECT alert_id, t, action, severity, reason FROM alerts WHERE call_id = ?"
-        " ORDER BY t, created_at", (call_id,),
-    ).fetchall()
-    acks: dict[str, list[str]] = {}
-    for alert_id, outcome in db.execute(
-        "SELECT k.alert_id, k.outcome FROM acks k JOIN alerts a USING (alert_id)"
-        " WHERE a.call_id = ? ORDER BY k.id", (call_id,),
-    ):
-        acks.setdefault(alert_id, []).append(outcome)
-    return tuple(AlertOutcome(**dict(a), outcomes=tuple(acks.get(a["alert_id"], ())))
-                 for a in alerts)
-
-
-def _transcript(db: sqlite3.Connection, call_id: str) -> tuple[TranscriptLine, ...]:
-    rows = db.execute(
-        'SELECT channel, "start", "end", text FROM utterances WHERE call_id = ? ORDER BY seq',
-        (call_id,),
-    ).fetchall()
-    return tuple(TranscriptLine(**dict(row)) for row in rows)
 
 
 def _merge_refs(db: sqlite3.Connection, target: str, contact_id: str,

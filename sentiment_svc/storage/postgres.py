@@ -4,7 +4,9 @@ The same interface, values, semantics and errors as the SQLite `db.CallStore`
 (`base.CallRepository`), through psycopg 3 and a `psycopg_pool.ConnectionPool`: each
 method is one transaction on a pooled connection, so the store thread, the audio workers
 (recordings) and a second instance can use it at once. Schema: `pg_schema` (versioned SQL,
-applied on open); recordings: `pg_recordings`; filters and row shaping: `pg_rows`.
+applied on open); recordings: `pg_recordings`; filters and row shaping: `pg_rows`; the
+CRM webhook outbox, written in each event's transaction and claimed by one instance's worker
+at a time: `pg_outbox`.
 
 Search uses the same rule as SQLite's (`storage.text`): utterances keep a folded copy
 (``text_folded``) and every query word must start a word of one utterance, matched as
@@ -20,6 +22,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import psycopg
@@ -27,6 +30,7 @@ from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from sentiment_svc.domain.customers import CustomerTimeline
 from sentiment_svc.domain.messages import CallSummary, Dtmf
 from sentiment_svc.domain.records import (
     CallDetail,
@@ -44,10 +48,17 @@ from sentiment_svc.storage.errors import (
     UnknownAlertError,
     UnknownCallError,
 )
+from sentiment_svc.storage.outbox import subscriptions
+from sentiment_svc.storage.pg_outbox import CLAIM_S, PgWebhookOutbox, claimer_name
 from sentiment_svc.storage.pg_recordings import PgRecordings
-from sentiment_svc.storage.pg_rows import CALL_SELECT, call_fields, call_filters, stored_alert
+from sentiment_svc.storage.pg_rows import (
+    CALL_SELECT,
+    call_fields,
+    call_filters,
+    call_parts,
+    read_timeline,
+)
 from sentiment_svc.storage.pg_schema import migrate
-from sentiment_svc.storage.rows import stored_utterance
 from sentiment_svc.storage.text import fold_text
 
 POOL_MIN = 1
@@ -58,12 +69,18 @@ CONNECT_TIMEOUT_S = 5
 WAIT_FOR_CONNECTION_S = 5.0
 
 
-class PgCallStore:
-    def __init__(self, url: str, *, pool_max: int = POOL_MAX) -> None:
+class PgCallStore(PgWebhookOutbox):
+    def __init__(self, url: str, *, pool_max: int = POOL_MAX,
+                 webhooks: Mapping[str, Iterable[str]] | None = None,
+                 claim_s: float = CLAIM_S) -> None:
         """Connect, bring the schema up to date, open the pool. Errors: psycopg's
         `OperationalError` (unreachable, refused) and `pg_schema.SchemaError`; `factory.
-        open_store` turns them into one clear `StoreUnavailableError`."""
+        open_store` turns them into one clear `StoreUnavailableError`. `webhooks`: CRM
+        webhook target name -> the events it takes; `claim_s`: see `pg_outbox.CLAIM_S`."""
         self.url = url  # holds the password: never log it (factory.describe_url)
+        self._webhooks = subscriptions(webhooks)
+        self._claimer = claimer_name()
+        self._claim_s = claim_s
         with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S) as conn:
             migrate(conn)
         self._pool = ConnectionPool(
@@ -80,6 +97,7 @@ class PgCallStore:
         self.recordings = PgRecordings(self._pool)
 
     def close(self) -> None:
+        self._release_claims()
         self._pool.close()
 
     # -- writing -----------------------------------------------------------------------
@@ -90,12 +108,13 @@ class PgCallStore:
             with self._pool.connection() as conn:
                 conn.execute(
                     "INSERT INTO calls (call_id, operator_id, customer_id, customer_label,"
-                    " language, protocol, sample_rate, channels, started_at, instance_id)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    " language, protocol, sample_rate, channels, started_at, contact_channel,"
+                    " instance_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     (call.call_id, call.operator_id, call.customer_id, call.customer_label,
                      str(call.language), str(call.protocol), call.sample_rate, call.channels,
-                     call.started_at, call.instance_id),
+                     call.started_at, str(call.contact_channel), call.instance_id),
                 )
+                self._outbox_started(conn, call)
         except pg_errors.UniqueViolation as exc:
             raise CallExistsError(call.call_id) from exc
 
@@ -124,7 +143,7 @@ class PgCallStore:
         """Store an alert; return its new alert id. `created_at` defaults to now."""
         alert_id = uuid.uuid4().hex[:12]
         with self._pool.connection() as conn:
-            _require_call(conn, call_id)
+            _require_call(conn, call_id, lock=True)  # its webhook's place (pg_outbox)
             conn.execute(
                 "INSERT INTO alerts (alert_id, call_id, t, action, severity, reason, evidence,"
                 " categories, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -133,6 +152,7 @@ class PgCallStore:
                  time.time() if created_at is None else created_at),
             )
             _add_categories(conn, call_id, alert.categories)
+            self._outbox_alert(conn, call_id, alert_id, alert)
         return alert_id
 
     def add_ack(
@@ -143,6 +163,8 @@ class PgCallStore:
         answer again is not stored twice. Returns whether this one was stored."""
         outcome = AckOutcome(outcome)
         with self._pool.connection() as conn:
+            # the call's row first, as every writer of a webhook (pg_outbox: "Order")
+            conn.execute("SELECT 1 FROM calls WHERE call_id = %s FOR UPDATE", (call_id,))
             row = conn.execute(
                 "SELECT 1 FROM alerts WHERE alert_id = %s AND call_id = %s", (alert_id, call_id)
             ).fetchone()
@@ -154,7 +176,10 @@ class PgCallStore:
                 " ON CONFLICT (alert_id, operator_id, outcome) DO NOTHING",
                 (alert_id, operator_id, str(outcome), at, seconds_to_ack),
             )
-            return cur.rowcount > 0
+            if cur.rowcount == 0:
+                return False
+            self._outbox_ack(conn, call_id, alert_id, operator_id, outcome, seconds_to_ack)
+        return True
 
     def add_dtmf(self, call_id: str, dtmf: Dtmf) -> None:
         """Store a key press (its digits already masked)."""
@@ -181,6 +206,7 @@ class PgCallStore:
                 "UPDATE calls SET status = %s, summary = %s, ended_at = %s WHERE call_id = %s",
                 (str(CallStatus(status)), summary_json, ended_at, call_id),
             )
+            self._outbox_ended(conn, call_id, CallStatus(status), summary, ended_at)
 
     def mark_unfinished_interrupted(self, now: float) -> list[str]:
         """Every call still live, of any instance, becomes interrupted (ended at `now`).
@@ -219,6 +245,8 @@ class PgCallStore:
                 ' SELECT call_id FROM ended ORDER BY started_at, call_id COLLATE "C"',
                 (now, *params),
             ).fetchall()
+            for (call_id,) in rows:
+                self._outbox_ended(conn, call_id, CallStatus.INTERRUPTED, None, now)
         return [row[0] for row in rows]
 
     # -- erasure -------------------------------------------------------------------------
@@ -256,6 +284,7 @@ class PgCallStore:
                 if status == "live":
                     raise CallLiveError(call_id)
             conn.execute(f"DELETE FROM calls WHERE {where}", params)  # cascades
+            self._erase_webhooks(conn, [call_id for call_id, _ in rows])
         return len(rows)
 
     # -- reading -------------------------------------------------------------------------
@@ -266,27 +295,12 @@ class PgCallStore:
             row = cur.execute(f"{CALL_SELECT} WHERE c.call_id = %s", (call_id,)).fetchone()
             if row is None:
                 return None
-            utterances = cur.execute(
-                'SELECT seq, channel, "start", "end", lang, text, neg, neu, pos, categories,'
-                " loudness_db, raised_voice FROM utterances WHERE call_id = %s ORDER BY seq",
-                (call_id,),
-            ).fetchall()
-            alerts = cur.execute(
-                "SELECT * FROM alerts WHERE call_id = %s ORDER BY t, created_at", (call_id,)
-            ).fetchall()
-            acks = cur.execute(
-                "SELECT k.alert_id, k.operator_id, k.outcome, k.at, k.seconds_to_ack"
-                " FROM acks k JOIN alerts a USING (alert_id) WHERE a.call_id = %s"
-                " ORDER BY k.id",
-                (call_id,),
-            ).fetchall()
+            utterances, alerts = call_parts(cur, call_id)
             dtmf = cur.execute(
                 "SELECT t, channel, digits FROM dtmf WHERE call_id = %s ORDER BY id", (call_id,)
             ).fetchall()
         return CallDetail(
-            **call_fields(row),
-            utterances=tuple(stored_utterance(_as_json_text(u)) for u in utterances),
-            alerts=tuple(stored_alert(a, acks) for a in alerts),
+            **call_fields(row), utterances=tuple(utterances), alerts=tuple(alerts),
             dtmf=tuple(StoredDtmf(**d) for d in dtmf),
         )
 
@@ -315,19 +329,23 @@ class PgCallStore:
             rows = cur.execute(sql, (*params, limit, offset)).fetchall()
         return [StoredCall(**call_fields(row)) for row in rows]
 
-    def customer_history(self, customer_id: str, since: float) -> CustomerPast:
-        """What this customer's finished calls since `since` left (`db.CallStore`'s)."""
+    def customer_history(
+        self, customer_id: str, since: float, until: float | None = None
+    ) -> CustomerPast:
+        """What this customer's finished contacts started in [`since`, `until`) left
+        (`db.CallStore.customer_history`)."""
+        window = (customer_id, since, float("inf") if until is None else until)
         with self._pool.connection() as conn:
             calls = conn.execute(
                 "SELECT summary FROM calls WHERE customer_id = %s AND started_at >= %s"
-                " AND status != 'live'",
-                (customer_id, since),
+                " AND started_at < %s AND status != 'live'",
+                window,
             ).fetchall()
             categories = conn.execute(
                 "SELECT k.category, COUNT(*) FROM call_categories k JOIN calls c USING (call_id)"
-                " WHERE c.customer_id = %s AND c.started_at >= %s AND c.status != 'live'"
-                " GROUP BY k.category",
-                (customer_id, since),
+                " WHERE c.customer_id = %s AND c.started_at >= %s AND c.started_at < %s"
+                " AND c.status != 'live' GROUP BY k.category",
+                window,
             ).fetchall()
         negative = sum(
             1 for (summary,) in calls if summary and summary.get("negative_share", 0) >= 0.5
@@ -337,14 +355,18 @@ class PgCallStore:
             categories={category: count for category, count in categories},
         )
 
+    def customer_timeline(
+        self, customer_id: str, *, since: float | None = None, before: float | None = None,
+        exclude: str | None = None, limit: int = 100,
+    ) -> CustomerTimeline:
+        """A customer's calls and text contacts, newest first (see `storage.timeline`)."""
+        with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return read_timeline(cur, customer_id, since=since, before=before,
+                                 exclude=exclude, limit=limit)
+
 
 def _json_list(values: tuple[str, ...]) -> str:
     return json.dumps([str(value) for value in values], ensure_ascii=False)
-
-
-def _as_json_text(row: dict[str, Any]) -> dict[str, Any]:
-    """`rows.stored_utterance` reads SQLite's JSON text; jsonb arrives decoded."""
-    return {**row, "categories": json.dumps(row["categories"])}
 
 
 def _require_call(conn: psycopg.Connection, call_id: str, *, lock: bool = False) -> str:
