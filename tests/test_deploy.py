@@ -16,6 +16,7 @@ import yaml
 
 from sentiment_svc.audio.decode import CustomerChannel
 from sentiment_svc.client import load_client_call, stream_call
+from sentiment_svc.config import Settings
 from tests.conftest import SCRIPTED_AUDIO
 from tests.live_server import start_server
 from tests.nginx_server import NGINX_CONF, check, local_config, running_nginx, upstream_servers
@@ -67,6 +68,14 @@ def test_compose_runs_two_instances_on_shared_postgres_and_redis_behind_nginx():
         assert command[command.index("--port") + 1] == str(SERVICE_PORT)
     assert any(volume.endswith(":/etc/nginx/nginx.conf:ro")
                for volume in services["nginx"]["volumes"])
+
+
+def test_every_setting_the_compose_file_gives_exists():
+    fields = set(Settings.model_fields)
+    for name, node in instances(compose()).items():
+        for key in node["environment"]:
+            assert key.startswith("SENTIMENT_"), (name, key)
+            assert key.removeprefix("SENTIMENT_").lower() in fields, (name, key)
 
 
 def test_nginx_config_is_valid(tmp_path):
