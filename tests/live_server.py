@@ -18,10 +18,9 @@ from sentiment_svc.web.auth import TokenRegistry
 from sentiment_svc.web.platform_auth import PlatformCredentials
 
 
-@dataclass
-class LiveServer:
-    server: uvicorn.Server
-    thread: threading.Thread
+class Loopback:
+    """Something serving HTTP and websockets on a loopback `port`."""
+
     port: int
 
     @property
@@ -31,6 +30,13 @@ class LiveServer:
     @property
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
+
+
+@dataclass
+class LiveServer(Loopback):
+    server: uvicorn.Server
+    thread: threading.Thread
+    port: int
 
     def stop(self) -> None:
         self.server.should_exit = True

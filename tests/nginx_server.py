@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.live_server import Loopback
 from tools.bench import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,18 +55,10 @@ def check(conf_path: Path, prefix: Path) -> subprocess.CompletedProcess:
 
 
 @dataclass
-class Nginx:
+class Nginx(Loopback):
     process: subprocess.Popen
     port: int
     prefix: Path
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
 
     def error_log(self) -> str:
         path = self.prefix / "error.log"

@@ -35,6 +35,7 @@ from sentiment_svc.client import load_client_call, stream_call
 from sentiment_svc.frames import Channel, Sentiment, UtteranceAnalysis
 from sentiment_svc.protocols.clients import FRAME_S, ClientCall, native_session
 from tests.conftest import SCRIPTED_AUDIO
+from tests.live_server import Loopback
 from tests.redis_server import RedisServer, redis_available
 from tools.bench import free_port
 
@@ -50,19 +51,11 @@ pytestmark = pytest.mark.skipif(not redis_available(), reason="redis-server is n
 
 
 @dataclasses.dataclass
-class Instance:
+class Instance(Loopback):
     name: str
     port: int
     process: subprocess.Popen[bytes]
     log: Path
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
 
     def metric(self, name: str, labels: str = "") -> float | None:
         text = httpx.get(f"{self.http}/metrics", timeout=10).text

@@ -29,8 +29,9 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -56,6 +57,21 @@ CONNECT_TIMEOUT_S = 1.0
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 KIND_EVENT = b"event"
 KIND_ACK = b"ack"
+T = TypeVar("T")
+
+
+class _Retry:
+    """The wait before the next try while Redis cannot be reached: doubling, capped."""
+
+    def __init__(self) -> None:
+        self.delay = RETRY_MIN_S
+
+    async def wait(self) -> None:
+        await asyncio.sleep(self.delay)
+        self.delay = min(RETRY_MAX_S, self.delay * 2)
+
+    def reset(self) -> None:
+        self.delay = RETRY_MIN_S
 
 
 @dataclass(frozen=True)
@@ -188,29 +204,40 @@ class RedisBus:
             with contextlib.suppress(BaseException):
                 await task
 
+    async def _attempt(self, operation: Callable[[], Awaitable[T]], what: str,
+                       retry: _Retry) -> T | None:
+        """`operation`'s result, or None after it failed and the wait before its retry."""
+        try:
+            result = await operation()
+        except UNREACHABLE as error:
+            self._link.failed(error)
+            await retry.wait()
+            return None
+        except Exception:  # Redis refused (out of memory, ...): try again, slowly
+            log.exception("Redis refused the bus's %s; retrying", what)
+            await asyncio.sleep(RETRY_MAX_S)
+            return None
+        retry.reset()
+        self._link.ok()
+        return result
+
     async def _send_forever(self) -> None:
-        delay = RETRY_MIN_S
+        retry = _Retry()
         while True:
             if not self._outbox:
                 self._wake.clear()
                 await self._wake.wait()
             batch = list(itertools.islice(self._outbox, SEND_BATCH))
-            try:
+
+            async def append(batch: list[dict[bytes, bytes]] = batch) -> bool:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for fields in batch:
                         pipe.xadd(STREAM, fields, maxlen=STREAM_MAXLEN, approximate=True)
                     await pipe.execute()
-            except UNREACHABLE as error:
-                self._link.failed(error)
-                await asyncio.sleep(delay)
-                delay = min(RETRY_MAX_S, delay * 2)
+                return True
+
+            if await self._attempt(append, "appends", retry) is None:
                 continue
-            except Exception:  # Redis refused (out of memory, ...): try again, slowly
-                log.exception("Redis refused the bus's appends; retrying")
-                await asyncio.sleep(RETRY_MAX_S)
-                continue
-            delay = RETRY_MIN_S
-            self._link.ok()
             for _ in batch:  # only the sender takes from the left; the outbox may have
                 self._outbox.popleft()  # dropped its oldest meanwhile: then fewer are left
                 if not self._outbox:
@@ -219,27 +246,20 @@ class RedisBus:
 
     async def _read_forever(self) -> None:
         last: bytes | None = None
-        delay = RETRY_MIN_S
+        retry = _Retry()
         while True:
-            try:
-                if last is None:  # from the stream's end: what others send from now on
-                    newest = await self._redis.xrevrange(STREAM, count=1)
-                    last = newest[0][0] if newest else b"0-0"
-                    self._link.ok()
-                reply = await self._redis.xread({STREAM: last}, count=READ_COUNT,
-                                                block=READ_BLOCK_MS)
-            except UNREACHABLE as error:
-                self._link.failed(error)
-                await asyncio.sleep(delay)
-                delay = min(RETRY_MAX_S, delay * 2)
+            if last is None:  # from the stream's end: what others send from now on
+                newest = await self._attempt(
+                    lambda: self._redis.xrevrange(STREAM, count=1), "reads", retry)
+                if newest is None:
+                    continue
+                last = newest[0][0] if newest else b"0-0"
+            reply = await self._attempt(
+                lambda start=last: self._redis.xread({STREAM: start}, count=READ_COUNT,
+                                                     block=READ_BLOCK_MS), "reads", retry)
+            if reply is None:  # Redis was not reached, or no entry came within the block
                 continue
-            except Exception:  # Redis refused (out of memory, ...): try again, slowly
-                log.exception("Redis refused the bus's reads; retrying")
-                await asyncio.sleep(RETRY_MAX_S)
-                continue
-            delay = RETRY_MIN_S
-            self._link.ok()
-            for _stream, entries in reply or ():
+            for _stream, entries in reply:
                 for entry_id, fields in entries:
                     last = entry_id
                     try:
