@@ -144,7 +144,10 @@ function endCall() {
 function renderClock() {
   const node = $("call-clock");
   if (!call?.id) return node.replaceChildren();
-  if (call.ended) return node.replaceChildren(tx("span", "console.ended"));
+  if (call.ended) {
+    const written = call.channel && call.channel !== "phone";  // a chat, messenger or e-mail
+    return node.replaceChildren(tx("span", written ? "console.ended_text" : "console.ended"));
+  }
   node.textContent = clock(call.duration + Math.min(2, (Date.now() - call.durationAt) / 1000));
 }
 
