@@ -6,6 +6,7 @@ The store's shared behaviour runs on both backends in test_storage.py and test_r
 
 from __future__ import annotations
 
+import asyncio
 import io
 import subprocess
 import sys
@@ -19,12 +20,14 @@ import soundfile
 
 from sentiment_svc.config import Settings
 from sentiment_svc.domain.records import CallOpened
-from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus, ContactChannel
+from sentiment_svc.domain.vocabulary import AckOutcome, CallStatus, Channel, ContactChannel
+from sentiment_svc.frames import Sentiment, UtteranceAnalysis
 from sentiment_svc.storage import pg_schema
 from sentiment_svc.storage.db import CallStore
 from sentiment_svc.storage.factory import StoreUnavailableError, describe_url, open_store
+from sentiment_svc.storage.hop import StoreHop
 from sentiment_svc.storage.pg_schema import Migration, SchemaError, migrate, migrations
-from sentiment_svc.storage.postgres import PgCallStore
+from sentiment_svc.storage.postgres import WAIT_FOR_CONNECTION_S, PgCallStore
 from tests.crm_server import ALERT
 from tests.pg_server import PostgresServer, binaries_dir, start_postgres
 
@@ -252,6 +255,47 @@ def test_the_store_reconnects_after_the_server_restarts(postgres_server: Postgre
             assert len(audio) == 2 * RATE
         finally:
             store.close()
+    finally:
+        server.stop()
+
+
+def test_a_live_write_waits_out_a_database_restart(
+    postgres_server: PostgresServer, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """While the database restarts, the store hop tries a live call's writes again in order
+    (stored late, not lost), says so once in the log and on `on_state`, and gives up only
+    after `retry_for_s`."""
+    server = start_postgres(binaries_dir())  # its own: the shared one stays up
+    states: list[bool] = []
+    heard = UtteranceAnalysis(channel=Channel.CUSTOMER, start=1.0, end=2.5, lang="ru",
+                              text="Я жду уже час", sentiment=Sentiment(0.7, 0.2, 0.1))
+    try:
+        store = PgCallStore(server.create_database())
+        hop = StoreHop(store, retry_for_s=30.0, on_state=states.append)
+        try:
+            asyncio.run(hop(store.start_call, opened("during")))
+            server.shut_down()
+            # longer than the pool's own wait for a connection (WAIT_FOR_CONNECTION_S)
+            back = threading.Timer(WAIT_FOR_CONNECTION_S + 3.0, server.launch)
+            back.start()
+            seq = asyncio.run(hop(store.add_utterance, "during", heard))
+            back.join()
+            assert seq == 0 and states == [False, True]
+            (stored,) = asyncio.run(hop(store.get_call, "during")).utterances
+            assert stored.text == heard.text
+            assert "the store is unreachable" in caplog.text
+            assert "reachable again" in caplog.text and server.url() not in caplog.text
+
+            impatient = StoreHop(store, retry_for_s=1.0)
+            server.shut_down()
+            try:
+                with pytest.raises(psycopg.OperationalError):
+                    asyncio.run(impatient(store.get_call, "during"))
+            finally:
+                server.launch()
+                impatient._executor.shutdown(wait=True)
+        finally:
+            hop.close()
     finally:
         server.stop()
 

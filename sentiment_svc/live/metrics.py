@@ -105,6 +105,11 @@ class Metrics:
             "sentiment_calls_refused", "Calls refused at start for load (close code 1013)",
             ["reason"], registry=r,
         )
+        self.store_up = Gauge(
+            "sentiment_store_up", "1 while the call store answers, 0 while it cannot be"
+            " reached (a shared PostgreSQL restarting or failing over; writes wait and retry)",
+            registry=r,
+        )
         self.redis_up = Gauge(
             "sentiment_redis_up", "1 while the Redis event bus is reachable, 0 while it is"
             " down (only with SENTIMENT_REDIS_URL)", registry=r,

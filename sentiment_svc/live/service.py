@@ -90,7 +90,9 @@ class Service(ScaleOut):
         webhooks = WebhooksConfig.load(settings.config_file)
         # SQLite, or PostgreSQL shared by a cluster
         self.store = open_store(settings, webhooks=webhooks.subscriptions())
-        self.db = StoreHop(self.store)  # how async code reaches the store
+        # how async code reaches the store (retrying while a shared database is unreachable)
+        self.metrics.store_up.set(1)
+        self.db = StoreHop(self.store, on_state=self.metrics.store_up.set)
         self.webhooks = WebhookWorker(
             webhooks, self.db, self.metrics,
             backoff=Backoff(settings.webhook_backoff_s, settings.webhook_backoff_max_s),

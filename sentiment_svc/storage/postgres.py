@@ -70,6 +70,10 @@ WAIT_FOR_CONNECTION_S = 5.0
 
 
 class PgCallStore(PgWebhookOutbox):
+    # what `storage.hop.StoreHop` tries again: the server unreachable, restarting, failing
+    # over (psycopg_pool's PoolTimeout is one too)
+    transient_errors: tuple[type[BaseException], ...] = (psycopg.OperationalError,)
+
     def __init__(self, url: str, *, pool_max: int = POOL_MAX,
                  webhooks: Mapping[str, Iterable[str]] | None = None,
                  claim_s: float = CLAIM_S) -> None:
