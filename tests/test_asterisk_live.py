@@ -3,7 +3,7 @@ AudioSocket listener on, fed the golden stereo call split into its two legs at 8
 way Asterisk sends them: chan_websocket (Asterisk is the WebSocket client; one leg ulaw
 with plain-text control, the other slin with JSON control) and AudioSocket (two TCP
 connections with the call's UUID, one per port). Each call is stored with utterances on
-both channels, the alert the call asks for and the operator's apology answering it; a
+both channels, the alert the call asks for and the operator's words answering it; a
 connection that drops without a hang-up leaves its call interrupted.
 """
 
@@ -31,6 +31,7 @@ from tests.conftest import SCRIPTED_AUDIO
 from tools.bench import free_port
 
 CALL = SCRIPTED_AUDIO / "stereo_apology_ru.wav"  # customer left, operator right, 8 kHz
+ANSWERED_BY = {"bonus": "offered_bonus", "apology": "apologised"}  # the operator's words
 RATE = 8000
 FRAME_S = 0.02
 SPEED = 2.0  # twice real time: the golden call's 29 s in about 15 s
@@ -93,10 +94,13 @@ def assert_golden_call(detail: dict, protocol: str) -> None:
     assert channels.count("customer") >= 2 and channels.count("operator") >= 3
     texts = " ".join(u["text"].lower() for u in detail["utterances"])
     assert "деньги" in texts and "извин" in texts
+    # called again and still not helped (the label guide's bonus), or, as Whisper hears
+    # this leg, a plain complaint (an apology): the operator apologises and offers the money
+    # back, which answers either, heard, not clicked
     actions = [a["action"] for a in detail["alerts"]]
-    assert actions and actions[0] == "apology" and set(actions) <= {"apology", "supervisor"}
-    apology = detail["alerts"][0]
-    assert [ack["outcome"] for ack in apology["acks"]] == ["apologised"]  # heard, not clicked
+    assert actions and actions[0] in ANSWERED_BY and set(actions) <= {*ANSWERED_BY, "supervisor"}
+    first = detail["alerts"][0]
+    assert [ack["outcome"] for ack in first["acks"]] == [ANSWERED_BY[first["action"]]]
 
 
 async def paced(frames: list[bytes], send, speed: float = SPEED) -> None:
