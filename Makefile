@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE := audio_samples/real/tinkoff_voicekit_examples/negative_sample_8k.wav
 
-.PHONY: install run demo analyze-sample test test-fast lint clean-models
+.PHONY: install run demo analyze-sample test test-slow test-fast lint clean-models
 
 MODEL_FILES := models/whisper-base/model.bin models/whisper-base-ru-uk/model.bin models/e5-small/model.safetensors models/e5-small/model.onnx models/e5-small-tuned/model.onnx
 
@@ -30,8 +30,13 @@ demo: install
 analyze-sample: install
 	$(BIN)/sentiment-svc analyze $(SAMPLE)
 
+# The suite CI runs (under 30 minutes on 2 cores), then what is marked slow: the fuzzers,
+# the 30 scripted calls v2 and the three-instance cluster behind nginx (about 10 minutes).
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
 
 # The tests that need no models and no browser and are not slow (tests/conftest.py marks
 # the others): no model assembly, under a minute.

@@ -38,7 +38,7 @@ MODULE_MARKS = {
     "tests.test_cli": "models", "tests.test_crash": "models", "tests.test_e5_conversion": "models",
     "tests.test_asterisk_live": "models",
     "tests.test_cluster_live": "models",  # two `serve` processes sharing a Redis
-    "tests.test_cluster_nginx": "models",  # three `serve` on PostgreSQL and Redis, nginx
+    "tests.test_cluster_nginx": "slow",  # three `serve` on PostgreSQL and Redis, nginx
     "tests.test_text_model_export": "models",  # exports the fine-tuned model to ONNX
     "tests.test_audiohook_conformance": "models",  # a `serve` process and the reference client
     "tests.test_protocols_fuzz": "slow",  # ~9,000 hypothesis examples, ~45 CPU-s

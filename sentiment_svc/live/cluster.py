@@ -36,6 +36,7 @@ HEARTBEAT_TTL_S = 6.0
 REAP_EVERY_S = 2.0
 STATE_EVERY_S = 1.0
 VIEW_STALE_S = 5.0  # another instance's call not heard of this long leaves the wall
+VIEW_FORGET_S = 600.0  # ... and is forgotten (a reaped call is ended on the walls before)
 INSTANCE_KEY = "sentiment:instance:{}"
 REAPER_LOCK = "sentiment:reaper"
 
@@ -81,11 +82,14 @@ class Cluster:
         return True
 
     def remote_views(self) -> list[CallView]:
+        """The other instances' calls heard of lately. A stale one leaves the wall but is
+        kept a while longer: if its instance died, the reaper still ends it on every wall."""
         now = time.monotonic()
         for call_id, remote in list(self._remote.items()):
-            if now - remote.heard_at > VIEW_STALE_S:
+            if now - remote.heard_at > VIEW_FORGET_S:
                 del self._remote[call_id]
-        return [remote.view for remote in self._remote.values()]
+        return [remote.view for remote in self._remote.values()
+                if now - remote.heard_at <= VIEW_STALE_S]
 
     def owner_of(self, call_id: str) -> str | None:
         remote = self._remote.get(call_id)

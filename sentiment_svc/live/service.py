@@ -100,7 +100,8 @@ class Service(ScaleOut):
         )
         self.instance_id = settings.instance_name
         # Stored with each call where instances share the database; NULL embedded.
-        self._stored_instance_id = self.instance_id if settings.database_url else None
+        clustered = bool(settings.database_url or settings.redis_url)
+        self._stored_instance_id = self.instance_id if clustered else None
         self.customer_ids = CustomerIds.for_data_dir(settings.data_dir,
                                                      settings.customer_id_secret)
         if settings.database_url and not settings.customer_id_secret:
@@ -125,7 +126,7 @@ class Service(ScaleOut):
         self.engines: Engines | None = None
         self.scheduler: AsrScheduler | None = None
         self.load_error: str | None = None
-        if settings.database_url or self.cluster is not None:
+        if clustered:
             # the others' live calls are theirs: a dead one's are reaped by `Cluster`
             interrupted = self.store.mark_instance_interrupted(self.instance_id, time.time())
         else:
