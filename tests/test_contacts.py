@@ -73,6 +73,9 @@ def test_a_chat_message_is_analysed_stored_and_alerts_the_console_like_a_call(se
         assert started["protocol"] == "text"
         alert = feed.wait_for("alert", "chat-1")
         assert alert == {**body["alerts"][0], "type": "alert"}
+        deadline = time.monotonic() + 10
+        while len(feed.of("utterance", "chat-1")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)  # the second message's utterance follows the first one's alert
         assert [u["text"] for u in feed.of("utterance", "chat-1")] == [MONEY, MONEY_AGAIN]
         # the operator's answer is read as in a call: the open alert is addressed
         third = post(server, "chat-1", message("Приносим извинения, мы предложим вам бонус.",
