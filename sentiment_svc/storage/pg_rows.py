@@ -12,7 +12,6 @@ from psycopg import Cursor
 from sentiment_svc.domain.customers import CustomerTimeline
 from sentiment_svc.domain.records import StoredAck, StoredAlert, StoredUtterance
 from sentiment_svc.storage.rows import stored_utterance
-from sentiment_svc.storage.text import like_patterns, query_words
 from sentiment_svc.storage.timeline import timeline_contact, timeline_query
 
 CALL_SELECT = """
@@ -79,38 +78,3 @@ def read_timeline(
         utterances, alerts = call_parts(cur, call["call_id"])
         contacts.append(timeline_contact(call, call["summary"], utterances, alerts))
     return CustomerTimeline(customer_id=customer_id, contacts=tuple(contacts))
-
-
-def call_filters(
-    *,
-    since: float | None,
-    until: float | None,
-    operator_id: str | None,
-    has_alert: bool | None,
-    category: str | None,
-    text: str | None,
-) -> tuple[str, list[Any]]:
-    """The WHERE clause (or "") and its parameters for `PgCallStore.list_calls`."""
-    where: list[str] = []
-    params: list[Any] = []
-    if since is not None:
-        where.append("c.started_at >= %s")
-        params.append(since)
-    if until is not None:
-        where.append("c.started_at < %s")
-        params.append(until)
-    if operator_id is not None:
-        where.append("c.operator_id = %s")
-        params.append(operator_id)
-    if has_alert is not None:
-        exists = "EXISTS (SELECT 1 FROM alerts a WHERE a.call_id = c.call_id)"
-        where.append(exists if has_alert else f"NOT {exists}")
-    if category is not None:
-        where.append("c.call_id IN (SELECT call_id FROM call_categories WHERE category = %s)")
-        params.append(category)
-    words = query_words(text or "")
-    if words:  # the pg_trgm GIN index serves these LIKEs
-        likes = " AND ".join("u.text_folded LIKE %s ESCAPE '\\'" for _ in words)
-        where.append(f"c.call_id IN (SELECT u.call_id FROM utterances u WHERE {likes})")
-        params.extend(like_patterns(words))
-    return (f" WHERE {' AND '.join(where)}" if where else ""), params

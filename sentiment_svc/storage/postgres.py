@@ -54,11 +54,11 @@ from sentiment_svc.storage.pg_recordings import PgRecordings
 from sentiment_svc.storage.pg_rows import (
     CALL_SELECT,
     call_fields,
-    call_filters,
     call_parts,
     read_timeline,
 )
 from sentiment_svc.storage.pg_schema import migrate
+from sentiment_svc.storage.rows import call_filters
 from sentiment_svc.storage.text import fold_text
 
 POOL_MIN = 1
@@ -325,8 +325,8 @@ class PgCallStore(PgWebhookOutbox):
             raise ValueError("limit and offset must not be negative")
         clause, params = call_filters(
             since=since, until=until, operator_id=operator_id, has_alert=has_alert,
-            category=category, text=text,
-        )
+            category=category, text=text, fts=False, placeholder="%s",
+        )  # the pg_trgm GIN index serves the LIKEs
         sql = (CALL_SELECT + clause
                + ' ORDER BY c.started_at DESC, c.call_id COLLATE "C" LIMIT %s OFFSET %s')
         with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:

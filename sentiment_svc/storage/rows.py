@@ -59,24 +59,27 @@ def call_filters(
     category: str | None,
     text: str | None,
     fts: bool,
+    placeholder: str = "?",
 ) -> tuple[str, list[Any]]:
-    """The WHERE clause (or "") and its parameters for `CallStore.list_calls`."""
+    """The WHERE clause (or "") and its parameters for `list_calls` of either store:
+    `placeholder` is the driver's (``?`` sqlite3, ``%s`` psycopg); FTS5 is SQLite's."""
     where: list[str] = []
     params: list[Any] = []
     if since is not None:
-        where.append("c.started_at >= ?")
+        where.append(f"c.started_at >= {placeholder}")
         params.append(since)
     if until is not None:
-        where.append("c.started_at < ?")
+        where.append(f"c.started_at < {placeholder}")
         params.append(until)
     if operator_id is not None:
-        where.append("c.operator_id = ?")
+        where.append(f"c.operator_id = {placeholder}")
         params.append(operator_id)
     if has_alert is not None:
         exists = "EXISTS (SELECT 1 FROM alerts a WHERE a.call_id = c.call_id)"
         where.append(exists if has_alert else f"NOT {exists}")
     if category is not None:
-        where.append("c.call_id IN (SELECT call_id FROM call_categories WHERE category = ?)")
+        where.append("c.call_id IN (SELECT call_id FROM call_categories"
+                     f" WHERE category = {placeholder})")
         params.append(category)
     words = query_words(text or "")
     if words and fts:
@@ -86,7 +89,7 @@ def call_filters(
         )
         params.append(fts_query(words))
     elif words:
-        likes = " AND ".join("u.text_folded LIKE ? ESCAPE '\\'" for _ in words)
+        likes = " AND ".join(f"u.text_folded LIKE {placeholder} ESCAPE '\\'" for _ in words)
         where.append(f"c.call_id IN (SELECT u.call_id FROM utterances u WHERE {likes})")
         params.extend(like_patterns(words))
     return (f" WHERE {' AND '.join(where)}" if where else ""), params
