@@ -17,6 +17,7 @@ from urllib.parse import quote
 import websockets
 
 from sentiment_svc.audio.decode import CustomerChannel, decode_file
+from sentiment_svc.domain.close_codes import CloseCode
 from sentiment_svc.protocols.clients import ENDPOINTS, SESSIONS, ClientCall
 
 FEED_GRACE_S = 10.0  # how long to wait for the feed's call_ended after the ingest closes
@@ -85,9 +86,12 @@ async def stream_call(
         await receiver
         result.close_code = socket.close_code
         result.close_reason = socket.close_reason or ""
-    if feed_task is not None:
+    # A call refused at its start (1013: busy, retry elsewhere) never reaches the feed.
+    refused = result.close_code == CloseCode.TRY_AGAIN_LATER and not result.feed
+    if feed_task is not None and not refused:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(feed_task), FEED_GRACE_S)
+    if feed_task is not None:
         feed_task.cancel()
         with contextlib.suppress(BaseException):
             await feed_task

@@ -20,7 +20,10 @@ class TextModelChoice(StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SENTIMENT_", frozen=True)
+    # `none` sets an optional setting to None (e.g. SENTIMENT_MAX_BACKLOG_S=none: no limit).
+    model_config = SettingsConfigDict(
+        env_prefix="SENTIMENT_", frozen=True, env_parse_none_str="none"
+    )
 
     # Where the weights `make install` assembles are read from; like `data_dir`, relative to
     # the working directory (a checkout's root: `make run`), not to the installed package.
@@ -72,9 +75,13 @@ class Settings(BaseSettings):
     header_timeout_s: float = 10.0  # a request header must arrive whole within this
     max_live_calls: int = 500  # in total; more are refused with close code 1013
     max_calls_per_token: int = 200  # live calls one ingest token may hold
-    # Admission by load: a new call is refused (1013) while the recognition backlog (the
-    # seconds the queued live utterances need, per worker) is over this (None: no limit).
-    max_backlog_s: float | None = 20.0
+    # Admission by load (live.admission): a new call is refused (1013) while the recognition
+    # backlog (the seconds the queued live utterances need, per worker) is over
+    # max_backlog_s, or while the live calls and it would keep the recognition workers
+    # busy for more than max_recognizer_load of their time, at the demand per call learnt
+    # from the calls served (None: no such limit).
+    max_backlog_s: float | None = 3.0
+    max_recognizer_load: float | None = 0.6
     # redis://host:6379/0: the event bus and heartbeats shared by a cluster's instances
     # (README "Redis"); None: the bus stays in the process.
     redis_url: str | None = None
@@ -118,6 +125,15 @@ class Settings(BaseSettings):
 
     def asr_layout(self) -> tuple[int, int]:
         """(workers, threads per worker) with the automatic values resolved."""
-        cores = os.cpu_count() or 1
+        cores = usable_cores()
         workers = self.asr_workers or cores
         return workers, self.asr_threads or max(1, cores // workers)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (an instance pinned with taskset or a container's
+    cpuset sizes its workers to those, not to the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

@@ -32,6 +32,9 @@ class Loopback:
         return f"ws://127.0.0.1:{self.port}"
 
 
+NO_ADMISSION_BY_LOAD = {"max_backlog_s": None, "max_recognizer_load": None}
+
+
 @dataclass
 class LiveServer(Loopback):
     server: uvicorn.Server
@@ -46,7 +49,10 @@ class LiveServer(Loopback):
 def start_server(data_dir: Path, tokens: TokenRegistry | None = None, *,
                  wait_ready: bool = True, platforms: PlatformCredentials | None = None,
                  **settings_overrides) -> LiveServer:
-    settings = Settings(data_dir=data_dir, **settings_overrides)
+    # The tests stream calls faster than real time, many per server: admission by load would
+    # learn a demand no live call has. It is tested on its own (test_admission,
+    # test_cluster_live); a test may still set it.
+    settings = Settings(data_dir=data_dir, **{**NO_ADMISSION_BY_LOAD, **settings_overrides})
     data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings, tokens or TokenRegistry.load(None), platforms)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",

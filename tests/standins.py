@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import soundfile
 
+from sentiment_svc.asr.scheduler import CostModel
 from sentiment_svc.domain.messages import AlertMessage, Message
 from sentiment_svc.frames import Channel, SpeechSegment, Transcript
 from sentiment_svc.live.context import CallContext
@@ -90,6 +91,8 @@ class ScriptedRecogniser:
         self.workers = 1
         self.workers_alive = 1
         self.backlog_s = 0.0  # what admission reads: set it to play an overloaded machine
+        self.live_busy_s = 0.0  # and the calls' demand: add to it to play their utterances
+        self.cost = CostModel()
         self.closed = False
 
     # the Recogniser protocol

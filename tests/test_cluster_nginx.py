@@ -47,7 +47,8 @@ def cluster(postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFa
         for name in INSTANCES:  # one at a time: three model loads at once starve the machine
             node = serve(name, tmp_path_factory.mktemp(name), redis.url, logs,
                          SENTIMENT_DATABASE_URL=database, SENTIMENT_CUSTOMER_ID_SECRET=SECRET,
-                         SENTIMENT_MAX_BACKLOG_S="100000")
+                         SENTIMENT_MAX_BACKLOG_S="none",
+                         SENTIMENT_MAX_RECOGNIZER_LOAD="none")
             nodes.append(node)
             wait_ready(node)
         yield nodes

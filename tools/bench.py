@@ -1,7 +1,7 @@
 """Benchmark: many live calls against a real service process over loopback.
 
     python -m tools.bench [--calls 1,4,12 | --max-calls N] [--repeat K]
-        [--skip-reference]
+        [--skip-reference] [--local-engines | --database-url URL] [--redis-url URL]
 
 Starts `sentiment-svc serve` as a child process and keeps N calls live at once for a
 minute: N connections each stream calls in real time, one after another (real and scripted
@@ -25,6 +25,9 @@ The client streams every call from this process on the same machine: where its
 speed drifts 10-30 % between runs minutes apart, so one run is one sample). Each run also
 reports the machine's speed around it (`encode_30s_cpu_s`, see `machine_speed`) and its CPU
 figure scaled to the speed the targets were set at.
+The service runs on the embedded default (SQLite, the in-process bus) unless given shared
+engines: `--database-url`/`--redis-url`, or `--local-engines` for a throwaway PostgreSQL
+(fsync on) and Redis started on loopback for the run.
 Linux only (reads /proc for the child's CPU and memory).
 """
 
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -53,6 +57,7 @@ from sentiment_svc.client import load_client_call, stream_call
 from sentiment_svc.config import Settings
 from sentiment_svc.protocols.clients import ClientCall
 from sentiment_svc.threads import cpu_seconds_by_thread_name
+from tools.bench_engines import local_engines
 from tools.bench_levels import (
     ALERT_P95_TARGET_S,
     first_levels,
@@ -141,6 +146,55 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def start_service(data_dir: Path, env: dict[str, str] | None = None,
+                  cores: str | None = None, log: Path | None = None,
+                  ) -> tuple[subprocess.Popen, int]:
+    """`sentiment-svc serve` as a child on a free loopback port, with extra environment
+    (`SENTIMENT_*` settings) and, if `cores` is given (taskset's list, e.g. "0"), pinned to
+    those cores; returns the process and its port once it is ready."""
+    port = free_port()
+    command = [sys.executable, "-m", "sentiment_svc.cli", "serve", "--port", str(port),
+               "--data-dir", str(data_dir)]
+    if cores is not None:
+        command = ["taskset", "-c", cores, *command]
+    server = subprocess.Popen(
+        command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL if log is None else log.open("wb"),
+    )
+    try:
+        _wait_ready(port, server)
+    except BaseException:
+        server.kill()
+        raise
+    return server, port
+
+
+# A level measures what N calls cost, so none of them is refused for load here; admission
+# by load is measured by tools.bench_overload.
+NO_ADMISSION_BY_LOAD = {"SENTIMENT_MAX_BACKLOG_S": "none", "SENTIMENT_MAX_RECOGNIZER_LOAD": "none"}
+
+
+def engine_settings(database_url: str | None, redis_url: str | None) -> dict[str, str]:
+    """The environment that points a service at shared engines (none: the embedded default)."""
+    env = {}
+    if database_url:
+        env["SENTIMENT_DATABASE_URL"] = database_url
+    if redis_url:
+        env["SENTIMENT_REDIS_URL"] = redis_url
+    return env
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    engines = parser.add_mutually_exclusive_group()
+    engines.add_argument("--local-engines", action="store_true",
+                         help="start a throwaway PostgreSQL and Redis on loopback and run the"
+                              " service on them (tools.bench_engines)")
+    engines.add_argument("--database-url", metavar="URL",
+                         help="run the service on this PostgreSQL (default: embedded SQLite)")
+    parser.add_argument("--redis-url", metavar="URL",
+                        help="run the service on this Redis (default: the in-process bus)")
 
 
 def _wait_ready(port: int, server: subprocess.Popen, timeout_s: float = 180.0) -> None:
@@ -280,6 +334,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=1, metavar="K",
                         help="runs per level, judged by their medians (default 1)")
     parser.add_argument("--skip-reference", action="store_true")
+    add_engine_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -295,16 +350,20 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--calls wants numbers separated by commas, got {args.calls!r}")
         if min(levels) < 1:
             parser.error("--calls: every level needs at least one call")
-    port = free_port()
+    with contextlib.ExitStack() as stack:
+        env = engine_settings(args.database_url, args.redis_url)
+        if args.local_engines:
+            env = engine_settings(*stack.enter_context(local_engines()))
+        print(json.dumps({"engines": sorted(env) or "embedded"}), flush=True)
+        _bench(args, levels, search, env)
+
+
+def _bench(args: argparse.Namespace, levels: list[int], search: bool, env: dict[str, str]
+           ) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="sentiment-bench-"))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "sentiment_svc.cli", "serve", "--port", str(port),
-         "--data-dir", str(data_dir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    server, port = start_service(data_dir, {**NO_ADMISSION_BY_LOAD, **env})
     rows: list[dict] = []
     try:
-        _wait_ready(port, server)
         templates = _load_calls()
         # One call first, not counted: lazy initialisation (allocator pools, thread pools,
         # dictionaries) is paid once per process, not per call.

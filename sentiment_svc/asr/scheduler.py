@@ -106,6 +106,9 @@ class AsrScheduler:
         self._background_after = 0.0  # no background batch starts before this (monotonic)
         self._expected_done = [0.0] * workers  # monotonic time each worker should be free
         self.cost = cost or CostModel()
+        # Each worker's seconds spent recognising live final utterances (the demand that
+        # admission learns per call-second); one slot per worker: no lock needed.
+        self._live_busy_s = [0.0] * workers
         self._threads = [
             threading.Thread(
                 target=self._work, args=(n, 0.0 if n == 0 else helper_delay_s),
@@ -127,6 +130,11 @@ class AsrScheduler:
     @property
     def depth(self) -> int:
         return self._queue.qsize()
+
+    @property
+    def live_busy_s(self) -> float:
+        """Seconds the workers have spent recognising live final utterances, in total."""
+        return sum(self._live_busy_s)
 
     @property
     def backlog_s(self) -> float:
@@ -246,6 +254,8 @@ class AsrScheduler:
                 result = asyncio.CancelledError()  # its future is cancelled: nothing to set
             else:
                 result = Transcript(job.segment, recognition.text, recognition.lang)
+            if job.priority[0] < 2:  # a live final: not a partial, not a replay's
+                self._live_busy_s[worker] += busy / len(batch)
             if self._on_done is not None:
                 self._on_done(
                     job.segment.end - job.segment.start, busy / len(batch), job.priority[0] == 2

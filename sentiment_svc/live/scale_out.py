@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sentiment_svc.domain.messages import AckRequest, AlertAcked, CallView
 from sentiment_svc.domain.records import CallDetail, CallOpened
 from sentiment_svc.domain.vocabulary import AckOutcome, AckSource, CallStatus
+from sentiment_svc.live.admission import Admission, Refusal
 from sentiment_svc.live.bus import Bus
 from sentiment_svc.live.cluster import Cluster
 from sentiment_svc.live.redis_bus import RedisBus, RedisLink, RoutedAck, connect
@@ -43,6 +44,8 @@ class ScaleOut:
     redis_bus: RedisBus | None
     cluster: Cluster | None
     _owners: dict[str, object]
+    _texts: set[str]
+    admission: Admission
     _acks: set[asyncio.Task[None]]
 
     def _join_cluster(self, url: str) -> None:
@@ -75,17 +78,24 @@ class ScaleOut:
         return 0.0 if self.scheduler is None else self.scheduler.backlog_s
 
     def load(self) -> dict[str, float]:
-        """What a balancer needs to know (`/readyz`, the heartbeat)."""
-        return {"live_calls": len(self._owners), "replays": len(self.replays),
+        """What a balancer needs to know (`/readyz`, the heartbeat): with the recogniser's
+        projected load once admission has learnt the calls' demand."""
+        load = {"live_calls": len(self._owners), "replays": len(self.replays),
                 "backlog_s": round(self.backlog_s, 2)}
+        if self.scheduler is not None:
+            load["recognizer_load"] = round(self.admission.projected_load(
+                len(self._owners) - len(self._texts), self.scheduler.workers_alive,
+                self.scheduler.cost.rate), 3)
+        return load
 
-    def overloaded(self) -> str | None:
-        """Why a call admitted now would not be served in time, or None."""
-        limit = self.settings.max_backlog_s
-        backlog = self.backlog_s
-        if limit is not None and backlog > limit:
-            return f"the recognition backlog is {backlog:.1f} s (over {limit:g} s)"
-        return None
+    def overloaded(self) -> Refusal | None:
+        """Why a call admitted now would not be served in time, or None (`live.admission`)."""
+        if self.scheduler is None:
+            return None
+        live = len(self._owners) - len(self._texts)
+        self.admission.observe(time.monotonic(), live, self.scheduler.live_busy_s)
+        return self.admission.refusal(live, self.scheduler.backlog_s,
+                                      self.scheduler.workers_alive, self.scheduler.cost.rate)
 
     async def _resume(self, record: CallOpened) -> CallDetail | None:
         """A call id the store has: in a cluster, the same call reconnected after its

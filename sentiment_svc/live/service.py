@@ -10,7 +10,6 @@ import dataclasses
 import io
 import itertools
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,7 @@ import numpy as np
 import soundfile
 
 from sentiment_svc.asr.scheduler import AsrScheduler
-from sentiment_svc.config import Settings
+from sentiment_svc.config import Settings, usable_cores
 from sentiment_svc.crm.config import WebhooksConfig
 from sentiment_svc.crm.worker import Backoff, WebhookWorker
 from sentiment_svc.domain.customers import CARD_DAYS, customer_card
@@ -36,6 +35,7 @@ from sentiment_svc.domain.messages import (
 )
 from sentiment_svc.domain.records import CallOpened
 from sentiment_svc.domain.vocabulary import CallStatus, Channel, ContactChannel, Protocol
+from sentiment_svc.live.admission import Admission
 from sentiment_svc.live.bus import Bus, EventBus
 from sentiment_svc.live.call import LiveCall
 from sentiment_svc.live.cluster import Cluster
@@ -116,9 +116,10 @@ class Service(ScaleOut):
         # call id -> the ingest principal that opened it, from admission to the call's end
         self._owners: dict[str, object] = {}
         self._texts: set[str] = set()  # of those, the text contacts (no audio, no limits)
+        self.admission = Admission(settings.max_backlog_s, settings.max_recognizer_load)
         self.replays: dict[int, object] = {}  # replay number -> the principal watching it
         self._replay_numbers = itertools.count()
-        cores = os.cpu_count() or 2
+        cores = max(2, usable_cores())
         self.audio_executor = _named_pool(max(2, cores // 2), "audio")
         self.audio_ticker = AudioTicker(self.audio_executor)
         # Several calls' utterances are analysed at once so that their e5 passes combine.
@@ -273,10 +274,10 @@ class Service(ScaleOut):
             raise ServiceBusy(
                 f"the service is at its limit of {self.settings.max_live_calls} live calls"
             )
-        overloaded = self.overloaded()
-        if overloaded is not None:
-            self.metrics.calls_refused.labels("backlog").inc()
-            raise ServiceBusy(f"{overloaded}; retry on another instance")
+        refusal = self.overloaded()
+        if refusal is not None:
+            self.metrics.calls_refused.labels(refusal.reason).inc()
+            raise ServiceBusy(f"{refusal.message}; retry on another instance")
         owned = sum(1 for other in calls if other == owner)
         if owner is not None and owned >= self.settings.max_calls_per_token:
             raise ServiceBusy(f"this token already has {owned} live calls (the limit)")
@@ -385,6 +386,7 @@ class Service(ScaleOut):
                 self.audio_executor, recording.close
             )
         await self.db(self.store.end_call, call_id, status, summary, time.time())
+        self.overloaded()  # admission observes the load before a call leaves it
         self.calls.pop(call_id, None)
         self._owners.pop(call_id, None)
         self._texts.discard(call_id)

@@ -119,9 +119,9 @@ def create_app(settings: Settings, tokens: TokenRegistry,
         if problem is not None:
             return JSONResponse({"status": problem}, status_code=503)
         load = {"instance_id": service.instance_id, **service.load()}
-        overloaded = service.overloaded()
-        if overloaded is not None:  # a balancer sends new calls elsewhere meanwhile
-            return JSONResponse({"status": f"busy: {overloaded}", **load}, status_code=503)
+        refusal = service.overloaded()
+        if refusal is not None:  # a balancer sends new calls elsewhere meanwhile
+            return JSONResponse({"status": f"busy: {refusal.message}", **load}, status_code=503)
         return JSONResponse({"status": "ready", **load})
 
     @app.get("/metrics", tags=["ops"])
