@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     # busy for more than max_recognizer_load of their time, at the demand per call learnt
     # from the calls served (None: no such limit).
     max_backlog_s: float | None = 3.0
-    max_recognizer_load: float | None = 0.6
+    max_recognizer_load: float | None = 0.5
     # redis://host:6379/0: the event bus and heartbeats shared by a cluster's instances
     # (README "Redis"); None: the bus stays in the process.
     redis_url: str | None = None

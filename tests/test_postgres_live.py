@@ -23,10 +23,12 @@ import psycopg
 import soundfile
 
 from sentiment_svc.audio.decode import CustomerChannel
-from sentiment_svc.client import load_client_call, stream_call
+from sentiment_svc.client import StreamResult, load_client_call, stream_call
+from sentiment_svc.domain.vocabulary import CallStatus
 from sentiment_svc.storage.postgres import PgCallStore
 from tests.conftest import ANGRY_CALL, SCRIPTED_AUDIO
 from tests.live_server import start_server
+from tests.pg_server import binaries_dir, start_postgres
 from tools.bench import free_port
 
 START_TIMEOUT_S = 180
@@ -167,3 +169,61 @@ def test_a_killed_instance_s_call_is_closed_by_a_survivor(tmp_path: Path, pg_url
         (chunks,) = conn.execute(
             "SELECT COUNT(*) FROM recording_chunks WHERE call_id = 'pg-crash'").fetchone()
     assert chunks >= int(killed_after) - 3  # appended about once a second
+
+
+def test_a_database_restart_mid_call_loses_nothing(tmp_path: Path) -> None:
+    """PostgreSQL shut down for a few seconds while a call streams: the call goes on (its
+    audio steps never wait for the database), `sentiment_store_up` reads 0 meanwhile, and
+    once the database is back every utterance and alert the operator saw is stored, in
+    order, and the recording is whole."""
+    server = start_postgres(binaries_dir())  # its own: the shared one stays up
+    try:
+        url = server.create_database()
+        live = start_server(tmp_path / "a", database_url=url, instance_id="inst-a")
+        call = load_client_call(SCRIPTED_AUDIO / "escalating_ru.wav", CustomerChannel.MONO,
+                                "pg-restart", "op-restart", "ru")
+
+        def store_up() -> float | None:
+            for line in httpx.get(f"{live.http}/metrics", timeout=5).text.splitlines():
+                if line.startswith("sentiment_store_up "):
+                    return float(line.split()[1])
+            return None
+
+        async def scenario() -> tuple[StreamResult, list[float | None]]:
+            streaming = asyncio.create_task(stream_call(call, live.ws, "native"))
+            await asyncio.sleep(8.0)
+            await asyncio.to_thread(server.shut_down)
+            seen = []
+            deadline = time.monotonic() + 20.0
+            while time.monotonic() < deadline and 0.0 not in seen:  # a write met the outage
+                seen.append(await asyncio.to_thread(store_up))
+                await asyncio.sleep(0.5)
+            await asyncio.to_thread(server.launch)
+            return await streaming, seen
+
+        try:
+            result, seen = asyncio.run(scenario())
+            back = store_up()
+        finally:
+            live.stop()
+        if server.process is None or server.process.poll() is not None:
+            server.launch()  # the scenario failed while it was down
+        store = PgCallStore(url)
+        try:
+            detail = store.get_call("pg-restart")
+            wav = store.recordings.read("pg-restart")
+        finally:
+            store.close()
+    finally:
+        server.stop()
+    assert 0.0 in seen and back == 1.0
+    assert result.close_code == 1000 and result.feed[-1]["type"] == "call_ended"
+    feed_utterances = [e["text"] for e in result.feed if e["type"] == "utterance"]
+    feed_alerts = [e["alert_id"] for e in result.feed if e["type"] == "alert"]
+    assert len(feed_utterances) >= 5 and feed_alerts
+    assert detail is not None and detail.status is CallStatus.COMPLETED
+    assert [u.text for u in detail.utterances] == feed_utterances
+    assert [a.alert_id for a in detail.alerts] == feed_alerts
+    assert wav is not None
+    audio, rate = soundfile.read(io.BytesIO(wav), dtype="int16")
+    assert abs(len(audio) / rate - len(call.customer) / call.sample_rate) < 0.5

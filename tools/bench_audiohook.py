@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -39,7 +40,7 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 from tools import audiohook_reference as reference
-from tools.bench import _wait_ready, free_port
+from tools.bench import NO_ADMISSION_BY_LOAD, _wait_ready, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CALL = ROOT / "audio_samples" / "scripted" / "stereo_apology_ru.wav"
@@ -153,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
             [sys.executable, "-m", "sentiment_svc.cli", "serve", "--port", str(port),
              "--data-dir", str(Path(folder) / "data"), "--config", str(config)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, **NO_ADMISSION_BY_LOAD},  # every call taken: what N of them cost
         )
         try:
             _wait_ready(port, server)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,7 @@ import numpy as np
 
 from sentiment_svc.client import stream_call
 from sentiment_svc.protocols.clients import ClientCall
-from tools.bench import _load_calls, _wait_ready, free_port
+from tools.bench import NO_ADMISSION_BY_LOAD, _load_calls, _wait_ready, free_port
 
 
 def _rss_mb(pid: int) -> float:
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         [sys.executable, "-m", "sentiment_svc.cli", "serve", "--port", str(port),
          "--data-dir", tempfile.mkdtemp(prefix="sentiment-load-")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, **NO_ADMISSION_BY_LOAD},  # every call taken: what N of them cost
     )
     try:
         _wait_ready(port, server)

@@ -92,10 +92,17 @@ class ScaleOut:
         """Why a call admitted now would not be served in time, or None (`live.admission`)."""
         if self.scheduler is None:
             return None
-        live = len(self._owners) - len(self._texts)
-        self.admission.observe(time.monotonic(), live, self.scheduler.live_busy_s)
+        live = self.observe_load()
         return self.admission.refusal(live, self.scheduler.backlog_s,
                                       self.scheduler.workers_alive, self.scheduler.cost.rate)
+
+    def observe_load(self) -> int:
+        """Let admission learn from the recogniser's work since it last looked (call it just
+        before a call starts or ends); returns the calls live now."""
+        live = len(self._owners) - len(self._texts)
+        if self.scheduler is not None:
+            self.admission.observe(time.monotonic(), live, self.scheduler.live_busy_s)
+        return live
 
     async def _resume(self, record: CallOpened) -> CallDetail | None:
         """A call id the store has: in a cluster, the same call reconnected after its

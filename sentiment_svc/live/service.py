@@ -122,6 +122,8 @@ class Service(ScaleOut):
         cores = max(2, usable_cores())
         self.audio_executor = _named_pool(max(2, cores // 2), "audio")
         self.audio_ticker = AudioTicker(self.audio_executor)
+        # Recordings are written here, in order, never in the audio step (live.recording).
+        self.recording_executor = _named_pool(1, "recording")
         # Several calls' utterances are analysed at once so that their e5 passes combine.
         self.analysis_executor = _named_pool(4, "text")
         self.engines: Engines | None = None
@@ -353,7 +355,7 @@ class Service(ScaleOut):
                         await self.db(self.store.end_call, start.call_id, CallStatus.FAILED,
                                       None, time.time())
                 raise CallRejected("the call's recording cannot be started; retry") from None
-            recording = CallRecording(writer, layout)
+            recording = CallRecording(writer, layout, self.recording_executor, start.call_id)
             self._recordings[start.call_id] = recording
             record_audio = recording.add
         context = self.context(
@@ -382,11 +384,9 @@ class Service(ScaleOut):
             status = CallStatus.FAILED
         recording = self._recordings.pop(call_id, None)
         if recording is not None:
-            await asyncio.get_running_loop().run_in_executor(
-                self.audio_executor, recording.close
-            )
+            await asyncio.wrap_future(recording.close())
         await self.db(self.store.end_call, call_id, status, summary, time.time())
-        self.overloaded()  # admission observes the load before a call leaves it
+        self.observe_load()  # before the call leaves the count
         self.calls.pop(call_id, None)
         self._owners.pop(call_id, None)
         self._texts.discard(call_id)
@@ -465,7 +465,7 @@ class Service(ScaleOut):
             await self.cluster.close()
             await self.redis_bus.close()
             await self.cluster.link.client.aclose()
-        for executor in (self.audio_executor, self.analysis_executor):
+        for executor in (self.audio_executor, self.analysis_executor, self.recording_executor):
             executor.shutdown(wait=True)
         self.db.close()
 
