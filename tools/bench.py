@@ -186,6 +186,15 @@ def engine_settings(database_url: str | None, redis_url: str | None) -> dict[str
     return env
 
 
+def engines_from_arguments(args: argparse.Namespace, stack: contextlib.ExitStack
+                           ) -> dict[str, str]:
+    """The service's environment for `add_engine_arguments`' options; local engines live
+    as long as `stack`."""
+    if args.local_engines:
+        return engine_settings(*stack.enter_context(local_engines()))
+    return engine_settings(args.database_url, args.redis_url)
+
+
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     engines = parser.add_mutually_exclusive_group()
     engines.add_argument("--local-engines", action="store_true",
@@ -351,9 +360,7 @@ def main(argv: list[str] | None = None) -> None:
         if min(levels) < 1:
             parser.error("--calls: every level needs at least one call")
     with contextlib.ExitStack() as stack:
-        env = engine_settings(args.database_url, args.redis_url)
-        if args.local_engines:
-            env = engine_settings(*stack.enter_context(local_engines()))
+        env = engines_from_arguments(args, stack)
         print(json.dumps({"engines": sorted(env) or "embedded"}), flush=True)
         _bench(args, levels, search, env)
 

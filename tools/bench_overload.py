@@ -39,10 +39,9 @@ from tools.bench import (
     _load_calls,
     _proc_cpu_seconds,
     add_engine_arguments,
-    engine_settings,
+    engines_from_arguments,
     start_service,
 )
-from tools.bench_engines import local_engines
 from tools.bench_levels import ALERT_P95_TARGET_S, live_calls, start_offsets
 
 DEFAULT_OFFER = 1.5
@@ -180,9 +179,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--capacity, --offer and --seconds must be positive")
     connections = math.ceil(args.capacity * args.offer)
     with contextlib.ExitStack() as stack:
-        env = engine_settings(args.database_url, args.redis_url)
-        if args.local_engines:
-            env = engine_settings(*stack.enter_context(local_engines()))
+        env = engines_from_arguments(args, stack)
         server, port = start_service(Path(tempfile.mkdtemp(prefix="sentiment-overload-")), env)
         try:
             templates = _load_calls()

@@ -78,15 +78,19 @@ class ScaleOut:
         return 0.0 if self.scheduler is None else self.scheduler.backlog_s
 
     def load(self) -> dict[str, float]:
-        """What a balancer needs to know (`/readyz`, the heartbeat): with the recogniser's
-        projected load once admission has learnt the calls' demand."""
+        """What a balancer needs to know (`/readyz`, the heartbeat), with the share of the
+        recogniser's time the live calls take (`live.admission`)."""
         load = {"live_calls": len(self._owners), "replays": len(self.replays),
                 "backlog_s": round(self.backlog_s, 2)}
         if self.scheduler is not None:
             load["recognizer_load"] = round(self.admission.projected_load(
-                len(self._owners) - len(self._texts), self.scheduler.workers_alive,
-                self.scheduler.cost.rate), 3)
+                self._audio_calls, self.scheduler.workers_alive, self.scheduler.cost.rate), 3)
         return load
+
+    @property
+    def _audio_calls(self) -> int:
+        """Live calls that use the recogniser (text contacts do not)."""
+        return len(self._owners) - len(self._texts)
 
     def overloaded(self) -> Refusal | None:
         """Why a call admitted now would not be served in time, or None (`live.admission`)."""
@@ -99,7 +103,7 @@ class ScaleOut:
     def observe_load(self) -> int:
         """Let admission learn from the recogniser's work since it last looked (call it just
         before a call starts or ends); returns the calls live now."""
-        live = len(self._owners) - len(self._texts)
+        live = self._audio_calls
         if self.scheduler is not None:
             self.admission.observe(time.monotonic(), live, self.scheduler.live_busy_s)
         return live
