@@ -65,6 +65,7 @@ from tools.bench_levels import (
     median_row,
     next_level,
     passes,
+    percentile,
     speed_fields,
     start_offsets,
 )
@@ -103,17 +104,14 @@ class RunResult:
     wall_seconds: float = 0.0
     client_cpu_seconds: float = 0.0  # this process: the calls' clients share the machine
 
-    def percentile(self, values: list[float], q: float) -> float | None:
-        return round(float(np.percentile(values, q)), 3) if values else None
-
     def row(self) -> dict:
         return {
             "calls": self.calls,
             "alerts": len(self.alert_latencies),
-            "alert_p50_s": self.percentile(self.alert_latencies, 50),
-            "alert_p95_s": self.percentile(self.alert_latencies, 95),
-            "final_p50_s": self.percentile(self.final_latencies, 50),
-            "final_p95_s": self.percentile(self.final_latencies, 95),
+            "alert_p50_s": percentile(self.alert_latencies, 50),
+            "alert_p95_s": percentile(self.alert_latencies, 95),
+            "final_p50_s": percentile(self.final_latencies, 50),
+            "final_p95_s": percentile(self.final_latencies, 95),
             "speech_s": round(self.speech_seconds, 1),
             "cpu_per_speech_s": round(self.cpu_seconds / self.speech_seconds, 3)
             if self.speech_seconds else None,

@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import websockets
 
 from tests.nginx_server import running_nginx
@@ -42,6 +41,7 @@ from tools.bench import (
     start_service,
 )
 from tools.bench_engines import local_engines
+from tools.bench_levels import percentile
 
 WALL_EVENTS = ("call_started", "alert", "call_ended")
 CUSTOMER_ID_SECRET = "bench-cluster-customer-id-secret-0123456789"
@@ -94,16 +94,13 @@ async def _level(front: str, instances: list[tuple[Any, int]], calls: int) -> di
     row = result.row()
     lags = wall_lags(walls) if len(walls) > 1 else []
 
-    def pct(q: float) -> float | None:
-        return round(float(np.percentile(lags, q)), 3) if lags else None
-
     return {
         "instances": len(instances), "calls": calls, "alerts": row["alerts"],
         "alert_p50_s": row["alert_p50_s"], "alert_p95_s": row["alert_p95_s"],
         "final_p50_s": row["final_p50_s"], "final_p95_s": row["final_p95_s"],
         "errors": row["errors"], "live_calls_peak": row["live_calls_peak"],
-        "wall_events_matched": len(lags), "wall_lag_p50_s": pct(50),
-        "wall_lag_p95_s": pct(95), "wall_lag_max_s": pct(100),
+        "wall_events_matched": len(lags), "wall_lag_p50_s": percentile(lags, 50),
+        "wall_lag_p95_s": percentile(lags, 95), "wall_lag_max_s": percentile(lags, 100),
         "service_cores_each": [round(seconds / wall_s, 2) for seconds in cpu],
     }
 

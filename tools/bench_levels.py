@@ -9,6 +9,13 @@ import numpy as np
 from tools.machine_speed import at_issue_speed
 
 ALERT_P95_TARGET_S = 2.0
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile rounded to the millisecond, None for no values."""
+    return round(float(np.percentile(values, q)), 3) if values else None
+
+
 # Copies of the same recording start this far apart: in lockstep their utterances would end
 # at the same instant, a burst no real contact centre sends (and an easy batch). With many
 # copies closer, so that every connection has started within MAX_STAGGER_S.

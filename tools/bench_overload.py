@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import numpy as np
 
 from sentiment_svc.client import stream_call
 from sentiment_svc.domain.close_codes import CloseCode
@@ -42,7 +41,7 @@ from tools.bench import (
     engines_from_arguments,
     start_service,
 )
-from tools.bench_levels import ALERT_P95_TARGET_S, live_calls, start_offsets
+from tools.bench_levels import ALERT_P95_TARGET_S, live_calls, percentile, start_offsets
 
 DEFAULT_OFFER = 1.5
 DEFAULT_SECONDS = 180.0
@@ -66,9 +65,6 @@ class OverloadResult:
     alert_times: list[float] = field(default_factory=list)  # seconds into the run
 
     def row(self) -> dict:
-        def pct(values: list[float], q: float) -> float | None:
-            return round(float(np.percentile(values, q)), 3) if values else None
-
         peak, mean = live_calls(self.call_spans)
         return {
             "connections": self.connections,
@@ -76,11 +72,11 @@ class OverloadResult:
             "refused": len(self.refused_at),
             "first_refusal_s": round(min(self.refused_at), 1) if self.refused_at else None,
             "alerts": len(self.alert_latencies),
-            "alert_p50_s": pct(self.alert_latencies, 50),
-            "alert_p95_s": pct(self.alert_latencies, 95),
-            "alert_max_s": pct(self.alert_latencies, 100),
-            "final_p50_s": pct(self.final_latencies, 50),
-            "final_p95_s": pct(self.final_latencies, 95),
+            "alert_p50_s": percentile(self.alert_latencies, 50),
+            "alert_p95_s": percentile(self.alert_latencies, 95),
+            "alert_max_s": percentile(self.alert_latencies, 100),
+            "final_p50_s": percentile(self.final_latencies, 50),
+            "final_p95_s": percentile(self.final_latencies, 95),
             "dropped": len(self.dropped),
             "dropped_calls": self.dropped[:5],
             "finals_min_max_by_recording": {
@@ -91,10 +87,10 @@ class OverloadResult:
             "live_calls_mean": mean,
             "service_cores": round(self.cpu_seconds / self.wall_seconds, 2)
             if self.wall_seconds else None,
-            "backlog_p50_p95_max_s": [pct(self.backlog_samples, q) for q in (50, 95, 100)],
-            "recognizer_load_p50_max": [pct(self.load_samples, q) for q in (50, 100)],
+            "backlog_p50_p95_max_s": [percentile(self.backlog_samples, q) for q in (50, 95, 100)],
+            "recognizer_load_p50_max": [percentile(self.load_samples, q) for q in (50, 100)],
             # after the first minute: once the burst of calls at the start has passed
-            "alert_p95_after_60s": pct([latency for latency, at in zip(
+            "alert_p95_after_60s": percentile([latency for latency, at in zip(
                 self.alert_latencies, self.alert_times, strict=True) if at > 60], 95),
         }
 
