@@ -85,8 +85,9 @@ class Settings(BaseSettings):
     # redis://host:6379/0: the event bus and heartbeats shared by a cluster's instances
     # (README "Redis"); None: the bus stays in the process.
     redis_url: str | None = None
-    # QA replays run through the same recogniser: they count against max_live_calls, are
-    # recognised after every live call, and are refused while live calls wait for it.
+    # QA replays count against max_live_calls, are recognised by a Whisper model of their
+    # own at the lowest CPU priority (never on a live worker), and are refused while live
+    # calls wait for recognition.
     max_replays: int = 4  # at once, in total
     max_replays_per_token: int = 2
     # Asterisk AudioSocket over raw TCP (web.audiosocket): off unless a port is set. The

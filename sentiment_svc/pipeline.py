@@ -24,7 +24,7 @@ from sentiment_svc.analysis.pii import PiiConfig, PiiMasker
 from sentiment_svc.analysis.prosody import LoudnessReading, SpeakerLoudness
 from sentiment_svc.asr.whisper import AsrConfig, WhisperRecognizer
 from sentiment_svc.audio.loudness import SILENCE_DB, median_pitch_hz, speech_level_db
-from sentiment_svc.config import Settings, TextModelChoice
+from sentiment_svc.config import Settings, TextModelChoice, usable_cores
 from sentiment_svc.domain.messages import CallSummary
 from sentiment_svc.domain.vocabulary import CALL_LANGUAGES, Language, SentimentLabel
 from sentiment_svc.frames import (
@@ -63,6 +63,14 @@ class Engines:
         )
         analyzer = load_analyzer(settings)
         return cls(recognizer, analyzer, Policy.load(settings.policy_file), load_masker(settings))
+
+
+def load_replay_recognizer(settings: Settings) -> WhisperRecognizer:
+    """The QA replays' own Whisper model: one batch at a time on every core the process may
+    use; `AsrScheduler` builds it at the lowest CPU priority when the first replay starts."""
+    return WhisperRecognizer(
+        settings.whisper_dir, AsrConfig(cpu_threads=usable_cores(), workers=1)
+    )
 
 
 def load_analyzer(

@@ -1,8 +1,10 @@
-"""Names for the service's OS threads, so `top -H` and the benchmark can say where CPU goes.
+"""Names and priorities for the service's OS threads.
 
 Python (before 3.14) does not pass thread names to the kernel. Native libraries start their
 own threads (CTranslate2 and torch thread pools) from the thread that first runs them, and a
-new thread inherits its creator's kernel name, so naming our workers names theirs too.
+new thread inherits its creator's kernel name, so naming our workers names theirs too, and
+`top -H` and the benchmark can say where CPU goes. A new Linux thread inherits its creator's
+CPU priority (nice) the same way.
 """
 
 from __future__ import annotations
@@ -12,8 +14,14 @@ import ctypes.util
 import functools
 import os
 import sys
+import threading
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+LOWEST_PRIORITY = 19  # nice: the thread runs only on CPU time no other thread wants
 
 _PR_SET_NAME = 15
 
@@ -33,6 +41,34 @@ def name_this_thread(name: str) -> None:
     libc = _libc()
     if libc is not None:
         libc.prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+
+
+def built_at_lowest_priority(name: str, build: Callable[[], T]) -> T:
+    """`build()` run in a new thread named `name` at the lowest CPU priority; the native
+    threads it starts (CTranslate2's workers and their pool) keep that name and priority
+    after it returns, so their work yields the CPU to every other thread's.
+
+    Only native threads may run at that priority: a Python thread there could hold the GIL
+    while starved of CPU and stall the event loop and every worker (priority inversion).
+    Blocks until `build` returns; its exception is raised here."""
+    result: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        name_this_thread(name)
+        if sys.platform.startswith("linux"):  # Linux gives each thread its own nice value
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOWEST_PRIORITY)
+        try:
+            result.append(build())
+        except BaseException as error:  # noqa: BLE001 - handed to the caller
+            failure.append(error)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]
 
 
 def single_threaded_numerics() -> None:

@@ -1,15 +1,19 @@
 """The shared ASR scheduler: priorities, batches by encoder window, real recognition."""
 
 import asyncio
+import os
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from sentiment_svc.asr.scheduler import AsrScheduler, CostModel
+from sentiment_svc.asr.scheduler import BACKGROUND_MODEL_THREADS, AsrScheduler, CostModel
+from sentiment_svc.asr.whisper import AsrConfig, ModelNotFoundError, WhisperRecognizer
 from sentiment_svc.audio.decode import load_call
 from sentiment_svc.frames import SAMPLE_RATE, Channel, SpeechSegment
+from sentiment_svc.threads import LOWEST_PRIORITY
 from tests.conftest import real_prompts
 
 
@@ -112,58 +116,83 @@ def test_a_tense_call_goes_before_older_audio_of_calm_calls(engines):
     assert asyncio.run(scenario()) == [11.0, 9.0, 10.0]
 
 
-def test_a_replay_is_recognised_after_every_live_call(engines):
-    """QA replays are background load: after live finals and even live interim transcripts,
-    however urgent the replayed call was."""
-    async def scenario() -> list[float]:
-        scheduler = AsrScheduler(engines.recognizer, workers=0, max_batch=1)
-        jobs = [
-            (segment(Channel.CUSTOMER, 1.0, 2.0), {"urgency": 3, "background": True}),
-            (segment(Channel.CUSTOMER, 2.0, 2.0), {"partial": True}),
-            (segment(Channel.OPERATOR, 3.0, 2.0), {}),
-            (segment(Channel.CUSTOMER, 4.0, 2.0), {}),
-        ]
-        tasks = [asyncio.ensure_future(scheduler.transcribe(seg, ("ru",), **how))
-                 for seg, how in jobs]
-        return await taken_in_order(scheduler, tasks)
-
-    assert asyncio.run(scenario()) == [4.0, 3.0, 2.0, 1.0]
+def _replay_model_threads() -> list[int]:
+    """The nice values of the replays' model's native threads."""
+    values = []
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            if (task / "comm").read_text().strip() == BACKGROUND_MODEL_THREADS:
+                values.append(os.getpriority(os.PRIO_PROCESS, int(task.name)))
+        except OSError:  # the thread ended meanwhile
+            continue
+    return values
 
 
-def test_a_replay_never_takes_the_last_free_worker(engines):
-    """Replays queued on two workers are recognised one batch at a time, so a live utterance
-    queued meanwhile starts at once beside the replay's batch instead of behind it."""
-    pcm = np.concatenate([load_call(path).customer for path, _ in real_prompts("ru")[:3]])
-    busy: list[int] = []  # workers recognising, sampled every 5 ms
+def test_replays_run_on_their_own_model_at_the_lowest_priority_and_never_on_a_live_worker(
+    engines, settings
+):
+    """Replays queued on two workers leave both live workers free (a live utterance queued
+    meanwhile starts at once, not behind a replay's batch); their model's native threads
+    run at nice 19, and their transcripts are the live model's."""
+    prompts = real_prompts("ru")[:3]
+    pcm = np.concatenate([load_call(path).customer for path, _ in prompts])
+    busy: list[int] = []  # live workers recognising, sampled every 5 ms
 
     async def sample(until: asyncio.Future) -> None:
         while not until.done():
             busy.append(sum(scheduler._working))
             await asyncio.sleep(0.005)
 
-    async def scenario() -> tuple[int, int]:
+    async def scenario() -> tuple[int, int, list[str]]:
         replays = [asyncio.ensure_future(scheduler.transcribe(
             SpeechSegment(Channel.CUSTOMER, i, i + 1, pcm), ("ru",), background=True))
             for i in range(4)]
-        background_only = asyncio.ensure_future(asyncio.sleep(1.0))
-        await sample(background_only)
+        await sample(asyncio.ensure_future(asyncio.sleep(1.0)))
         most_alone = max(busy)
         live = asyncio.ensure_future(scheduler.transcribe(
             SpeechSegment(Channel.CUSTOMER, 10, 11, pcm[: 3 * SAMPLE_RATE]), ("ru",)))
         busy.clear()
         await sample(live)
         replays_left = sum(not replay.done() for replay in replays)
-        await asyncio.gather(*replays)
-        return most_alone, replays_left
+        return most_alone, replays_left, [result.text for result in await asyncio.gather(*replays)]
 
-    scheduler = AsrScheduler(engines.recognizer, workers=2, max_batch=1, helper_delay_s=0.1)
+    def load_replay_model() -> WhisperRecognizer:
+        return WhisperRecognizer(settings.whisper_dir, AsrConfig(workers=1, cpu_threads=2))
+
+    scheduler = AsrScheduler(engines.recognizer, workers=2, max_batch=1, helper_delay_s=0.1,
+                             background_loader=load_replay_model)
     try:
-        most_alone, replays_left = asyncio.run(scenario())
+        most_alone, replays_left, texts = asyncio.run(scenario())
+        nice_values = _replay_model_threads()
     finally:
         scheduler.close()
-    assert most_alone == 1  # the replays kept one worker free
-    assert max(busy) >= 1  # the live utterance was recognised at once (beside a replay's
-    assert replays_left >= 2  # batch, or while replays rested), long before they were done
+    assert most_alone == 0  # no replay on a live worker
+    assert max(busy) >= 1  # the live utterance was recognised at once,
+    assert replays_left >= 2  # long before the replays were done
+    assert nice_values and set(nice_values) == {LOWEST_PRIORITY}
+    assert texts == [engines.recognizer.recognize(pcm, ("ru",)).text] * 4
+
+
+def test_a_replay_model_that_fails_to_load_fails_the_replays_not_the_live_calls(engines):
+    def broken_loader() -> WhisperRecognizer:
+        raise ModelNotFoundError("no replay model here")
+
+    async def scenario() -> str:
+        with pytest.raises(ModelNotFoundError, match="no replay model"):
+            await scheduler.transcribe(segment(Channel.CUSTOMER, 1.0, 1.0), ("ru",),
+                                       background=True)
+        live = await scheduler.transcribe(
+            SpeechSegment(Channel.CUSTOMER, 0, 3, pcm), ("ru",))
+        return live.text
+
+    pcm = load_call(real_prompts("ru")[0][0]).customer
+    scheduler = AsrScheduler(engines.recognizer, workers=1, background_loader=broken_loader)
+    try:
+        text = asyncio.run(scenario())
+        assert scheduler.workers_alive == 1
+    finally:
+        scheduler.close()
+    assert text and text == engines.recognizer.recognize(pcm, ("ru",)).text
 
 
 def test_helper_workers_take_only_what_the_first_worker_left_waiting(engines):
@@ -348,19 +377,3 @@ def test_a_job_cancelled_during_its_encoder_pass_is_not_decoded(engines):
     assert first_cancelled and skipped == [1]
     assert kept == engines.recognizer.recognize(pcms[1], ("ru",)).text
     assert again == engines.recognizer.recognize(pcms[0], ("ru",)).text
-
-
-def test_background_work_rests_while_calls_are_live(engines):
-    scheduler = AsrScheduler(engines.recognizer, workers=0)
-    now = time.monotonic()
-    assert scheduler.background_rest_s(2.0, now) == 0.0  # nothing live: replays run flat out
-
-    async def queue_live() -> None:
-        job = asyncio.ensure_future(scheduler.transcribe(
-            segment(Channel.CUSTOMER, 1.0, 1.0), ("ru",)))
-        await asyncio.sleep(0)
-        job.cancel()
-
-    asyncio.run(queue_live())
-    assert scheduler.background_rest_s(2.0) == pytest.approx(2.0)
-    assert scheduler.background_rest_s(2.0, time.monotonic() + 60) == pytest.approx(2.0)  # queued

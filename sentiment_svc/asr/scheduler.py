@@ -5,11 +5,11 @@ the model. Customer utterances go before operator ones (they drive the alerts), 
 oldest audio first. Every final utterance is recognised: when the queue is long, callers
 wait, which slows their own ingest, never anyone's finals.
 
-QA replays (background jobs) come after everything live and never occupy the last free
-worker, so a live utterance never waits behind a replay's batch; while calls are live, the
-next replay batch starts only once as long again as the last one took has passed (replays
-get at most half a worker then, and share the cores with live decodes less); the workers
-take live utterances meanwhile.
+QA replays (background jobs) never reach the live workers: they have their own queue, a
+worker thread of their own, and (`background_loader`) a Whisper model of their own whose
+native threads run at the lowest CPU priority, so a replay's decode takes only the CPU time
+the live calls leave (`threads.built_at_lowest_priority`). Workers are not pre-empted:
+sharing the live model would make a live utterance wait out a replay's batch.
 
 The first worker takes each utterance as soon as it is queued. The others are helpers: they
 take one only once the first worker has fallen behind: the utterance has waited
@@ -40,11 +40,8 @@ log = logging.getLogger(__name__)
 WINDOW_SPREAD = 1.5
 HELPER_POLL_S = 0.02
 BACKGROUND = 3  # a job's kind (first in its priority) for QA replays
-# While live calls are being recognised, a worker rests after a background batch for this
-# share of the time the batch took: a replay's decode shares the cores (and the memory bus)
-# with live ones, so it gets at most half of a worker's time while any call is live.
-BACKGROUND_REST_RATIO = 1.0
-LIVE_RECENT_S = 10.0  # live work this recent makes background work rest
+BACKGROUND_THREAD = "asr-replay"  # the replays' worker (a Python thread, normal priority)
+BACKGROUND_MODEL_THREADS = "asr-replay-cpu"  # its model's native threads (lowest priority)
 
 
 class CostModel:
@@ -88,13 +85,20 @@ class AsrScheduler:
         helper_delay_s: float = 0.25,
         cost: CostModel | None = None,
         on_skipped: Callable[[], None] | None = None,
+        background_loader: Callable[[], WhisperRecognizer] | None = None,
     ) -> None:
         """`on_done(audio_seconds, busy_seconds, partial)` is called from the worker after
         each job, `on_batch(size)` before each recognition pass, `on_skipped()` for each job
         cancelled while it was being encoded (not decoded). Workers after the first
-        take a job only once it has waited `helper_delay_s`."""
+        take a job only once it has waited `helper_delay_s`. `background_loader` builds the
+        replays' own model, at the lowest CPU priority, when the first replay needs it;
+        without one, replays share `recognizer` (tests, tools)."""
         self._recognizer = recognizer
         self._queue: queue.PriorityQueue[_Job] = queue.PriorityQueue()
+        self._background_queue: queue.PriorityQueue[_Job] = queue.PriorityQueue()
+        self._background_loader = background_loader
+        self._background_recognizer: WhisperRecognizer | None = (
+            None if background_loader else recognizer)
         self._counter = itertools.count()
         self._on_done = on_done
         self._on_batch = on_batch
@@ -102,8 +106,6 @@ class AsrScheduler:
         self._max_batch = max_batch
         self._helper_delay_s = helper_delay_s
         self._working = [False] * workers  # one flag per worker: no lock needed
-        self._live_queued_at = -LIVE_RECENT_S  # monotonic time of the last live job queued
-        self._background_after = 0.0  # no background batch starts before this (monotonic)
         self._expected_done = [0.0] * workers  # monotonic time each worker should be free
         self.cost = cost or CostModel()
         # Each worker's seconds spent recognising live final utterances (the demand that
@@ -116,16 +118,19 @@ class AsrScheduler:
             )
             for n in range(workers)
         ]
+        self._threads.append(threading.Thread(
+            target=self._work_background, name=BACKGROUND_THREAD, daemon=True))
         for thread in self._threads:
             thread.start()
 
     @property
     def workers(self) -> int:
-        return len(self._threads)
+        """Live workers (the replays' worker is not one)."""
+        return len(self._working)
 
     @property
     def workers_alive(self) -> int:
-        return sum(thread.is_alive() for thread in self._threads)
+        return sum(thread.is_alive() for thread in self._threads[: self.workers])
 
     @property
     def depth(self) -> int:
@@ -185,19 +190,18 @@ class AsrScheduler:
         decision, the sooner), then the oldest audio."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Transcript] = loop.create_future()
-        # A background job (a QA replay) waits for every live call's, interim ones included.
         kind = BACKGROUND if background else 2 if partial else int(
             segment.channel is not Channel.CUSTOMER)
-        if not background:
-            self._live_queued_at = time.monotonic()
-        self._queue.put(_Job(
+        jobs = self._background_queue if background else self._queue
+        jobs.put(_Job(
             (kind, -urgency, segment.end), next(self._counter), segment, languages, loop, future
         ))
         return await future
 
     def close(self) -> None:
-        for _ in self._threads:
+        for _ in range(self.workers):
             self._queue.put(_Job((9, 0, 0.0), next(self._counter), None))
+        self._background_queue.put(_Job((9, 0, 0.0), next(self._counter), None))
         for thread in self._threads:
             thread.join(timeout=30)
 
@@ -210,29 +214,52 @@ class AsrScheduler:
             if batch is None:
                 return
             try:
-                started = time.monotonic()
-                self._run_batch(worker, batch)
-                if batch[0].priority[0] == BACKGROUND:  # rests from replays, not from calls
-                    done = time.monotonic()
-                    self._background_after = done + self.background_rest_s(done - started, done)
+                self._run_batch(batch, worker)
             except Exception as error:  # a bug here must not stop recognition for every call
                 log.exception("ASR worker error")
                 self._working[worker] = False
-                for job in batch:
-                    assert job.loop is not None and job.future is not None
-                    job.loop.call_soon_threadsafe(_resolve, job.future, error)
+                _fail(batch, error)
 
-    def _run_batch(self, worker: int, batch: list[_Job]) -> None:
+    def _work_background(self) -> None:
+        from sentiment_svc.threads import name_this_thread
+
+        name_this_thread(BACKGROUND_THREAD)
+        while True:
+            batch = self._batch_from(self._background_queue, lambda job: True)
+            if batch is None:
+                return
+            try:
+                self._run_batch(batch, None)
+            except Exception as error:  # a replay's failure is its own
+                log.exception("ASR replay worker error")
+                _fail(batch, error)
+
+    def _replay_recognizer(self) -> WhisperRecognizer:
+        if self._background_recognizer is None:
+            from sentiment_svc.threads import built_at_lowest_priority
+
+            assert self._background_loader is not None
+            self._background_recognizer = built_at_lowest_priority(
+                BACKGROUND_MODEL_THREADS, self._background_loader)
+        return self._background_recognizer
+
+    def _run_batch(self, batch: list[_Job], worker: int | None) -> None:
+        """Recognise a batch on live worker `worker`'s share of the live model, or (None)
+        on the replays' model."""
         if self._on_batch is not None:
             self._on_batch(len(batch))
         audio_seconds = [len(job.segment.pcm) / SAMPLE_RATE for job in batch]  # type: ignore[union-attr]
-        self._expected_done[worker] = time.monotonic() + self.cost.expected(audio_seconds)
-        self._working[worker] = True
+        if worker is None:
+            recognizer = self._replay_recognizer()
+        else:
+            recognizer = self._recognizer
+            self._expected_done[worker] = time.monotonic() + self.cost.expected(audio_seconds)
+            self._working[worker] = True
         started = time.perf_counter()
         try:
             # A job cancelled meanwhile (an early final the speaker talked over) is not
             # decoded: the check comes after the encoder, the first half of the cost.
-            recognitions: list | BaseException = self._recognizer.recognize_wanted(
+            recognitions: list | BaseException = recognizer.recognize_wanted(
                 [job.segment.pcm for job in batch],  # type: ignore[union-attr]
                 [job.languages for job in batch],
                 lambda: [_wanted(job) for job in batch],
@@ -241,9 +268,11 @@ class AsrScheduler:
             log.exception("recognition failed")
             recognitions = error
         busy = time.perf_counter() - started
-        self._working[worker] = False
-        if not isinstance(recognitions, BaseException) and None not in recognitions:
-            self.cost.observe(audio_seconds, busy)
+        if worker is not None:
+            self._working[worker] = False
+            # the replays' model runs on what CPU is left: its speed is not the live one's
+            if not isinstance(recognitions, BaseException) and None not in recognitions:
+                self.cost.observe(audio_seconds, busy)
         for index, job in enumerate(batch):
             assert job.segment is not None and job.loop is not None
             if isinstance(recognitions, BaseException):
@@ -254,7 +283,7 @@ class AsrScheduler:
                 result = asyncio.CancelledError()  # its future is cancelled: nothing to set
             else:
                 result = Transcript(job.segment, recognition.text, recognition.lang)
-            if job.priority[0] < 2:  # a live final: not a partial, not a replay's
+            if worker is not None and job.priority[0] < 2:  # a live final, not a partial
                 self._live_busy_s[worker] += busy / len(batch)
             if self._on_done is not None:
                 self._on_done(
@@ -263,28 +292,32 @@ class AsrScheduler:
             job.loop.call_soon_threadsafe(_resolve, job.future, result)
 
     def _next_batch(self, delay_s: float = 0.0, worker: int = 0) -> list[_Job] | None:
-        """Block for the most urgent job (for a helper, one the other workers will not take
-        within `delay_s`; see `_helper_may_take`), then add
+        """The next live batch for `worker`: see `_batch_from`; a helper's first job is one
+        the other workers will not take within `delay_s` (`_helper_may_take`)."""
+        return self._batch_from(
+            self._queue, lambda job: self._helper_may_take(job, delay_s, worker))
+
+    def _batch_from(
+        self, jobs: queue.PriorityQueue[_Job], may_take: Callable[[_Job], bool]
+    ) -> list[_Job] | None:
+        """Block for the most urgent job that `may_take`, then add
         waiting jobs that fit its encoder window (up to max_batch): one pass over several
         utterances costs much less than one each, above all in the decoder, but a short
         utterance padded to a long one's window does not pay. Jobs that do not fit go back
-        in the queue, in their place."""
-        first = self._queue.get()
-        while first.segment is not None and (
-            not _wanted(first) or not self._helper_may_take(first, delay_s, worker)
-            or not self._background_may_take(first, worker)
-        ):
+        in the queue, in their place. None: the worker should stop."""
+        first = jobs.get()
+        while first.segment is not None and (not _wanted(first) or not may_take(first)):
             if _wanted(first):  # too fresh for a helper: the first worker may take it
-                self._queue.put(first)
+                jobs.put(first)
                 time.sleep(HELPER_POLL_S)
-            first = self._queue.get()
+            first = jobs.get()
         if first.segment is None:
             return None
         window = self._window(first)
         batch, passed_over = [first], []
         while len(batch) < self._max_batch:
             try:
-                job = self._queue.get_nowait()
+                job = jobs.get_nowait()
             except queue.Empty:
                 break
             if job.segment is None:
@@ -292,14 +325,12 @@ class AsrScheduler:
                 break
             if not _wanted(job):
                 continue
-            # A live call's batch carries no replay's utterance: it would only make it longer.
-            same_class = (job.priority[0] == BACKGROUND) == (first.priority[0] == BACKGROUND)
-            if same_class and window / WINDOW_SPREAD <= self._window(job) <= window:
+            if window / WINDOW_SPREAD <= self._window(job) <= window:
                 batch.append(job)
             else:
                 passed_over.append(job)
         for job in passed_over:
-            self._queue.put(job)
+            jobs.put(job)
         return batch
 
     def _helper_may_take(self, job: _Job, delay_s: float, worker: int) -> bool:
@@ -314,25 +345,6 @@ class AsrScheduler:
         )
         return others_free_at - now > delay_s
 
-    def background_rest_s(self, busy_s: float, now: float | None = None) -> float:
-        """How long background work rests after a background batch that took `busy_s`: as
-        long again while live calls are being recognised, else not at all."""
-        now = time.monotonic() if now is None else now
-        live = now - self._live_queued_at < LIVE_RECENT_S or self._queue.qsize() > 0
-        return busy_s * BACKGROUND_REST_RATIO if live else 0.0
-
-    def _background_may_take(self, job: _Job, worker: int) -> bool:
-        """A background job never takes the last free worker: a live utterance queued while
-        it is recognised must find a worker at once, not wait out a replay's batch (workers
-        are not pre-empted). With one worker, background jobs just wait their turn."""
-        if job.priority[0] != BACKGROUND:
-            return True
-        if time.monotonic() < self._background_after:
-            return False
-        if len(self._working) <= 1:
-            return True
-        return any(not self._working[n] for n in range(len(self._working)) if n != worker)
-
     def _window(self, job: _Job) -> float:
         assert job.segment is not None
         return self._recognizer.window_for(len(job.segment.pcm) / SAMPLE_RATE)
@@ -340,6 +352,12 @@ class AsrScheduler:
 
 def _wanted(job: _Job) -> bool:
     return job.future is not None and not job.future.cancelled()
+
+
+def _fail(batch: list[_Job], error: BaseException) -> None:
+    for job in batch:
+        assert job.loop is not None and job.future is not None
+        job.loop.call_soon_threadsafe(_resolve, job.future, error)
 
 
 def _resolve(future: asyncio.Future[Transcript], result: Transcript | BaseException) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import io
 import itertools
 import logging
@@ -48,7 +49,7 @@ from sentiment_svc.live.redis_bus import RedisBus
 from sentiment_svc.live.resume import restore_call
 from sentiment_svc.live.scale_out import ScaleOut
 from sentiment_svc.live.ticker import AudioTicker
-from sentiment_svc.pipeline import Engines
+from sentiment_svc.pipeline import Engines, load_replay_recognizer
 from sentiment_svc.protocols.base import AudioChunk, CallStart
 from sentiment_svc.storage.errors import CallExistsError
 from sentiment_svc.storage.factory import open_store
@@ -175,6 +176,7 @@ class Service(ScaleOut):
             self.engines.recognizer, self.settings.asr_layout()[0], self.metrics.asr_done,
             on_batch=self.metrics.asr_batch_size.observe,
             on_skipped=self.metrics.decodes_skipped.inc,
+            background_loader=functools.partial(load_replay_recognizer, self.settings),
         )
         cost = self.scheduler.cost
         self.metrics.asr_cost_rate.set_function(lambda: cost.rate)
