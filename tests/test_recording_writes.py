@@ -5,6 +5,7 @@ in order, and the audio step neither waits for it nor sees its errors."""
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 
 from sentiment_svc.domain.vocabulary import Channel
 from sentiment_svc.live import recording as recording_module
-from sentiment_svc.live.recording import CallRecording
+from sentiment_svc.live.recording import CallRecording, WriteGate
 
 RATE = 8000
 
@@ -58,6 +59,7 @@ def second(value: int) -> list[tuple[Channel, np.ndarray]]:
 
 def test_a_store_outage_delays_the_recording_and_loses_none_of_it(caplog, monkeypatch):
     monkeypatch.setattr(recording_module, "RETRY_EVERY_S", 0.01)
+    monkeypatch.setattr(recording_module, "PROBE_EVERY_S", 0.05)
     sink = FlakySink()
     with ThreadPoolExecutor(1) as executor:
         recording = CallRecording(sink, [Channel.CUSTOMER, Channel.OPERATOR], executor, "c1")
@@ -66,7 +68,8 @@ def test_a_store_outage_delays_the_recording_and_loses_none_of_it(caplog, monkey
         recording.add(second(2))  # the audio step goes on: no error, no wait
         recording.add(second(3))
         executor.submit(lambda: None).result()  # the recording thread has tried them
-        assert sink.failures == 2 and len(sink.committed) == 1
+        # the first failure closes the gate: the next second is only appended
+        assert sink.failures == 1 and len(sink.committed) == 1
         threading.Timer(0.1, sink.down.clear).start()
         recording.close().result(timeout=10)  # retried until the store answers
     assert sink.closed
@@ -75,6 +78,44 @@ def test_a_store_outage_delays_the_recording_and_loses_none_of_it(caplog, monkey
     assert stacked[:, 1].tolist() == [-1] * RATE + [-2] * RATE + [-3] * RATE
     assert "its recording waits for the store" in caplog.text
     assert "its recording is written again" in caplog.text
+
+
+def test_during_an_outage_one_commit_probes_the_store_for_all_the_calls(monkeypatch):
+    """Twenty calls' recordings on one thread while the store is down, each failed commit
+    taking 50 ms (a connection timeout): the gate lets one commit try the store per probe
+    interval instead of one per call and second, so the thread keeps up with the audio;
+    once the store is back, every call's audio is committed, in order."""
+    monkeypatch.setattr(recording_module, "PROBE_EVERY_S", 0.2)
+    monkeypatch.setattr(recording_module, "RETRY_EVERY_S", 0.01)
+    sinks = [FlakySink() for _ in range(20)]
+    for sink in sinks:
+        sink.down.set()
+        sink.flush = _slow_when_down(sink.flush)  # type: ignore[method-assign]
+    gate = WriteGate()
+    with ThreadPoolExecutor(1) as executor:
+        recordings = [CallRecording(sink, [Channel.CUSTOMER, Channel.OPERATOR], executor,
+                                    f"call-{n}", gate) for n, sink in enumerate(sinks)]
+        for value in range(10):  # ten seconds of audio for each of the twenty calls
+            for recording in recordings:
+                recording.add(second(value))
+        executor.submit(lambda: None).result(timeout=10)
+        assert sum(sink.failures for sink in sinks) <= 3
+        for sink in sinks:
+            sink.down.clear()
+        for recording in recordings:
+            recording.close().result(timeout=10)
+    for sink in sinks:
+        assert sink.closed
+        assert np.concatenate(sink.committed)[:, 0].tolist() == [
+            value for value in range(10) for _ in range(RATE)]
+
+
+def _slow_when_down(flush):
+    def slow_flush() -> None:
+        if flush.__self__.down.is_set():
+            time.sleep(0.05)
+        flush()
+    return slow_flush
 
 
 def test_a_slow_store_never_holds_up_the_audio_step():

@@ -8,15 +8,13 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import io
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import soundfile
 
 from sentiment_svc.asr.scheduler import AsrScheduler
 from sentiment_svc.config import Settings, usable_cores
@@ -30,8 +28,6 @@ from sentiment_svc.domain.messages import (
     CallSummary,
     CustomerHistory,
     Message,
-    ReplayEnded,
-    ReplayStarted,
     UtteranceMessage,
 )
 from sentiment_svc.domain.records import CallOpened
@@ -44,40 +40,32 @@ from sentiment_svc.live.context import CallContext
 from sentiment_svc.live.customer_ids import CustomerIds
 from sentiment_svc.live.legs import CallLegs
 from sentiment_svc.live.metrics import Metrics
-from sentiment_svc.live.recording import CallRecording
+from sentiment_svc.live.recording import CallRecording, WriteGate
 from sentiment_svc.live.redis_bus import RedisBus
+from sentiment_svc.live.refusals import CallRejected, ServiceBusy
+from sentiment_svc.live.replays import Replays, view_fields
 from sentiment_svc.live.resume import restore_call
 from sentiment_svc.live.scale_out import ScaleOut
 from sentiment_svc.live.ticker import AudioTicker
 from sentiment_svc.pipeline import Engines, load_replay_recognizer
-from sentiment_svc.protocols.base import AudioChunk, CallStart
+from sentiment_svc.protocols.base import CallStart
 from sentiment_svc.storage.errors import CallExistsError
 from sentiment_svc.storage.factory import open_store
 from sentiment_svc.storage.hop import StoreHop
 from sentiment_svc.threads import name_this_thread, single_threaded_numerics
 
 log = logging.getLogger(__name__)
-REPLAY_CHUNK_S = 0.1
 PURGE_EVERY_S = 3600.0
 CUSTOMER_MEMORY_S = 7 * 86400  # earlier calls of the same customer that shape a new one
 CARD_HISTORY_LIMIT = 100  # earlier contacts read for the customer card (its repeat count)
 LOADING = "loading models"  # what `unhealthy()` says until the models are in
 
 
-class CallRejected(Exception):
-    """A call cannot start (duplicate id, service not ready); the message says why."""
-
-
-class ServiceBusy(CallRejected):
-    """Refused for the service's state, not the request's: the same request may succeed
-    later (models loading, limits reached, recognition backlog)."""
-
-
 def _named_pool(workers: int, name: str) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers, name, initializer=name_this_thread, initargs=(name,))
 
 
-class Service(ScaleOut):
+class Service(ScaleOut, Replays):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = Metrics()
@@ -125,6 +113,7 @@ class Service(ScaleOut):
         self.audio_ticker = AudioTicker(self.audio_executor)
         # Recordings are written here, in order, never in the audio step (live.recording).
         self.recording_executor = _named_pool(1, "recording")
+        self._recording_gate = WriteGate()  # one store: one outage for all its recordings
         # Several calls' utterances are analysed at once so that their e5 passes combine.
         self.analysis_executor = _named_pool(4, "text")
         self.engines: Engines | None = None
@@ -267,7 +256,7 @@ class Service(ScaleOut):
             raise
         self.metrics.active_calls.inc()
         self.metrics.calls_total.labels(protocol).inc()
-        self.bus.publish(CallStarted(**_view_fields(call)))
+        self.bus.publish(CallStarted(**view_fields(call)))
         if record.customer_id and not call.offset_s:  # a resumed call has its state
             await self._recall_customer(call, record)
         return call
@@ -357,7 +346,8 @@ class Service(ScaleOut):
                         await self.db(self.store.end_call, start.call_id, CallStatus.FAILED,
                                       None, time.time())
                 raise CallRejected("the call's recording cannot be started; retry") from None
-            recording = CallRecording(writer, layout, self.recording_executor, start.call_id)
+            recording = CallRecording(writer, layout, self.recording_executor, start.call_id,
+                                      self._recording_gate)
             self._recordings[start.call_id] = recording
             record_audio = recording.add
         context = self.context(
@@ -393,65 +383,7 @@ class Service(ScaleOut):
         self._owners.pop(call_id, None)
         self._texts.discard(call_id)
         self.metrics.active_calls.dec()
-        self.bus.publish(CallEnded(**_view_fields(call), status=status, summary=summary))
-
-    async def replay(
-        self, call_id: str, speed: float, publish: Callable[[Message], None],
-        owner: object = None,
-    ) -> CallSummary:
-        """Play a stored call's recording through the live pipeline again, at `speed` times
-        real time; its messages go to `publish` only (not stored, not on the live feeds).
-        A replay is load like a call: capped, counted, and recognised after live calls."""
-        self._refuse_unless_healthy()
-        self._refuse_replay_over_load(owner)
-        number = next(self._replay_numbers)
-        self.replays[number] = owner
-        try:
-            return await self._replay(call_id, speed, publish)
-        finally:
-            del self.replays[number]
-
-    def _refuse_replay_over_load(self, owner: object) -> None:
-        settings, scheduler = self.settings, self.scheduler
-        if len(self.replays) >= settings.max_replays:
-            raise ServiceBusy(f"{len(self.replays)} replays are running (the limit); retry later")
-        mine = sum(1 for other in self.replays.values() if other == owner)
-        if owner is not None and mine >= settings.max_replays_per_token:
-            raise ServiceBusy(f"this token already runs {mine} replays (the limit)")
-        if len(self._owners) + len(self.replays) >= settings.max_live_calls:
-            raise ServiceBusy(f"the service is at its limit of {settings.max_live_calls} calls")
-        if scheduler is not None and scheduler.depth >= scheduler.workers:
-            raise ServiceBusy("live calls are waiting for recognition; retry the replay later")
-
-    async def _replay(
-        self, call_id: str, speed: float, publish: Callable[[Message], None]
-    ) -> CallSummary:
-        detail = await self.db(self.store.get_call, call_id)
-        wav = None if detail is None else await self.db(self.store.recordings.read, call_id)
-        if detail is None or wav is None:
-            raise CallRejected(f"call {call_id} has no stored recording")
-        samples, rate = await asyncio.get_running_loop().run_in_executor(
-            self.audio_executor,
-            lambda: soundfile.read(io.BytesIO(wav), dtype="int16", always_2d=True),
-        )
-        layout = {0: Channel.CUSTOMER, 1: Channel.OPERATOR}
-        start = CallStart(
-            call_id=call_id, operator_id=detail.operator_id, customer_id=detail.customer_id,
-            language=detail.language, sample_rate=int(rate), encoding="pcm16",
-            channels=samples.shape[1],
-            channel_map={i: layout[i] for i in range(samples.shape[1])},
-        )
-        context = self.context(publish, stored=False)
-        context.background = True
-        call = LiveCall(start, Protocol.REPLAY, context)
-        publish(ReplayStarted(**_view_fields(call), speed=speed))
-        try:
-            summary = await call.run(_paced(samples, int(rate), speed))
-        except asyncio.CancelledError:
-            call.abort()  # the viewer went away: its recognitions are dropped with it
-            raise
-        publish(ReplayEnded(call_id=call_id, operator_id=detail.operator_id, summary=summary))
-        return summary
+        self.bus.publish(CallEnded(**view_fields(call), status=status, summary=summary))
 
     @staticmethod
     def _layout(start: CallStart) -> list[Channel]:
@@ -470,20 +402,3 @@ class Service(ScaleOut):
         for executor in (self.audio_executor, self.analysis_executor, self.recording_executor):
             executor.shutdown(wait=True)
         self.db.close()
-
-
-def _view_fields(call: LiveCall) -> dict[str, object]:
-    """A call's wall-view fields, for the messages that announce its start and end."""
-    return call.view().model_dump(exclude={"type"})
-
-
-async def _paced(samples: np.ndarray, rate: int, speed: float) -> AsyncIterator[AudioChunk]:
-    """A recording in chunks, each at the moment it would arrive at `speed` x real time."""
-    step = int(rate * REPLAY_CHUNK_S)
-    loop = asyncio.get_running_loop()
-    began = loop.time()
-    for offset in range(0, len(samples), step):
-        delay = began + offset / rate / speed - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        yield AudioChunk(pcm=samples[offset : offset + step], t=offset / rate)
