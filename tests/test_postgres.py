@@ -26,6 +26,7 @@ from sentiment_svc.storage import pg_schema
 from sentiment_svc.storage.db import CallStore
 from sentiment_svc.storage.factory import StoreUnavailableError, describe_url, open_store
 from sentiment_svc.storage.hop import StoreHop
+from sentiment_svc.storage.pg_recordings import CHUNK_MAX_BYTES
 from sentiment_svc.storage.pg_schema import Migration, SchemaError, migrate, migrations
 from sentiment_svc.storage.postgres import WAIT_FOR_CONNECTION_S, PgCallStore
 from tests.crm_server import ALERT
@@ -228,6 +229,44 @@ def test_recordings_are_appended_in_chunks_and_read_from_another_store(pg_url: s
     finally:
         writer_store.close()
         reader_store.close()
+
+
+def test_a_long_outage_s_audio_waits_on_disk_and_is_committed_whole_after_it() -> None:
+    """Two and a half minutes of a stereo call while the database is down: the audio waiting
+    for it outgrows memory and goes to a temporary file; once the database is back, one flush
+    commits all of it in rows of at most CHUNK_MAX_BYTES, and the recording reads whole."""
+    server = start_postgres(binaries_dir())  # its own: the shared one stays up
+    try:
+        store = PgCallStore(server.create_database())
+        try:
+            store.start_call(opened("outage"))
+            sink = store.recordings.open_writer("outage", RATE, 2)
+            second = (np.arange(RATE * 2).reshape(RATE, 2) % 3000).astype(np.int16)
+            sink.write(second)
+            sink.flush()
+            server.shut_down()
+            for n in range(150):  # the recording thread appends each second and tries
+                sink.write(second)  # the store now and then (live.recording.WriteGate)
+                if n % 50 == 0:
+                    with pytest.raises(psycopg.OperationalError):
+                        sink.flush()
+            assert sink.pending_on_disk
+            server.launch()
+            sink.write(second[: RATE // 2])
+            sink.close()
+            with psycopg.connect(store.url) as conn:
+                sizes = [size for (size,) in conn.execute(
+                    "SELECT length(pcm) FROM recording_chunks WHERE call_id = 'outage'"
+                    " ORDER BY seq")]
+            assert sizes[0] == RATE * 4 and len(sizes) == 3
+            assert max(sizes) <= CHUNK_MAX_BYTES and sum(sizes) == (151 * RATE + RATE // 2) * 4
+            audio, _ = soundfile.read(io.BytesIO(store.recordings.read("outage")), dtype="int16")
+            assert audio.shape == (151 * RATE + RATE // 2, 2)
+            np.testing.assert_array_equal(audio[100 * RATE : 101 * RATE], second)
+        finally:
+            store.close()
+    finally:
+        server.stop()
 
 
 def test_the_store_reconnects_after_the_server_restarts(postgres_server: PostgresServer

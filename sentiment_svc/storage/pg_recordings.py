@@ -7,6 +7,12 @@ the call up to its last second and an instance killed mid-call loses at most tha
 Reading joins the chunks under a WAV header made on the spot; nothing needs repairing after
 a crash. Rows go with their call (``ON DELETE CASCADE``).
 
+While the database is unreachable, a call's audio waits for the next flush in a spooled
+temporary file: in memory up to `PENDING_IN_MEMORY_BYTES` (half a minute of 8 kHz stereo),
+on local disk beyond, so a long outage with many calls costs disk, not the process's memory.
+The flush after it commits the backlog in rows of at most `CHUNK_MAX_BYTES`, in one
+transaction.
+
 Why PostgreSQL and not S3: see README "PostgreSQL" (one engine to run and back up, chunks
 committed in the same database as the call's rows, erasure in one transaction).
 """
@@ -14,12 +20,15 @@ committed in the same database as the call's rows, erasure in one transaction).
 from __future__ import annotations
 
 import io
+import tempfile
 import wave
 
 import numpy as np
 from psycopg_pool import ConnectionPool
 
 SAMPLE_WIDTH = 2  # bytes: int16
+PENDING_IN_MEMORY_BYTES = 1 << 20
+CHUNK_MAX_BYTES = 4 << 20  # a row's most: a long outage's backlog is committed in several
 
 
 class PgRecordingSink:
@@ -33,7 +42,7 @@ class PgRecordingSink:
         self.channels = channels
         self.frames = 0
         self._seq = next_seq
-        self._pending: list[bytes] = []
+        self._pending = _spool()
         self._closed = False
 
     @property
@@ -53,27 +62,47 @@ class PgRecordingSink:
             pcm = pcm[:, np.newaxis]
         if pcm.ndim != 2 or pcm.shape[1] != self.channels:
             raise ValueError(f"expected shape (frames, {self.channels}), got {tuple(pcm.shape)}")
-        self._pending.append(pcm.astype("<i2", copy=False).tobytes())
+        self._pending.write(pcm.astype("<i2", copy=False).tobytes())
         self.frames += pcm.shape[0]
 
+    @property
+    def pending_on_disk(self) -> bool:
+        """The audio waiting for the database outgrew memory and went to a temporary file."""
+        return bool(self._pending._rolled)  # noqa: SLF001 (the spool's own flag)
+
     def flush(self) -> None:
-        """Commit what was written since the last flush as one chunk."""
-        if not self._pending:
+        """Commit what was written since the last flush: one chunk (several after a long
+        outage), all or none."""
+        size = self._pending.tell()
+        if not size:
             return
-        chunk = b"".join(self._pending)
-        with self._pool.connection() as conn:
-            conn.execute(
-                "INSERT INTO recording_chunks (call_id, seq, pcm) VALUES (%s, %s, %s)",
-                (self.call_id, self._seq, chunk),
-            )
-        self._pending.clear()
-        self._seq += 1
+        self._pending.seek(0)
+        seq = self._seq
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                while chunk := self._pending.read(CHUNK_MAX_BYTES):
+                    conn.execute(
+                        "INSERT INTO recording_chunks (call_id, seq, pcm) VALUES (%s, %s, %s)",
+                        (self.call_id, seq, chunk),
+                    )
+                    seq += 1
+        except BaseException:
+            self._pending.seek(size)  # kept whole for the next flush; writes go on after it
+            raise
+        self._pending.close()
+        self._pending = _spool()
+        self._seq = seq
 
     def close(self) -> None:
         """Commit the rest; safe to call twice."""
         if not self._closed:
             self.flush()
+            self._pending.close()
             self._closed = True
+
+
+def _spool() -> tempfile.SpooledTemporaryFile[bytes]:
+    return tempfile.SpooledTemporaryFile(max_size=PENDING_IN_MEMORY_BYTES, prefix="recording-")
 
 
 class PgRecordings:
