@@ -229,6 +229,17 @@ def test_an_idle_contact_ends_by_itself(tmp_path: Path):
         assert again.status_code == 409 and "has ended" in again.json()["detail"]
 
 
+def test_readyz_counts_live_text_contacts_apart_from_live_calls(tmp_path: Path):
+    """A balancer reads `live_calls` as recognition load: a chat is not one."""
+    with contacts_server(tmp_path) as server, server.client() as client:
+        assert post(server, "ready-1", message(MONEY)).status_code == 200
+        ready = client.get("/readyz").json()
+        assert (ready["live_calls"], ready["text_contacts"]) == (0, 1)
+        assert client.post("/v1/contacts/ready-1/end").status_code == 200
+        ready = client.get("/readyz").json()
+        assert (ready["live_calls"], ready["text_contacts"]) == (0, 0)
+
+
 def test_ending_an_unknown_contact_is_404(server):
     with server.client() as client:
         assert client.post("/v1/contacts/never-seen/end").status_code == 404

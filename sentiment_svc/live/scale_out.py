@@ -80,8 +80,8 @@ class ScaleOut:
     def load(self) -> dict[str, float]:
         """What a balancer needs to know (`/readyz`, the heartbeat), with the share of the
         recogniser's time the live calls take (`live.admission`)."""
-        load = {"live_calls": len(self._owners), "replays": len(self.replays),
-                "backlog_s": round(self.backlog_s, 2)}
+        load = {"live_calls": self._audio_calls, "text_contacts": len(self._texts),
+                "replays": len(self.replays), "backlog_s": round(self.backlog_s, 2)}
         if self.scheduler is not None:
             load["recognizer_load"] = round(self.admission.projected_load(
                 self._audio_calls, self.scheduler.workers_alive, self.scheduler.cost.rate), 3)
