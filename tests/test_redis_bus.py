@@ -180,8 +180,8 @@ def test_a_call_is_refused_with_a_reason_while_the_recognition_backlog_is_too_lo
         recogniser.backlog_s = 12.5
         with pytest.raises(CallRejected, match=r"recognition backlog is 12\.5 s \(over 5 s\)"):
             await service.open_call(call_start("busy"), Protocol.NATIVE)
-        assert service.load() == {"live_calls": 0, "replays": 0, "backlog_s": 12.5,
-                                  "recognizer_load": 0.0}
+        assert service.load() == {"live_calls": 0, "text_contacts": 0, "replays": 0,
+                                  "backlog_s": 12.5, "recognizer_load": 0.0}
         recogniser.backlog_s = 1.0
         call = await service.open_call(call_start("fine"), Protocol.NATIVE)
         assert service.load()["live_calls"] == 1
