@@ -7,6 +7,7 @@ import socket
 from enum import StrEnum
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sentiment_svc.alerts.policy import DEFAULT_POLICY
@@ -37,6 +38,10 @@ class Settings(BaseSettings):
     # "tuned": the fine-tuned e5 with its own heads (built by `make install`); opt-in until
     # the whole suite's expectations are moved to it (README "Models").
     text_model: TextModelChoice = TextModelChoice.HEAD
+    # With the tuned model: how many of the call's latest words (tokens, 0..48) are read with
+    # each utterance. 0 by default: 8 tokens is what fits issue 23's 1.5x CPU bound and gave
+    # nothing on the held-out set; 48 gave +0.01 (BENCHMARKS.md "Call context, live").
+    text_context_tokens: int = Field(default=0, ge=0, le=48)
     policy_file: Path = DEFAULT_POLICY
     lexicon_file: Path | None = None  # None: the bundled lexicon
     # Recognition workers (batches decoded at the same time) and threads each. One

@@ -10,6 +10,7 @@ call, live, replayed or read from a file (`live.offline`).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ from sentiment_svc.analysis.analyzer import UtteranceAnalyzer
 from sentiment_svc.analysis.batching import CombiningEncoder, TextEncoder
 from sentiment_svc.analysis.pii import PiiConfig, PiiMasker
 from sentiment_svc.analysis.prosody import LoudnessReading, SpeakerLoudness
+from sentiment_svc.analysis.text_model import CONTEXT_TURNS
 from sentiment_svc.asr.whisper import AsrConfig, WhisperRecognizer
 from sentiment_svc.audio.loudness import SILENCE_DB, median_pitch_hz, speech_level_db
 from sentiment_svc.config import Settings, TextModelChoice, usable_cores
@@ -88,8 +90,10 @@ def load_analyzer(
         from sentiment_svc.analysis.model_analyzer import ModelAnalyzer
         from sentiment_svc.analysis.text_model import OnnxTextModel
 
-        return ModelAnalyzer(OnnxTextModel(settings.tuned_text_dir),
-                             ComplaintLexicon.load(settings.lexicon_file))
+        return ModelAnalyzer(
+            OnnxTextModel(settings.tuned_text_dir, context_tokens=settings.text_context_tokens),
+            ComplaintLexicon.load(settings.lexicon_file),
+        )
     return UtteranceAnalyzer(
         encoder=CombiningEncoder(encoder or E5Encoder(settings.e5_dir)),
         head=SentimentHead.load(),
@@ -120,6 +124,9 @@ class CallPipeline:
     _loudness: dict[Channel, SpeakerLoudness] = field(init=False, default_factory=dict)
     _utterances: list[UtteranceAnalysis] = field(init=False, default_factory=list)
     _alerts: int = field(init=False, default=0)
+    # The call's latest turns ("C: …" / "O: …", masked), read with the next utterance by
+    # an analyzer that `reads_context` (the fine-tuned model, SENTIMENT_TEXT_CONTEXT_TOKENS).
+    _turns: deque[str] = field(init=False, default_factory=lambda: deque(maxlen=CONTEXT_TURNS))
 
     def __post_init__(self) -> None:
         self.state = CallState(self.engines.policy)
@@ -191,8 +198,13 @@ class CallPipeline:
             )
             for t in transcripts
         ]
+        analyzer = self.engines.analyzer
+        if analyzer.reads_context:
+            analyses = analyzer.analyze(transcripts, readings, self._contexts(transcripts))
+        else:
+            analyses = analyzer.analyze(transcripts, readings)
         events: list[Event] = []
-        for utterance in self.engines.analyzer.analyze(transcripts, readings):
+        for utterance in analyses:
             if not utterance.text:
                 continue
             self._utterances.append(utterance)
@@ -201,6 +213,17 @@ class CallPipeline:
             events.append(utterance)
             events.extend(alerts)
         return events
+
+    def _contexts(self, transcripts: Sequence[Transcript]) -> list[tuple[str, ...]]:
+        """Each transcript's earlier turns in the call (the ones before it in this batch
+        included); the transcripts join the turns."""
+        contexts = []
+        for transcript in transcripts:
+            contexts.append(tuple(self._turns))
+            if transcript.text:
+                speaker = "C" if transcript.segment.channel is Channel.CUSTOMER else "O"
+                self._turns.append(f"{speaker}: {transcript.text}")
+        return contexts
 
     def summary(self, duration: float) -> CallSummary:
         customer = [u for u in self._utterances if u.channel is Channel.CUSTOMER]

@@ -65,3 +65,41 @@ def test_the_service_runs_the_tuned_model_when_asked(exported: Path) -> None:
     assert isinstance(analyzer, ModelAnalyzer)
     (analysis,) = analyzer.analyze([customer_transcript(TEXTS[0], "ru")], [FIRST_READING])
     assert analysis.sentiment.label == "neg" and analysis.categories
+
+
+def test_a_call_s_utterances_are_read_with_its_latest_turns(exported: Path) -> None:
+    """With the tuned model and a context budget (SENTIMENT_TEXT_CONTEXT_TOKENS) the call
+    pipeline gives each utterance the call's last turns, customer's and operator's, as the
+    model was trained; with none (the default) each is read on its own."""
+    from sentiment_svc.alerts.policy import Policy
+    from sentiment_svc.analysis.lexicon import ComplaintLexicon
+    from sentiment_svc.analysis.model_analyzer import ModelAnalyzer
+    from sentiment_svc.analysis.text_model import CONTEXT_TURNS, MAX_CONTEXT_TOKENS
+    from sentiment_svc.frames import Channel, SpeechSegment, Transcript
+    from sentiment_svc.pipeline import CallPipeline, Engines
+
+    turns = [(Channel.CUSTOMER, "я писал вам в понедельник"),
+             (Channel.OPERATOR, "сейчас посмотрю"),
+             (Channel.CUSTOMER, "ну конечно, отличный сервис, неделю жду ответа")]
+    silence = np.zeros(1600, dtype=np.float32)
+    transcripts = [Transcript(SpeechSegment(channel, n, n + 0.1, silence), text, "ru")
+                   for n, (channel, text) in enumerate(turns)]
+
+    def negative_readings(context_tokens: int) -> list[float]:
+        model = OnnxTextModel(exported, context_tokens=context_tokens)
+        analyzer = ModelAnalyzer(model, ComplaintLexicon.load())
+        assert analyzer.reads_context == (context_tokens > 0)
+        pipeline = CallPipeline(Engines(None, analyzer, Policy.load(), None))  # type: ignore[arg-type]
+        return [event.sentiment.neg for t in transcripts for event in pipeline.analyze([t])
+                if hasattr(event, "sentiment")]
+
+    model = OnnxTextModel(exported)
+    context = ("C: я писал вам в понедельник", "O: сейчас посмотрю")[-CONTEXT_TURNS:]
+    (first,) = model.read([turns[0][1]])
+    (with_turns,) = model.read([turns[2][1]], [context])
+    (alone,) = model.read([turns[2][1]])
+    assert abs(float(with_turns.sentiment[0]) - float(alone.sentiment[0])) > 1e-4
+    read = negative_readings(MAX_CONTEXT_TOKENS)
+    assert read[0] == pytest.approx(float(first.sentiment[0]), abs=1e-6)
+    assert read[2] == pytest.approx(float(with_turns.sentiment[0]), abs=1e-6)
+    assert negative_readings(0)[2] == pytest.approx(float(alone.sentiment[0]), abs=1e-6)

@@ -1,12 +1,14 @@
 """Score the fine-tuned text model's analysis and alerts on corpus files (issue 23).
 
-    python -m tools.eval_text_model FILE.tsv... [--no-context] [--torch] [--model NPZ]
+    python -m tools.eval_text_model FILE.tsv... [--no-context] [--context-tokens N]
+        [--torch] [--model NPZ]
 
 Like `sentiment-svc eval-text` (same masking, lexicon, escalation policy and scores: see
 `analysis/evaluate.py`), but the analysis is `ModelAnalyzer`'s: the fine-tuned model
 (`models/e5-small-tuned/`, built by `make install`; `--torch`: the committed npz over
 `models/e5-small` in torch) plus the lexicon's categories. Each utterance is read with the
-call context its line gives, as the live pipeline could read it; `--no-context` reads every
+call context its line gives, cut to its last `--context-tokens` (default all the model was
+trained on, 48; the service reads SENTIMENT_TEXT_CONTEXT_TOKENS); `--no-context` reads every
 utterance on its own, as `eval-text` does. `--model NPZ`: a candidate from
 `tools.train_text_model --out` in torch instead of the committed one.
 """
@@ -29,7 +31,7 @@ from sentiment_svc.analysis.evaluate import (
 )
 from sentiment_svc.analysis.lexicon import ComplaintLexicon
 from sentiment_svc.analysis.model_analyzer import ModelAnalyzer
-from sentiment_svc.analysis.text_model import OnnxTextModel, TextModel
+from sentiment_svc.analysis.text_model import MAX_CONTEXT_TOKENS, OnnxTextModel, TextModel
 from sentiment_svc.config import Settings
 from sentiment_svc.pipeline import load_masker
 
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-context", action="store_true")
     parser.add_argument("--torch", action="store_true", help="the npz in torch, not the ONNX")
     parser.add_argument("--model", type=Path, help="an npz to score in torch")
+    parser.add_argument("--context-tokens", type=int, default=MAX_CONTEXT_TOKENS,
+                        help="the context's last tokens kept")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     settings = Settings()
@@ -49,6 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     model = (TextModel(settings.e5_dir, args.model) if args.model
              else TextModel(settings.e5_dir) if args.torch
              else OnnxTextModel(settings.models_dir / TUNED_DIR))
+    model.inputs.context_tokens = args.context_tokens
     analyzer = ModelAnalyzer(model, ComplaintLexicon.load(settings.lexicon_file))
     masker = load_masker(settings)
     transcripts = [

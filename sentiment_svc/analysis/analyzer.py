@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from sentiment_svc.analysis.batching import TextEncoder
 from sentiment_svc.analysis.lexicon import ComplaintLexicon
@@ -25,6 +26,7 @@ class UtteranceAnalyzer:
     encoder: TextEncoder
     head: SentimentHead
     lexicon: ComplaintLexicon
+    reads_context: ClassVar[bool] = False  # each utterance is read on its own
 
     def analyze(
         self, transcripts: Sequence[Transcript], loudness: Sequence[LoudnessReading]

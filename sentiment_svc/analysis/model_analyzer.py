@@ -57,6 +57,11 @@ class ModelAnalyzer:
     model: TextModel
     lexicon: ComplaintLexicon
 
+    @property
+    def reads_context(self) -> bool:
+        """Whether the call's earlier turns inform the reading (a context budget is set)."""
+        return self.model.inputs.context_tokens > 0
+
     def analyze(
         self,
         transcripts: Sequence[Transcript],

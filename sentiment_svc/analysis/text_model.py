@@ -70,8 +70,11 @@ class TextReading:
 class InputBuilder:
     """Token ids in the model's layout, from the e5 `tokenizer.json`."""
 
-    def __init__(self, tokenizer_file: Path) -> None:
+    def __init__(self, tokenizer_file: Path, context_tokens: int = MAX_CONTEXT_TOKENS) -> None:
+        """`context_tokens`: how many of the context's last tokens are kept."""
         from tokenizers import Tokenizer
+
+        self.context_tokens = context_tokens
 
         self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self._tokenizer.no_truncation()
@@ -92,8 +95,8 @@ class InputBuilder:
         for utterance, context, turn_text in zip(utterances, encoded, turns, strict=True):
             ids = [self.bos, *utterance.ids[:MAX_UTTERANCE_TOKENS], self.eos]
             pooled = len(ids)
-            if turn_text:
-                ids += [self.eos, *context.ids[-MAX_CONTEXT_TOKENS:], self.eos]
+            if turn_text and self.context_tokens > 0:
+                ids += [self.eos, *context.ids[-self.context_tokens:], self.eos]
             out.append(ModelInput(tuple(ids), pooled))
         return out
 
@@ -223,13 +226,14 @@ class OnnxTextModel(TextModel):
     """The same model as exported by `make install` (`tools/provision/tuned_onnx.py`) into
     `model_dir` (`model.onnx` + `tokenizer.json`), run in ONNX Runtime on one thread."""
 
-    def __init__(self, model_dir: Path, batch_size: int = 32) -> None:
+    def __init__(self, model_dir: Path, batch_size: int = 32,
+                 context_tokens: int = MAX_CONTEXT_TOKENS) -> None:
         import onnxruntime
 
         model_dir = Path(model_dir)
         if not (model_dir / "model.onnx").is_file():
             raise FileNotFoundError(f"{model_dir / 'model.onnx'} is missing; run `make install`")
-        self.inputs = InputBuilder(model_dir / "tokenizer.json")
+        self.inputs = InputBuilder(model_dir / "tokenizer.json", context_tokens)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
