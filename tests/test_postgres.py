@@ -7,10 +7,13 @@ The store's shared behaviour runs on both backends in test_storage.py and test_r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -231,42 +234,57 @@ def test_recordings_are_appended_in_chunks_and_read_from_another_store(pg_url: s
         reader_store.close()
 
 
-def test_a_long_outage_s_audio_waits_on_disk_and_is_committed_whole_after_it() -> None:
-    """Two and a half minutes of a stereo call while the database is down: the audio waiting
-    for it outgrows memory and goes to a temporary file; once the database is back, one flush
-    commits all of it in rows of at most CHUNK_MAX_BYTES, and the recording reads whole."""
-    server = start_postgres(binaries_dir())  # its own: the shared one stays up
+@contextlib.contextmanager
+def store_on_its_own_server() -> Iterator[tuple[PostgresServer, PgCallStore]]:
+    """A store on a PostgreSQL of its own, which the test may shut down (the shared one
+    stays up)."""
+    server = start_postgres(binaries_dir())
     try:
         store = PgCallStore(server.create_database())
         try:
-            store.start_call(opened("outage"))
-            sink = store.recordings.open_writer("outage", RATE, 2)
-            second = (np.arange(RATE * 2).reshape(RATE, 2) % 3000).astype(np.int16)
-            sink.write(second)
-            sink.flush()
-            server.shut_down()
-            for n in range(150):  # the recording thread appends each second and tries
-                sink.write(second)  # the store now and then (live.recording.WriteGate)
-                if n % 50 == 0:
-                    with pytest.raises(psycopg.OperationalError):
-                        sink.flush()
-            assert sink.pending_on_disk
-            server.launch()
-            sink.write(second[: RATE // 2])
-            sink.close()
-            with psycopg.connect(store.url) as conn:
-                sizes = [size for (size,) in conn.execute(
-                    "SELECT length(pcm) FROM recording_chunks WHERE call_id = 'outage'"
-                    " ORDER BY seq")]
-            assert sizes[0] == RATE * 4 and len(sizes) == 3
-            assert max(sizes) <= CHUNK_MAX_BYTES and sum(sizes) == (151 * RATE + RATE // 2) * 4
-            audio, _ = soundfile.read(io.BytesIO(store.recordings.read("outage")), dtype="int16")
-            assert audio.shape == (151 * RATE + RATE // 2, 2)
-            np.testing.assert_array_equal(audio[100 * RATE : 101 * RATE], second)
+            yield server, store
         finally:
             store.close()
     finally:
         server.stop()
+
+
+def test_a_long_outage_s_audio_waits_on_disk_and_is_committed_whole_after_it() -> None:
+    """Two and a half minutes of a stereo call while the database is down: the audio waiting
+    for it outgrows memory and goes to a temporary file; once the database is back, one flush
+    commits all of it in rows of at most CHUNK_MAX_BYTES, and the recording reads whole."""
+    with store_on_its_own_server() as (server, store):
+        store.start_call(opened("outage"))
+        sink = store.recordings.open_writer("outage", RATE, 2)
+        second = (np.arange(RATE * 2).reshape(RATE, 2) % 3000).astype(np.int16)
+        sink.write(second)
+        sink.flush()
+        server.shut_down()
+        for n in range(150):  # the recording thread appends each second and tries
+            sink.write(second)  # the store now and then (live.recording.WriteGate)
+            if n % 50 == 0:
+                with pytest.raises(psycopg.OperationalError):
+                    sink.flush()
+        assert sink.pending_on_disk
+        server.launch()
+        sink.write(second[: RATE // 2])
+        deadline = time.monotonic() + 60  # as the recording thread does at a call's end:
+        while True:  # the pool may still be backing off from the outage for a while
+            try:
+                sink.close()
+                break
+            except psycopg.OperationalError:
+                assert time.monotonic() < deadline, "the store never came back"
+                time.sleep(0.5)
+        with psycopg.connect(store.url) as conn:
+            sizes = [size for (size,) in conn.execute(
+                "SELECT length(pcm) FROM recording_chunks WHERE call_id = 'outage'"
+                " ORDER BY seq")]
+        assert sizes[0] == RATE * 4 and len(sizes) == 3
+        assert max(sizes) <= CHUNK_MAX_BYTES and sum(sizes) == (151 * RATE + RATE // 2) * 4
+        audio, _ = soundfile.read(io.BytesIO(store.recordings.read("outage")), dtype="int16")
+        assert audio.shape == (151 * RATE + RATE // 2, 2)
+        np.testing.assert_array_equal(audio[100 * RATE : 101 * RATE], second)
 
 
 def test_the_store_reconnects_after_the_server_restarts(postgres_server: PostgresServer
@@ -274,28 +292,21 @@ def test_the_store_reconnects_after_the_server_restarts(postgres_server: Postgre
     """A restart (failover, upgrade) drops every pooled connection: the calls made while the
     server is down fail with a clear error, and the next ones after it is back work on
     fresh connections, the writes before the restart all there."""
-    server = start_postgres(binaries_dir())  # its own: the shared one stays up
-    try:
-        store = PgCallStore(server.create_database())
-        try:
-            store.start_call(opened("before"))
-            sink = store.recordings.open_writer("before", RATE, 1)
-            sink.write(np.ones(RATE, dtype=np.int16))
-            sink.flush()
-            server.shut_down()
-            with pytest.raises(psycopg.OperationalError):
-                store.get_call("before")
-            server.launch()
-            sink.write(np.ones(RATE, dtype=np.int16))
-            sink.close()  # the recording goes on where it was
-            store.start_call(opened("after"))
-            assert [c.call_id for c in store.list_calls()] == ["after", "before"]
-            audio, _ = soundfile.read(io.BytesIO(store.recordings.read("before")))
-            assert len(audio) == 2 * RATE
-        finally:
-            store.close()
-    finally:
-        server.stop()
+    with store_on_its_own_server() as (server, store):
+        store.start_call(opened("before"))
+        sink = store.recordings.open_writer("before", RATE, 1)
+        sink.write(np.ones(RATE, dtype=np.int16))
+        sink.flush()
+        server.shut_down()
+        with pytest.raises(psycopg.OperationalError):
+            store.get_call("before")
+        server.launch()
+        sink.write(np.ones(RATE, dtype=np.int16))
+        sink.close()  # the recording goes on where it was
+        store.start_call(opened("after"))
+        assert [c.call_id for c in store.list_calls()] == ["after", "before"]
+        audio, _ = soundfile.read(io.BytesIO(store.recordings.read("before")))
+        assert len(audio) == 2 * RATE
 
 
 def test_a_live_write_waits_out_a_database_restart(
