@@ -26,7 +26,7 @@ from sentiment_svc.analysis.prosody import LoudnessReading, SpeakerLoudness
 from sentiment_svc.analysis.text_model import CONTEXT_TURNS
 from sentiment_svc.asr.whisper import AsrConfig, WhisperRecognizer
 from sentiment_svc.audio.loudness import SILENCE_DB, median_pitch_hz, speech_level_db
-from sentiment_svc.config import Settings, TextModelChoice, usable_cores
+from sentiment_svc.config import Settings, TextModelChoice
 from sentiment_svc.domain.messages import CallSummary
 from sentiment_svc.domain.vocabulary import CALL_LANGUAGES, Language, SentimentLabel
 from sentiment_svc.frames import (
@@ -68,11 +68,12 @@ class Engines:
 
 
 def load_replay_recognizer(settings: Settings) -> WhisperRecognizer:
-    """The QA replays' own Whisper model: one batch at a time on every core the process may
-    use; `AsrScheduler` builds it at the lowest CPU priority when the first replay starts."""
-    return WhisperRecognizer(
-        settings.whisper_dir, AsrConfig(cpu_threads=usable_cores(), workers=1)
-    )
+    """The QA replays' own Whisper model, one batch at a time on one thread; `AsrScheduler`
+    builds it at the lowest CPU priority when the first replay starts. One thread: the
+    threads of a parallel decode wait for each other, and at the lowest priority one of them
+    starved on a busy core held up the whole decode (a replay at 4x took 90 s instead of 3
+    beside a process holding one core)."""
+    return WhisperRecognizer(settings.whisper_dir, AsrConfig(cpu_threads=1, workers=1))
 
 
 def load_analyzer(

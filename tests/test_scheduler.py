@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sentiment_svc.asr.scheduler import BACKGROUND_MODEL_THREADS, AsrScheduler, CostModel
+from sentiment_svc.asr.scheduler import BACKGROUND_MODEL_THREADS, AsrScheduler, CostModel, Work
 from sentiment_svc.asr.whisper import AsrConfig, ModelNotFoundError, WhisperRecognizer
 from sentiment_svc.audio.decode import load_call
 from sentiment_svc.frames import SAMPLE_RATE, Channel, SpeechSegment
@@ -64,7 +64,7 @@ def test_concurrent_utterances_are_all_recognised_in_batches(engines):
     async def scenario() -> list[str]:
         scheduler = AsrScheduler(
             engines.recognizer, workers=1, max_batch=4,
-            on_done=lambda audio_s, busy_s, partial: finished_jobs.append(busy_s),
+            on_done=lambda audio_s, busy_s, work: finished_jobs.append(busy_s),
         )
         try:
             segments = []
@@ -159,8 +159,10 @@ def test_replays_run_on_their_own_model_at_the_lowest_priority_and_never_on_a_li
     def load_replay_model() -> WhisperRecognizer:
         return WhisperRecognizer(settings.whisper_dir, AsrConfig(workers=1, cpu_threads=2))
 
+    works: list[Work] = []
     scheduler = AsrScheduler(engines.recognizer, workers=2, max_batch=1, helper_delay_s=0.1,
-                             background_loader=load_replay_model)
+                             background_loader=load_replay_model,
+                             on_done=lambda audio_s, busy_s, work: works.append(work))
     try:
         most_alone, replays_left, texts = asyncio.run(scenario())
         nice_values = _replay_model_threads()
@@ -171,6 +173,7 @@ def test_replays_run_on_their_own_model_at_the_lowest_priority_and_never_on_a_li
     assert replays_left >= 2  # long before the replays were done
     assert nice_values and set(nice_values) == {LOWEST_PRIORITY}
     assert texts == [engines.recognizer.recognize(pcm, ("ru",)).text] * 4
+    assert sorted(works) == sorted([Work.FINAL] + [Work.REPLAY] * 4)  # labelled apart
 
 
 def test_a_replay_model_that_fails_to_load_fails_the_replays_not_the_live_calls(engines):

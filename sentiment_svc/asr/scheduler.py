@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from sentiment_svc.asr.whisper import WhisperRecognizer
 from sentiment_svc.frames import SAMPLE_RATE, Channel, SpeechSegment, Transcript
@@ -40,6 +41,15 @@ log = logging.getLogger(__name__)
 WINDOW_SPREAD = 1.5
 HELPER_POLL_S = 0.02
 BACKGROUND = 3  # a job's kind (first in its priority) for QA replays
+
+
+class Work(StrEnum):
+    """What a recognised utterance was, as `on_done` reports it (a metrics label)."""
+
+    FINAL = "final"  # a live call's finished utterance
+    PARTIAL = "partial"  # a live call's interim transcript
+    REPLAY = "replay"  # a QA replay's, on the replays' own model at the lowest priority
+
 BACKGROUND_THREAD = "asr-replay"  # the replays' worker (a Python thread, normal priority)
 BACKGROUND_MODEL_THREADS = "asr-replay-cpu"  # its model's native threads (lowest priority)
 
@@ -79,7 +89,7 @@ class AsrScheduler:
         self,
         recognizer: WhisperRecognizer,
         workers: int = 1,
-        on_done: Callable[[float, float, bool], None] | None = None,
+        on_done: Callable[[float, float, Work], None] | None = None,
         max_batch: int = 4,
         on_batch: Callable[[int], None] | None = None,
         helper_delay_s: float = 0.25,
@@ -87,7 +97,7 @@ class AsrScheduler:
         on_skipped: Callable[[], None] | None = None,
         background_loader: Callable[[], WhisperRecognizer] | None = None,
     ) -> None:
-        """`on_done(audio_seconds, busy_seconds, partial)` is called from the worker after
+        """`on_done(audio_seconds, busy_seconds, work)` is called from the worker after
         each job, `on_batch(size)` before each recognition pass, `on_skipped()` for each job
         cancelled while it was being encoded (not decoded). Workers after the first
         take a job only once it has waited `helper_delay_s`. `background_loader` builds the
@@ -286,9 +296,9 @@ class AsrScheduler:
             if worker is not None and job.priority[0] < 2:  # a live final, not a partial
                 self._live_busy_s[worker] += busy / len(batch)
             if self._on_done is not None:
-                self._on_done(
-                    job.segment.end - job.segment.start, busy / len(batch), job.priority[0] == 2
-                )
+                work = (Work.REPLAY if worker is None
+                        else Work.PARTIAL if job.priority[0] == 2 else Work.FINAL)
+                self._on_done(job.segment.end - job.segment.start, busy / len(batch), work)
             job.loop.call_soon_threadsafe(_resolve, job.future, result)
 
     def _next_batch(self, delay_s: float = 0.0, worker: int = 0) -> list[_Job] | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from sentiment_svc.asr.scheduler import Work
+
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
 
@@ -41,11 +43,12 @@ class Metrics:
             registry=r,
         )
         self.asr_audio_seconds = Counter(
-            "sentiment_asr_audio_seconds", "Seconds of speech recognised (final or partial)",
+            "sentiment_asr_audio_seconds", "Seconds of speech recognised (final, partial, replay)",
             ["kind"], registry=r,
         )
         self.asr_busy_seconds = Counter(
-            "sentiment_asr_busy_seconds", "Worker seconds spent recognising (final or partial)",
+            "sentiment_asr_busy_seconds",
+            "Worker seconds spent recognising (final, partial, replay)",
             ["kind"], registry=r,
         )
         self.asr_batch_size = Histogram(
@@ -132,10 +135,11 @@ class Metrics:
             ["protocol", "code"], registry=r,
         )
 
-    def asr_done(self, audio_seconds: float, busy_seconds: float, partial: bool) -> None:
-        kind = "partial" if partial else "final"
-        self.asr_audio_seconds.labels(kind).inc(audio_seconds)
-        self.asr_busy_seconds.labels(kind).inc(busy_seconds)
+    def asr_done(self, audio_seconds: float, busy_seconds: float, work: Work) -> None:
+        self.asr_audio_seconds.labels(work.value).inc(audio_seconds)
+        self.asr_busy_seconds.labels(work.value).inc(busy_seconds)
+        if work is Work.REPLAY:  # at the lowest priority its time is not the live workers'
+            return
         self._audio_total += audio_seconds
         self._busy_total += busy_seconds
         if self._audio_total > 0:
