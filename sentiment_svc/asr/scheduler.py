@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 WINDOW_SPREAD = 1.5
 HELPER_POLL_S = 0.02
 BACKGROUND = 3  # a job's kind (first in its priority) for QA replays
+BACKGROUND_THREAD = "asr-replay"  # the replays' worker (a Python thread, normal priority)
+BACKGROUND_MODEL_THREADS = "asr-replay-cpu"  # its model's native threads (lowest priority)
 
 
 class Work(StrEnum):
@@ -49,9 +51,6 @@ class Work(StrEnum):
     FINAL = "final"  # a live call's finished utterance
     PARTIAL = "partial"  # a live call's interim transcript
     REPLAY = "replay"  # a QA replay's, on the replays' own model at the lowest priority
-
-BACKGROUND_THREAD = "asr-replay"  # the replays' worker (a Python thread, normal priority)
-BACKGROUND_MODEL_THREADS = "asr-replay-cpu"  # its model's native threads (lowest priority)
 
 
 class CostModel:
@@ -128,19 +127,19 @@ class AsrScheduler:
             )
             for n in range(workers)
         ]
-        self._threads.append(threading.Thread(
-            target=self._work_background, name=BACKGROUND_THREAD, daemon=True))
-        for thread in self._threads:
+        self._replay_thread = threading.Thread(
+            target=self._work_background, name=BACKGROUND_THREAD, daemon=True)
+        for thread in (*self._threads, self._replay_thread):
             thread.start()
 
     @property
     def workers(self) -> int:
         """Live workers (the replays' worker is not one)."""
-        return len(self._working)
+        return len(self._threads)
 
     @property
     def workers_alive(self) -> int:
-        return sum(thread.is_alive() for thread in self._threads[: self.workers])
+        return sum(thread.is_alive() for thread in self._threads)
 
     @property
     def depth(self) -> int:
@@ -212,7 +211,7 @@ class AsrScheduler:
         for _ in range(self.workers):
             self._queue.put(_Job((9, 0, 0.0), next(self._counter), None))
         self._background_queue.put(_Job((9, 0, 0.0), next(self._counter), None))
-        for thread in self._threads:
+        for thread in (*self._threads, self._replay_thread):
             thread.join(timeout=30)
 
     def _work(self, worker: int, delay_s: float) -> None:
