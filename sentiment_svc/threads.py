@@ -17,6 +17,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -50,25 +51,16 @@ def built_at_lowest_priority(name: str, build: Callable[[], T]) -> T:
 
     Only native threads may run at that priority: a Python thread there could hold the GIL
     while starved of CPU and stall the event loop and every worker (priority inversion).
-    Blocks until `build` returns; its exception is raised here."""
-    result: list[T] = []
-    failure: list[BaseException] = []
+    Blocks until `build` returns; its exception is raised here. The pool's one thread ends
+    with it, so nothing in Python is left at that priority."""
+    with ThreadPoolExecutor(1, name, initializer=_lowest_priority, initargs=(name,)) as pool:
+        return pool.submit(build).result()
 
-    def run() -> None:
-        name_this_thread(name)
-        if sys.platform.startswith("linux"):  # Linux gives each thread its own nice value
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOWEST_PRIORITY)
-        try:
-            result.append(build())
-        except BaseException as error:  # noqa: BLE001 - handed to the caller
-            failure.append(error)
 
-    thread = threading.Thread(target=run, name=name, daemon=True)
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-    return result[0]
+def _lowest_priority(name: str) -> None:
+    name_this_thread(name)
+    if sys.platform.startswith("linux"):  # Linux gives each thread its own nice value
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOWEST_PRIORITY)
 
 
 def single_threaded_numerics() -> None:
