@@ -118,3 +118,19 @@ def test_readings_split_the_head_outputs() -> None:
     (reading,) = readings(logits)
     assert int(np.argmax(reading.sentiment)) == 0 and reading.complaint > 0.99
     assert all(abs(p - 0.5) < 1e-6 for p in reading.categories.values())
+
+
+def test_v2_dev_holds_back_the_dev_split_of_v2_and_of_its_noised_copy(tmp_path: Path) -> None:
+    v2 = [item for path in sorted(V2_DIR.glob("*.tsv")) for item in read_corpus(path)]
+    source = sorted(V2_DIR.glob("*.tsv"))[0]
+    noised = tmp_path / source.name
+    lines = source.read_text(encoding="utf-8").splitlines()
+    noised.write_text("\n".join([lines[0]] + [
+        "\t".join([row.split("\t")[0] + "-asr", *row.split("\t")[1:]]) for row in lines[1:]
+    ]) + "\n", encoding="utf-8")
+    train, dev = training_items(noised_dir=tmp_path, v2_dev=True)
+    held = {item.id for item in v2 if item.split == "dev"}
+    assert held and held <= {item.id for item in dev}
+    trained = {item.id for item in train}
+    assert not held & trained
+    assert not {item.id for item in read_corpus(noised) if item.split == "dev"} & trained

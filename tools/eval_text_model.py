@@ -1,7 +1,7 @@
 """Score the fine-tuned text model's analysis and alerts on corpus files (issue 23).
 
     python -m tools.eval_text_model FILE.tsv... [--no-context] [--context-tokens N]
-        [--torch] [--model NPZ]
+        [--torch] [--model NPZ] [--split dev|train|all]
 
 Like `sentiment-svc eval-text` (same masking, lexicon, escalation policy and scores: see
 `analysis/evaluate.py`), but the analysis is `ModelAnalyzer`'s: the fine-tuned model
@@ -10,7 +10,8 @@ Like `sentiment-svc eval-text` (same masking, lexicon, escalation policy and sco
 call context its line gives, cut to its last `--context-tokens` (default all the model was
 trained on, 48; the service reads SENTIMENT_TEXT_CONTEXT_TOKENS); `--no-context` reads every
 utterance on its own, as `eval-text` does. `--model NPZ`: a candidate from
-`tools.train_text_model --out` in torch instead of the committed one.
+`tools.train_text_model --out` in torch instead of the committed one. `--split dev`: only the
+lines of that split (a candidate trained with `--v2-dev` never saw v2's dev lines).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from sentiment_svc.alerts.policy import Policy
 from sentiment_svc.analysis.evaluate import (
     FIRST_READING,
+    SPLITS,
     Prediction,
     customer_transcript,
     load_items,
@@ -46,10 +48,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, help="an npz to score in torch")
     parser.add_argument("--context-tokens", type=int, default=MAX_CONTEXT_TOKENS,
                         help="the context's last tokens kept")
+    parser.add_argument("--split", choices=SPLITS, default="all", help="only this split's lines")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     settings = Settings()
-    items = load_items(args.files)
+    items = load_items(args.files, args.split)
     model = (TextModel(settings.e5_dir, args.model) if args.model
              else TextModel(settings.e5_dir) if args.torch
              else OnnxTextModel(settings.models_dir / TUNED_DIR))

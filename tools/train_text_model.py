@@ -62,10 +62,12 @@ WEIGHT_DECAY = 0.01
 
 
 def training_items(v2_dir: Path = V2_DIR, v1_files: Sequence[Path] = BUNDLED,
-                   noised_dir: Path | None = None
+                   noised_dir: Path | None = None, v2_dev: bool = False
                    ) -> tuple[list[LabelledUtterance], list[LabelledUtterance]]:
     """(train, dev): all of v2 plus v1's train split (plus the train-split lines of a noised
-    copy in `noised_dir`); v1's dev split. Held-out files refused."""
+    copy in `noised_dir`); v1's dev split. With `v2_dev`, v2's dev split (the same one line in
+    five) is held back too, for calibrating the policy on lines the model never saw. Held-out
+    files refused."""
     v2_files = sorted(Path(v2_dir).glob("*.tsv"))
     noised_files = sorted(Path(noised_dir).glob("*.tsv")) if noised_dir else []
     for path in (*v2_files, *v1_files, *noised_files):
@@ -74,8 +76,10 @@ def training_items(v2_dir: Path = V2_DIR, v1_files: Sequence[Path] = BUNDLED,
     v1 = [item for path in v1_files for item in read_corpus(Path(path))]
     v2 = [item for path in v2_files for item in read_corpus(path)]
     noised = [item for path in noised_files for item in read_corpus(path)]
-    train = v2 + [item for item in v1 + noised if item.split != "dev"]
-    return train, [item for item in v1 if item.split == "dev"]
+    v2_train = [item for item in v2 if not v2_dev or item.split != "dev"]
+    train = v2_train + [item for item in v1 + noised if item.split != "dev"]
+    held = v1 + v2 if v2_dev else v1
+    return train, [item for item in held if item.split == "dev"]
 
 
 def targets(items: Sequence[LabelledUtterance]) -> tuple[np.ndarray, np.ndarray]:
@@ -152,13 +156,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--tuned-layers", type=int, default=TUNED_LAYERS)
     parser.add_argument("--noised", type=Path, help="a tools.asr_noise copy to train on too")
+    parser.add_argument("--v2-dev", action="store_true",
+                        help="hold back v2's dev split too (score it with eval_text_model"
+                             " --split dev)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(SEED)
     random.seed(SEED)
     started = time.perf_counter()
 
-    train, dev = training_items(noised_dir=args.noised)
+    train, dev = training_items(noised_dir=args.noised, v2_dev=args.v2_dev)
     builder = InputBuilder(args.e5 / "tokenizer.json")
     # Each utterance with context: once with it, once without (a call's first utterance).
     examples = [(i, item.context) for i, item in enumerate(train)]
