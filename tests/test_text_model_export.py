@@ -103,3 +103,33 @@ def test_a_call_s_utterances_are_read_with_its_latest_turns(exported: Path) -> N
     assert read[0] == pytest.approx(float(first.sentiment[0]), abs=1e-6)
     assert read[2] == pytest.approx(float(with_turns.sentiment[0]), abs=1e-6)
     assert negative_readings(0)[2] == pytest.approx(float(alone.sentiment[0]), abs=1e-6)
+
+
+def test_only_the_customer_s_words_go_through_the_model(exported: Path) -> None:
+    """An operator's utterance keeps its lexicon categories (an apology addresses an alert)
+    but costs no model reading: its sentiment is neutral."""
+    from sentiment_svc.analysis.analyzer import NEUTRAL
+    from sentiment_svc.analysis.evaluate import FIRST_READING
+    from sentiment_svc.analysis.lexicon import ComplaintLexicon
+    from sentiment_svc.analysis.model_analyzer import ModelAnalyzer
+    from sentiment_svc.frames import Channel, SpeechSegment, Transcript
+
+    class CountingModel(OnnxTextModel):
+        texts: list[str] = []
+
+        def read(self, texts, contexts=None):  # type: ignore[no-untyped-def]
+            self.texts.extend(texts)
+            return super().read(texts, contexts)
+
+    silence = np.zeros(1600, dtype=np.float32)
+    turns = [(Channel.CUSTOMER, "ну конечно, отличный сервис, неделю жду ответа"),
+             (Channel.OPERATOR, "приносим извинения за ожидание, сейчас всё проверю")]
+    transcripts = [Transcript(SpeechSegment(channel, n, n + 0.1, silence), text, "ru")
+                   for n, (channel, text) in enumerate(turns)]
+    model = CountingModel(exported)
+    customer, operator = ModelAnalyzer(model, ComplaintLexicon.load()).analyze(
+        transcripts, [FIRST_READING] * 2)
+    assert model.texts == [turns[0][1]]
+    assert customer.sentiment.label == "neg" and customer.complaint
+    assert operator.sentiment == NEUTRAL and operator.complaint is None
+    assert "operator_apologised" in operator.categories

@@ -5,7 +5,8 @@ customer categories. The complaint lexicon stays the contact centre's own: every
 finds is added to the model's (its patterns, their negation and veto rules work as for
 `UtteranceAnalyzer`), a category the lexicon found only negated or dismissed ("переходити до
 іншого оператора я не збираюся") is taken from the model's too, and the operator's words are
-read by the lexicon alone (the model knows only the customer's categories). When the model
+read by the lexicon alone and not by the model (the model knows only the customer's categories,
+and no view or rule reads an operator's sentiment). When the model
 reads a complaint that neither it nor the lexicon names a category for (and the lexicon denied
 none), its most likely complaint category is added, since the escalation policy sees a
 complaint only through its categories.
@@ -29,24 +30,29 @@ from sentiment_svc.frames import Channel, Sentiment, Transcript, UtteranceAnalys
 
 
 def customer_complaint(
-    reading: TextReading, categories: Sequence[str], lexicon_denied: Sequence[str] = ()
+    reading: TextReading, categories: Sequence[str], lexicon_denied: Sequence[str] = (),
+    threshold: float = THRESHOLD,
 ) -> bool:
     """The model reads a complaint, or a complaint category stands; a complaint the lexicon
     found only negated ("звать начальство не нужно") is none."""
     if set(categories) & set(COMPLAINT_CATEGORIES):
         return True
-    return reading.complaint >= THRESHOLD and not lexicon_denied
+    return reading.complaint >= threshold and not lexicon_denied
 
 
 def customer_categories(
-    reading: TextReading, lexicon_found: Sequence[str], lexicon_denied: Sequence[str] = ()
+    reading: TextReading, lexicon_found: Sequence[str], lexicon_denied: Sequence[str] = (),
+    threshold: float = THRESHOLD, lexicon_floor: float = 0.0,
 ) -> tuple[str, ...]:
-    """The model's categories (less those the lexicon found negated) and the lexicon's; a
-    complaint category if the model reads a complaint that none of them names."""
-    found = (set(reading.found_categories()) - set(lexicon_denied)) | set(lexicon_found)
+    """The model's categories (less those the lexicon found negated) and the lexicon's (those
+    the model gives at least `lexicon_floor`); a complaint category if the model reads a
+    complaint that none of them names."""
+    lexicon = {name for name in lexicon_found
+               if reading.categories.get(name, 1.0) >= lexicon_floor}
+    found = (set(reading.found_categories(threshold)) - set(lexicon_denied)) | lexicon
     # A complaint read with no category named: its likeliest category, unless the lexicon
     # denied one (then the complaint the model read is most likely that negated phrase).
-    if (reading.complaint >= THRESHOLD and not lexicon_denied
+    if (reading.complaint >= threshold and not lexicon_denied
             and not found & set(COMPLAINT_CATEGORIES)):
         found.add(max(COMPLAINT_CATEGORIES, key=lambda name: reading.categories[name]))
     return tuple(sorted(found))
@@ -56,6 +62,8 @@ def customer_categories(
 class ModelAnalyzer:
     model: TextModel
     lexicon: ComplaintLexicon
+    threshold: float = THRESHOLD
+    lexicon_floor: float = 0.0
 
     @property
     def reads_context(self) -> bool:
@@ -72,7 +80,10 @@ class ModelAnalyzer:
         contexts = contexts if contexts is not None else [()] * len(transcripts)
         if len(contexts) != len(transcripts):
             raise ValueError(f"{len(contexts)} contexts for {len(transcripts)} transcripts")
-        spoken = [index for index, item in enumerate(transcripts) if item.text]
+        # Only customers' words go through the model: the policy and every view read the
+        # customer's sentiment, and the operator's categories are the lexicon's alone.
+        spoken = [index for index, item in enumerate(transcripts)
+                  if item.text and item.segment.channel is Channel.CUSTOMER]
         found = self.model.read([transcripts[i].text for i in spoken],
                                 [contexts[i] for i in spoken])
         readings: dict[int, TextReading] = dict(zip(spoken, found, strict=True))
@@ -83,7 +94,9 @@ class ModelAnalyzer:
             if model_reading is not None:
                 neg, neu, pos = (float(p) for p in model_reading.sentiment)
                 sentiment = Sentiment(neg=neg, neu=neu, pos=pos)
-                categories, complaint = self._categories(transcript, model_reading)
+                categories, complaint = self._customer_categories(transcript, model_reading)
+            elif transcript.text:
+                categories = self._operator_categories(transcript)
             out.append(UtteranceAnalysis(
                 channel=transcript.segment.channel, start=transcript.segment.start,
                 end=transcript.segment.end, lang=transcript.lang, text=transcript.text,
@@ -93,18 +106,21 @@ class ModelAnalyzer:
             ))
         return out
 
-    def _categories(
+    def _operator_categories(self, transcript: Transcript) -> tuple[Category, ...]:
+        wanted = CHANNEL_CATEGORIES[transcript.segment.channel]
+        matches = self.lexicon.match(transcript.text, transcript.lang)
+        return tuple(Category(c) for c in sorted(
+            {m.category for m in matches if not m.negated and m.category in wanted}))
+
+    def _customer_categories(
         self, transcript: Transcript, reading: TextReading
-    ) -> tuple[tuple[Category, ...], bool | None]:
-        """The utterance's categories, and whether the customer complains (None for the
-        operator: the model reads only customers)."""
-        channel = transcript.segment.channel
-        wanted = CHANNEL_CATEGORIES[channel]
+    ) -> tuple[tuple[Category, ...], bool]:
+        """The utterance's categories, and whether the customer complains."""
+        wanted = CHANNEL_CATEGORIES[Channel.CUSTOMER]
         matches = self.lexicon.match(transcript.text, transcript.lang)
         lexicon = sorted({m.category for m in matches if not m.negated and m.category in wanted})
-        if channel is not Channel.CUSTOMER:
-            return tuple(Category(c) for c in lexicon), None
         denied = sorted({m.category for m in matches if m.negated} - set(lexicon))
-        found = customer_categories(reading, lexicon, denied)
+        found = customer_categories(reading, lexicon, denied, self.threshold,
+                                    self.lexicon_floor)
         return (tuple(Category(c) for c in found),
-                customer_complaint(reading, found, denied))
+                customer_complaint(reading, found, denied, self.threshold))
