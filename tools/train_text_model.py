@@ -181,6 +181,8 @@ def main(argv: list[str] | None = None) -> None:
         parameter.requires_grad_(False)
     frozen = bert.config.num_hidden_layers - args.tuned_layers
     states = frozen_states(bert, builder, inputs, frozen)
+    dev_inputs = builder.build([item.text for item in dev], [item.context for item in dev])
+    dev_states = frozen_states(bert, builder, dev_inputs, frozen)
     print(f"frozen states of {frozen} layers in {time.perf_counter() - started:.0f}s")
 
     top = Top(bert, frozen)
@@ -216,11 +218,11 @@ def main(argv: list[str] | None = None) -> None:
             total += float(loss.detach()) * len(rows)
         print(f"epoch {epoch + 1}: loss {total / len(inputs):.4f}"
               f" ({time.perf_counter() - started:.0f}s)")
+        report_dev(dev, dev_inputs, dev_states, top)
 
     for layer in top.layers:
         layer.eval()
     save(args.out, bert, top, frozen, file_sha256(args.e5 / "model.safetensors"))
-    report_dev(dev, builder, bert, top, frozen)
     print(f"wrote {args.out} in {time.perf_counter() - started:.0f}s")
 
 
@@ -244,17 +246,20 @@ def save(path: Path, bert, top: Top, frozen: int, base_sha256: str) -> None:
     print(f"{path}: {path.stat().st_size / 1e6:.1f} MB, sha256 {digest}")
 
 
-def report_dev(dev: Sequence[LabelledUtterance], builder: InputBuilder, bert, top: Top,
-               frozen: int) -> None:
+def report_dev(dev: Sequence[LabelledUtterance], inputs: Sequence[ModelInput],
+               states: Sequence[np.ndarray], top: Top) -> None:
+    """Sentiment, complaint and category F1 on the dev lines (layers back in training mode)."""
     import torch
 
-    inputs = builder.build([item.text for item in dev], [item.context for item in dev])
-    states = frozen_states(bert, builder, inputs, frozen)
+    for layer in top.layers:
+        layer.eval()
     with torch.inference_mode():
         logits = np.vstack([
             top(states[a : a + 64], [x.pooled for x in inputs[a : a + 64]]).numpy()
             for a in range(0, len(dev), 64)
         ])
+    for layer in top.layers:
+        layer.train()
     found = readings(logits)
     for lang in sorted({item.lang for item in dev}):
         rows = [i for i, item in enumerate(dev) if item.lang == lang]
@@ -262,8 +267,13 @@ def report_dev(dev: Sequence[LabelledUtterance], builder: InputBuilder, bert, to
         f1 = macro_f1([dev[i].sentiment for i in rows], guess, SENTIMENTS)
         complaint = binary_f1([dev[i].complaint for i in rows],
                               [found[i].complaint >= 0.5 for i in rows])
+        expected = {(i, c) for i in rows for c in dev[i].categories}
+        guessed = {(i, c) for i in rows for c in found[i].found_categories()}
+        hits = len(expected & guessed)
+        categories = 2 * hits / max(1, len(expected) + len(guessed))
         print(f"dev {lang}: n={len(rows)} sentiment macro-F1 {f1:.3f}"
-              f" complaint F1 {complaint if complaint is None else round(complaint, 3)}")
+              f" complaint F1 {complaint if complaint is None else round(complaint, 3)}"
+              f" category micro-F1 {categories:.3f}")
 
 
 if __name__ == "__main__":
