@@ -29,30 +29,40 @@ from sentiment_svc.domain.vocabulary import Category
 from sentiment_svc.frames import Channel, Sentiment, Transcript, UtteranceAnalysis
 
 
+@dataclass(frozen=True)
+class Cutoffs:
+    """How sure the model must be: of a category, of a complaint; and the least probability it
+    must give a category the lexicon found for the lexicon's finding to stand (0: always)."""
+
+    category: float = THRESHOLD
+    complaint: float = THRESHOLD
+    lexicon_floor: float = 0.0
+
+
 def customer_complaint(
     reading: TextReading, categories: Sequence[str], lexicon_denied: Sequence[str] = (),
-    threshold: float = THRESHOLD,
+    cutoffs: Cutoffs = Cutoffs(),
 ) -> bool:
     """The model reads a complaint, or a complaint category stands; a complaint the lexicon
     found only negated ("звать начальство не нужно") is none."""
     if set(categories) & set(COMPLAINT_CATEGORIES):
         return True
-    return reading.complaint >= threshold and not lexicon_denied
+    return reading.complaint >= cutoffs.complaint and not lexicon_denied
 
 
 def customer_categories(
     reading: TextReading, lexicon_found: Sequence[str], lexicon_denied: Sequence[str] = (),
-    threshold: float = THRESHOLD, lexicon_floor: float = 0.0,
+    cutoffs: Cutoffs = Cutoffs(),
 ) -> tuple[str, ...]:
     """The model's categories (less those the lexicon found negated) and the lexicon's (those
-    the model gives at least `lexicon_floor`); a complaint category if the model reads a
+    the model gives at least `cutoffs.lexicon_floor`); a complaint category if the model reads a
     complaint that none of them names."""
     lexicon = {name for name in lexicon_found
-               if reading.categories.get(name, 1.0) >= lexicon_floor}
-    found = (set(reading.found_categories(threshold)) - set(lexicon_denied)) | lexicon
+               if reading.categories.get(name, 1.0) >= cutoffs.lexicon_floor}
+    found = (set(reading.found_categories(cutoffs.category)) - set(lexicon_denied)) | lexicon
     # A complaint read with no category named: its likeliest category, unless the lexicon
     # denied one (then the complaint the model read is most likely that negated phrase).
-    if (reading.complaint >= threshold and not lexicon_denied
+    if (reading.complaint >= cutoffs.complaint and not lexicon_denied
             and not found & set(COMPLAINT_CATEGORIES)):
         found.add(max(COMPLAINT_CATEGORIES, key=lambda name: reading.categories[name]))
     return tuple(sorted(found))
@@ -62,8 +72,7 @@ def customer_categories(
 class ModelAnalyzer:
     model: TextModel
     lexicon: ComplaintLexicon
-    threshold: float = THRESHOLD
-    lexicon_floor: float = 0.0
+    cutoffs: Cutoffs = Cutoffs()
 
     @property
     def reads_context(self) -> bool:
@@ -120,7 +129,6 @@ class ModelAnalyzer:
         matches = self.lexicon.match(transcript.text, transcript.lang)
         lexicon = sorted({m.category for m in matches if not m.negated and m.category in wanted})
         denied = sorted({m.category for m in matches if m.negated} - set(lexicon))
-        found = customer_categories(reading, lexicon, denied, self.threshold,
-                                    self.lexicon_floor)
+        found = customer_categories(reading, lexicon, denied, self.cutoffs)
         return (tuple(Category(c) for c in found),
-                customer_complaint(reading, found, denied, self.threshold))
+                customer_complaint(reading, found, denied, self.cutoffs))
