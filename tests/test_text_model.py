@@ -11,7 +11,11 @@ import numpy as np
 import pytest
 
 from sentiment_svc.analysis.corpus import BUNDLED, read_corpus
-from sentiment_svc.analysis.model_analyzer import customer_categories, customer_complaint
+from sentiment_svc.analysis.model_analyzer import (
+    Cutoffs,
+    customer_categories,
+    customer_complaint,
+)
 from sentiment_svc.analysis.text_model import (
     CATEGORY_NAMES,
     DEFAULT_MODEL,
@@ -109,6 +113,17 @@ def test_the_customer_complains_by_the_models_reading_or_a_complaint_category() 
     assert customer_complaint(_reading(0.1), ("waiting",))
     assert not customer_complaint(_reading(0.1), ("gratitude",))
     assert not customer_complaint(_reading(0.9), (), ["churn_threat"])  # negated: none
+
+
+def test_cutoffs_set_how_sure_the_model_must_be_and_when_it_overrules_the_lexicon() -> None:
+    strict = Cutoffs(category=0.8, complaint=0.95, lexicon_floor=0.1)
+    reading = _reading(0.9, money=0.7, profanity=0.05, waiting=0.3)
+    assert customer_categories(reading, ["waiting"]) == ("money", "waiting")
+    # "офигеть, уже подключили": the lexicon's profanity, which the model all but rules out
+    assert customer_categories(reading, ["profanity"], cutoffs=strict) == ()
+    assert customer_categories(reading, ["waiting"], cutoffs=strict) == ("waiting",)
+    assert not customer_complaint(reading, (), cutoffs=strict)
+    assert customer_complaint(reading, ())
 
 
 def test_readings_split_the_head_outputs() -> None:
