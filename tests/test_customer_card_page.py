@@ -104,3 +104,35 @@ def test_a_chat_complaint_then_a_call_the_card_shows_the_chat_and_the_call_escal
         timeline = client.get(f"/v1/customers/{CUSTOMER}/timeline").json()
     assert [(c["contact_id"], c["channel"]) for c in timeline["contacts"]] == [
         ("call-after-chat", "phone"), ("chat-yesterday", "chat")]
+
+
+def test_the_wall_and_the_qa_list_say_a_contact_is_a_chat(server) -> None:
+    """A supervisor sees on the wall that a live contact is a chat, not a call; QA sees the
+    channel of each contact it finds."""
+    body = {"customer_id": "crm-wall", "operator_id": "op-wall-chat", "channel": "chat",
+            "sender": "customer", "text": "Подскажите, когда придёт курьер?"}
+    with chromium() as browser:
+        tab = open_tab(browser, server.http + "/supervisor", "uk-UA")
+        page = tab.page
+        sign_in(page)
+        answer = httpx.post(f"{server.http}/v1/contacts/chat-wall/messages", json=body,
+                            timeout=30)
+        assert answer.status_code == 200, answer.text
+        tile = page.locator('.tile[data-call-id="chat-wall"]')
+        expect(tile.locator(".badge.channel")).to_have_text("чат", timeout=15000)
+        tab.screenshot("supervisor-wall-chat")
+        tab.assert_no_errors()
+        tab.close()
+        assert httpx.post(f"{server.http}/v1/contacts/chat-wall/end", timeout=30).is_success
+
+        tab = open_tab(browser, server.http + "/qa", "uk-UA")
+        page = tab.page
+        sign_in(page)
+        page.fill("input[name=operator_id]", "op-wall-chat")
+        page.click("#search [type=submit]")
+        row = page.locator('#rows tr[data-call-id="chat-wall"]')
+        expect(row.locator("td.channel")).to_have_text("чат")
+        row.locator("a").click()
+        expect(page.locator("#call-meta")).to_contain_text("чат · op-wall-chat")
+        tab.assert_no_errors()
+        tab.close()

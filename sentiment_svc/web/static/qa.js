@@ -88,6 +88,7 @@ function resultRow(call) {
   return el("tr", { dataset: { callId: call.call_id } },
     el("td", { class: "num" }, started),
     el("td", {}, call.operator_id),
+    el("td", { class: "channel" }, named("span", "channel", call.contact_channel || "phone")),
     el("td", { class: "num" }, seconds === null ? "—" : clock(seconds)),
     el("td", { class: "num" }, String(call.alert_count)),
     el("td", {}, el("span", { class: "chips" }, call.categories.map((c) => named("span", "category", c, { class: "chip" })))),
@@ -121,7 +122,7 @@ async function openCall(id) {
   $("search-view").hidden = true;
   $("call-view").hidden = false;
   $("call-title").replaceChildren(tx("span", "qa.call", { id }));
-  $("call-meta").textContent = `${detail.operator_id} · ${new Date(detail.started_at * 1000).toLocaleString(language())}`;
+  $("call-meta").textContent = `${t(`channel.${detail.contact_channel || "phone"}`)} · ${detail.operator_id} · ${new Date(detail.started_at * 1000).toLocaleString(language())}`;
   renderTranscript(detail);
   renderSummary(detail);
   renderAcks(detail);

@@ -116,7 +116,11 @@ function renderTile(entry) {
         ? tx("span", "wall.ended", {}, { class: "badge" })
         : named("span", "level", level, { class: `badge level level-${level}` })),
     el("span", { class: "row" },
-      el("span", { class: "id" }, state.call_id),
+      el("span", { class: "id" },
+        state.contact_channel  // a chat, messenger or e-mail contact: say so, calls are the rule
+          ? [named("span", "channel", state.contact_channel, { class: "badge channel" }), " "]
+          : null,
+        state.call_id),
       el("span", { class: "dur", dataset: { role: "duration" } }, clock(duration(entry)))),
     sparkline(state.sentiment_trend || [], 200, 36, t("wall.trend")),
     last
