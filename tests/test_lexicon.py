@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from pathlib import Path
 
@@ -274,6 +275,24 @@ SLIPS = [
 @pytest.mark.parametrize(("text", "lang", "expected"), SLIPS)
 def test_recognition_slips_of_pattern_words_still_match(lexicon, text, lang, expected):
     assert customer(lexicon, text, lang) == expected
+
+
+def test_slip_precision_counts_what_only_a_slip_found(lexicon, tmp_path, capsys):
+    from tools.slip_precision import main, slip_matches
+
+    exact = lexicon.without_slips()
+    assert slip_matches(lexicon, exact, "Пакличти кирівника!", "uk") == {"escalation_request"}
+    assert slip_matches(lexicon, exact, "Покличте керівника!", "uk") == set()  # heard right
+    corpus = tmp_path / "slips.tsv"
+    corpus.write_text(
+        "id\tlang\ttext\tsentiment\tcomplaint\tcategories\taction\n"
+        "s1\tuk\tПакличти кирівника!\tneg\t1\tescalation_request\tsupervisor\n"
+        "s2\tuk\tПакличти кирівника, жартую\tneu\t0\t-\tnone\n", encoding="utf-8")
+    main([str(corpus)])
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert summary["all"] | {"exact_precision": None} == {
+        "utterances": 2, "slip_matches": 2, "right": 1, "precision": 0.5,
+        "exact_matches": 0, "exact_right": 0, "exact_precision": None}
 
 
 def test_a_misheard_word_far_from_every_pattern_word_matches_nothing(lexicon):

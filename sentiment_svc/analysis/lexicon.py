@@ -401,6 +401,11 @@ class ComplaintLexicon:
             rules = {lang: found + rules[lang] for lang, found in _bundled().items()}
         return cls(rules)
 
+    def without_slips(self) -> ComplaintLexicon:
+        """The same patterns matching only words heard right (to measure what slips add)."""
+        return ComplaintLexicon({lang: tuple(replace(rule, slips=False) for rule in found)
+                                 for lang, found in self._rules.items()})
+
     def match(self, text: str, lang: str) -> list[CategoryMatch]:
         """Every pattern occurrence; for a language other than ru/uk both are tried."""
         words = _words(text)
