@@ -183,6 +183,10 @@ def test_custom_file_extends_the_bundled_lexicon(tmp_path: Path) -> None:
     assert customer(lexicon, "Турбонет вообще ничего не грузит", "ru") == ("not_helped",)
     assert customer(lexicon, "мій netbox знову не працює", "uk") == ("not_helped",)
     assert customer(lexicon, "верните деньги", "ru") == ("money",)  # the bundled patterns too
+    # The centre's own patterns are marked as such: the tuned model never overrules them.
+    own = [m for m in lexicon.match("мой NetBox опять не работает", "ru") if "netbox" in m.pattern]
+    bundled = lexicon.match("верните деньги", "ru")
+    assert own and all(m.own for m in own) and not any(m.own for m in bundled)
 
 
 def test_custom_file_without_extends_replaces_the_bundled_lexicon(tmp_path: Path) -> None:

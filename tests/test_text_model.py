@@ -123,6 +123,9 @@ def test_cutoffs_set_how_sure_the_model_must_be_and_when_it_overrules_the_lexico
     # "офигеть, уже подключили": the lexicon's profanity, which the model all but rules out
     assert customer_categories(reading, ["profanity"], cutoffs=strict) == ()
     assert customer_categories(reading, ["waiting"], cutoffs=strict) == ("waiting",)
+    # the contact centre's own pattern ("NetBox не работает") stands whatever the model reads
+    assert customer_categories(reading, ["profanity"], cutoffs=strict,
+                               own_found=["profanity"]) == ("profanity",)
     assert not customer_complaint(reading, (), cutoffs=strict)
     assert customer_complaint(reading, ())
 

@@ -78,6 +78,7 @@ class CategoryMatch:
     pattern: str  # as written in the YAML
     span: tuple[int, int]  # token indices, half-open [start, end)
     negated: bool
+    own: bool = False  # a pattern of the contact centre's own file, not the bundled lexicon
 
 
 class _Strict(BaseModel):
@@ -186,6 +187,7 @@ class _Rule:
     unless: tuple[tuple[_Term, ...], ...]
     required: tuple[tuple[str, ...], ...]  # keys of the plain terms, for a quick reject
     slips: bool | Literal["anchored"] = True  # may match a recognition slip (`slips.py`)
+    own: bool = False  # from the contact centre's file (`ComplaintLexicon.load(path)`)
 
     @classmethod
     def compile(cls, lang: str, category: str, spec: PatternSpec, cat: CategorySpec) -> _Rule:
@@ -397,6 +399,8 @@ class ComplaintLexicon:
         except OSError as error:
             raise LexiconError(f"{path}: cannot read: {error.strerror}") from None
         rules, extends = _parse(str(path), text)
+        rules = {lang: tuple(replace(rule, own=True) for rule in found)
+                 for lang, found in rules.items()}
         if extends == "builtin":
             rules = {lang: found + rules[lang] for lang, found in _bundled().items()}
         return cls(rules)
@@ -432,7 +436,8 @@ class ComplaintLexicon:
                     key = (rule.category, rule.text, span)
                     if key not in matches and not rule.vetoed(tokens, *span):
                         negated = rule.negated(tokens, placement)
-                        matches[key] = CategoryMatch(rule.category, rule.text, span, negated)
+                        matches[key] = CategoryMatch(rule.category, rule.text, span, negated,
+                                                     rule.own)
         return sorted(matches.values(), key=lambda m: (m.span, m.category, m.pattern))
 
     def categories(self, text: str, lang: str) -> tuple[str, ...]:

@@ -52,13 +52,14 @@ def customer_complaint(
 
 def customer_categories(
     reading: TextReading, lexicon_found: Sequence[str], lexicon_denied: Sequence[str] = (),
-    cutoffs: Cutoffs = Cutoffs(),
+    cutoffs: Cutoffs = Cutoffs(), own_found: Sequence[str] = (),
 ) -> tuple[str, ...]:
-    """The model's categories (less those the lexicon found negated) and the lexicon's (those
-    the model gives at least `cutoffs.lexicon_floor`); a complaint category if the model reads a
-    complaint that none of them names."""
+    """The model's categories (less those the lexicon found negated) and the lexicon's: those
+    the model gives at least `cutoffs.lexicon_floor`, and every one the contact centre's own
+    patterns found (`own_found`); a complaint category if the model reads a complaint that
+    none of them names."""
     lexicon = {name for name in lexicon_found
-               if reading.categories.get(name, 1.0) >= cutoffs.lexicon_floor}
+               if reading.categories.get(name, 1.0) >= cutoffs.lexicon_floor} | set(own_found)
     found = (set(reading.found_categories(cutoffs.category)) - set(lexicon_denied)) | lexicon
     # A complaint read with no category named: its likeliest category, unless the lexicon
     # denied one (then the complaint the model read is most likely that negated phrase).
@@ -127,8 +128,10 @@ class ModelAnalyzer:
         """The utterance's categories, and whether the customer complains."""
         wanted = CHANNEL_CATEGORIES[Channel.CUSTOMER]
         matches = self.lexicon.match(transcript.text, transcript.lang)
-        lexicon = sorted({m.category for m in matches if not m.negated and m.category in wanted})
+        heard = [m for m in matches if not m.negated and m.category in wanted]
+        lexicon = sorted({m.category for m in heard})
         denied = sorted({m.category for m in matches if m.negated} - set(lexicon))
-        found = customer_categories(reading, lexicon, denied, self.cutoffs)
+        own = sorted({m.category for m in heard if m.own})
+        found = customer_categories(reading, lexicon, denied, self.cutoffs, own)
         return (tuple(Category(c) for c in found),
                 customer_complaint(reading, found, denied, self.cutoffs))
