@@ -1,7 +1,7 @@
 """Score the fine-tuned text model's analysis and alerts on corpus files (issue 23).
 
     python -m tools.eval_text_model FILE.tsv... [--no-context] [--context-tokens N]
-        [--torch] [--model NPZ] [--split dev|train|all]
+        [--torch] [--model NPZ] [--split dev|train|all] [--cutoffs CATEGORY,COMPLAINT,FLOOR]
 
 Like `sentiment-svc eval-text` (same masking, lexicon, escalation policy and scores: see
 `analysis/evaluate.py`), but the analysis is `ModelAnalyzer`'s: the fine-tuned model
@@ -12,6 +12,8 @@ trained on, 48; the service reads SENTIMENT_TEXT_CONTEXT_TOKENS); `--no-context`
 utterance on its own, as `eval-text` does. `--model NPZ`: a candidate from
 `tools.train_text_model --out` in torch instead of the committed one. `--split dev`: only the
 lines of that split (a candidate trained with `--v2-dev` never saw v2's dev lines).
+`--cutoffs 0.5,0.5,0`: other cutoffs than `model_analyzer.Cutoffs()` (category, complaint,
+lexicon floor; `tools.calibrate_cutoffs` chooses them).
 """
 
 from __future__ import annotations
@@ -32,12 +34,20 @@ from sentiment_svc.analysis.evaluate import (
     suggested_action,
 )
 from sentiment_svc.analysis.lexicon import ComplaintLexicon
-from sentiment_svc.analysis.model_analyzer import ModelAnalyzer
+from sentiment_svc.analysis.model_analyzer import Cutoffs, ModelAnalyzer
 from sentiment_svc.analysis.text_model import MAX_CONTEXT_TOKENS, OnnxTextModel, TextModel
 from sentiment_svc.config import Settings
 from sentiment_svc.pipeline import load_masker
 
 TUNED_DIR = "e5-small-tuned"
+
+
+def _cutoffs(text: str) -> Cutoffs:
+    try:
+        category, complaint, floor = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("three numbers: category,complaint,floor") from None
+    return Cutoffs(category, complaint, floor)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -49,6 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--context-tokens", type=int, default=MAX_CONTEXT_TOKENS,
                         help="the context's last tokens kept")
     parser.add_argument("--split", choices=SPLITS, default="all", help="only this split's lines")
+    parser.add_argument("--cutoffs", type=_cutoffs, default=Cutoffs(),
+                        help="category,complaint,lexicon_floor")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     settings = Settings()
@@ -57,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
              else TextModel(settings.e5_dir) if args.torch
              else OnnxTextModel(settings.models_dir / TUNED_DIR))
     model.inputs.context_tokens = args.context_tokens
-    analyzer = ModelAnalyzer(model, ComplaintLexicon.load(settings.lexicon_file))
+    analyzer = ModelAnalyzer(model, ComplaintLexicon.load(settings.lexicon_file), args.cutoffs)
     masker = load_masker(settings)
     transcripts = [
         customer_transcript(masker.mask(item.text, item.lang).text if masker and item.text
