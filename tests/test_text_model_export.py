@@ -70,7 +70,7 @@ def test_the_service_runs_the_tuned_model_when_asked(exported: Path) -> None:
 def test_a_call_s_utterances_are_read_with_its_latest_turns(exported: Path) -> None:
     """With the tuned model and a context budget (SENTIMENT_TEXT_CONTEXT_TOKENS) the call
     pipeline gives each utterance the call's last turns, customer's and operator's, as the
-    model was trained; with none (the default) each is read on its own."""
+    model was trained (all 48 tokens by default); with none (0) each is read on its own."""
     from sentiment_svc.alerts.policy import Policy
     from sentiment_svc.analysis.lexicon import ComplaintLexicon
     from sentiment_svc.analysis.model_analyzer import ModelAnalyzer
