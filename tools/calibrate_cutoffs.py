@@ -32,7 +32,7 @@ from sentiment_svc.analysis.evaluate import (
     score,
     suggested_action,
 )
-from sentiment_svc.analysis.lexicon import ComplaintLexicon
+from sentiment_svc.analysis.lexicon import CategoryMatch, ComplaintLexicon
 from sentiment_svc.analysis.model_analyzer import Cutoffs, ModelAnalyzer
 from sentiment_svc.analysis.text_model import TextModel, TextReading
 from sentiment_svc.config import Settings
@@ -57,8 +57,22 @@ class _Read:
         return self.readings
 
 
+class _Matched:
+    """The lexicon's matches, each utterance's made once."""
+
+    def __init__(self, lexicon: ComplaintLexicon) -> None:
+        self._lexicon = lexicon
+        self._found: dict[tuple[str, str], list[CategoryMatch]] = {}
+
+    def match(self, text: str, lang: str) -> list[CategoryMatch]:
+        key = (text, lang)
+        if key not in self._found:
+            self._found[key] = self._lexicon.match(text, lang)
+        return self._found[key]
+
+
 def evaluate(items: Sequence[LabelledUtterance], texts: Sequence[str], model: _Read,
-             lexicon: ComplaintLexicon, policy: Policy, cutoffs: Cutoffs) -> Evaluation:
+             lexicon: _Matched, policy: Policy, cutoffs: Cutoffs) -> Evaluation:
     analyzer = ModelAnalyzer(model, lexicon, cutoffs)  # type: ignore[arg-type]
     transcripts = [customer_transcript(text, item.lang) for text, item in zip(texts, items,
                                                                             strict=True)]
@@ -82,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     model = TextModel(settings.e5_dir, args.model)
     read = _Read(model.read(texts, [item.context for item in items]),
                  model.inputs.context_tokens)
-    lexicon, policy = ComplaintLexicon.load(settings.lexicon_file), Policy.load()
+    lexicon, policy = _Matched(ComplaintLexicon.load(settings.lexicon_file)), Policy.load()
     results = []
     for category, complaint, floor in itertools.product(CATEGORY, COMPLAINT, LEXICON_FLOOR):
         cutoffs = Cutoffs(category, complaint, floor)
