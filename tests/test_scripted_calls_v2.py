@@ -33,6 +33,7 @@ GARBLED_UK = "Whisper base garbles the respelled Ukrainian trigger beyond the le
 NO_CATEGORY = "the complaint, as Whisper heard it, names no category the lexicon knows"
 AMBIGUOUS_SLIP = "the trigger's key word is misheard into a slip near two pattern words"
 OVER_READ = "the fine-tuned model reads a complaint into neutral, misheard or pleased speech"
+SARCASM_READ = "the fine-tuned model reads a plain thanks as sarcasm after «да, конечно»"
 KNOWN_MISSES: dict[str, dict[str, str]] = {
     "head": {
         "v2_churn_uk": GARBLED_UK,  # "розірвати договір" -> "резервати до гавіра"
@@ -43,15 +44,11 @@ KNOWN_MISSES: dict[str, dict[str, str]] = {
         "v2_legal_ru": AMBIGUOUS_SLIP,  # "подам" -> "пойдам": подать or пойти
         "v2_supervisor_ru": AMBIGUOUS_SLIP,  # "позовите" -> "позавить": позвать or подавить
     },
-    "tuned": {
+    "tuned": {  # with the default call context (48 tokens)
         "v2_churn_uk": GARBLED_UK,
-        "v2_calm_delivery_uk": OVER_READ,
-        "v2_distress_ru": OVER_READ,
-        "v2_insurance_uk": OVER_READ,
-        "v2_loud_neutral_ru": OVER_READ,
-        "v2_negated_churn_ru": OVER_READ,  # "Подходит, подключаюте."
-        "v2_surprise_uk": OVER_READ,
-        "v2_trigger_neutral_uk": OVER_READ,
+        "v2_insurance_uk": OVER_READ,  # "до якого числаді мій поліс": misheard, read as not_helped
+        "v2_calm_tariff_ru": SARCASM_READ,  # "Отлично. Спасибо большое до свидания."
+        "v2_supervisor_ru": AMBIGUOUS_SLIP,  # "позавить руководителя": read as waiting
     },
 }
 
