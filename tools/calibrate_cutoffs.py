@@ -8,7 +8,7 @@ that split once (in torch, with each line's context) and scores every `Cutoffs` 
 grid on it, as `tools.eval_text_model` scores (masking, lexicon, policy): how sure the model
 must be of a category and of a complaint, and the least probability it must give a category
 the bundled lexicon found for that finding to stand. Prints one line per setting, best action
-accuracy first, then the JSON of the best. The held-out set is never read: it is refused.
+accuracy first, then the JSON of the best. The held-out set is never read.
 """
 
 from __future__ import annotations
@@ -20,24 +20,20 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 from sentiment_svc.alerts.policy import Policy
-from sentiment_svc.analysis.corpus import BUNDLED, LabelledUtterance
+from sentiment_svc.analysis.corpus import BUNDLED
 from sentiment_svc.analysis.evaluate import (
-    FIRST_READING,
-    Evaluation,
-    Prediction,
-    customer_transcript,
     load_items,
-    score,
-    suggested_action,
 )
 from sentiment_svc.analysis.lexicon import CategoryMatch, ComplaintLexicon
 from sentiment_svc.analysis.model_analyzer import Cutoffs, ModelAnalyzer
 from sentiment_svc.analysis.text_model import TextModel, TextReading
 from sentiment_svc.config import Settings
 from sentiment_svc.pipeline import load_masker
-from tools.train_text_model import HELDOUT_DIR, V2_DIR
+from tools.eval_text_model import masked_texts, score_analyzer
+from tools.train_text_model import V2_DIR
 
 CATEGORY = (0.3, 0.4, 0.5, 0.6)
 COMPLAINT = (0.4, 0.5, 0.6, 0.7)
@@ -49,7 +45,7 @@ class _Read:
 
     def __init__(self, readings: Sequence[TextReading], context_tokens: int) -> None:
         self.readings = list(readings)
-        self.inputs = type("Inputs", (), {"context_tokens": context_tokens})()
+        self.inputs = SimpleNamespace(context_tokens=context_tokens)
 
     def read(self, texts: Sequence[str], contexts: object = None) -> list[TextReading]:
         if len(texts) != len(self.readings):
@@ -71,36 +67,24 @@ class _Matched:
         return self._found[key]
 
 
-def evaluate(items: Sequence[LabelledUtterance], texts: Sequence[str], model: _Read,
-             lexicon: _Matched, policy: Policy, cutoffs: Cutoffs) -> Evaluation:
-    analyzer = ModelAnalyzer(model, lexicon, cutoffs)  # type: ignore[arg-type]
-    transcripts = [customer_transcript(text, item.lang) for text, item in zip(texts, items,
-                                                                            strict=True)]
-    analyses = analyzer.analyze(transcripts, [FIRST_READING] * len(items))
-    return score(items, [Prediction(a, suggested_action(policy, a)) for a in analyses])
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path, help="an npz trained with --v2-dev")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     settings = Settings()
-    files = [*sorted(V2_DIR.glob("*.tsv")), *BUNDLED]
-    if any(HELDOUT_DIR.resolve() in Path(path).resolve().parents for path in files):
-        raise ValueError("the held-out set is never calibrated on")
-    items = load_items(files, "dev")
-    masker = load_masker(settings)
-    texts = [masker.mask(item.text, item.lang).text if masker and item.text else item.text
-             for item in items]
+    items = load_items([*sorted(V2_DIR.glob("*.tsv")), *BUNDLED], "dev")
+    texts = masked_texts(items, load_masker(settings))
+    contexts = [item.context for item in items]
     model = TextModel(settings.e5_dir, args.model)
-    read = _Read(model.read(texts, [item.context for item in items]),
-                 model.inputs.context_tokens)
+    read = _Read(model.read(texts, contexts), model.inputs.context_tokens)
     lexicon, policy = _Matched(ComplaintLexicon.load(settings.lexicon_file)), Policy.load()
     results = []
     for category, complaint, floor in itertools.product(CATEGORY, COMPLAINT, LEXICON_FLOOR):
         cutoffs = Cutoffs(category, complaint, floor)
-        overall = evaluate(items, texts, read, lexicon, policy, cutoffs).summary()["all"]
+        analyzer = ModelAnalyzer(read, lexicon, cutoffs)  # type: ignore[arg-type]
+        evaluation = score_analyzer(items, texts, contexts, analyzer, policy)
+        overall = evaluation.summary()["all"]
         results.append((overall["action_acc"] or 0.0, overall, cutoffs))
     results.sort(key=lambda row: -row[0])
     print(f"{len(items)} dev lines (v2 and v1 dev splits)")

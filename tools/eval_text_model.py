@@ -21,12 +21,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from sentiment_svc.alerts.policy import Policy
+from sentiment_svc.analysis.corpus import LabelledUtterance
 from sentiment_svc.analysis.evaluate import (
     FIRST_READING,
     SPLITS,
+    Evaluation,
     Prediction,
     customer_transcript,
     load_items,
@@ -35,11 +38,29 @@ from sentiment_svc.analysis.evaluate import (
 )
 from sentiment_svc.analysis.lexicon import ComplaintLexicon
 from sentiment_svc.analysis.model_analyzer import Cutoffs, ModelAnalyzer
+from sentiment_svc.analysis.pii import PiiMasker
 from sentiment_svc.analysis.text_model import MAX_CONTEXT_TOKENS, OnnxTextModel, TextModel
 from sentiment_svc.config import Settings
 from sentiment_svc.pipeline import load_masker
 
 TUNED_DIR = "e5-small-tuned"
+
+
+def masked_texts(items: Sequence[LabelledUtterance], masker: PiiMasker | None) -> list[str]:
+    """Each line's text as the service would read it: personal data masked."""
+    return [masker.mask(item.text, item.lang).text if masker and item.text else item.text
+            for item in items]
+
+
+def score_analyzer(items: Sequence[LabelledUtterance], texts: Sequence[str],
+                   contexts: Sequence[Sequence[str]], analyzer: ModelAnalyzer, policy: Policy
+                   ) -> Evaluation:
+    """Each line read as a customer's utterance heard on its own, the action the policy
+    suggests after it, scored against its labels."""
+    transcripts = [customer_transcript(text, item.lang)
+                   for text, item in zip(texts, items, strict=True)]
+    analyses = analyzer.analyze(transcripts, [FIRST_READING] * len(items), contexts)
+    return score(items, [Prediction(a, suggested_action(policy, a)) for a in analyses])
 
 
 def _cutoffs(text: str) -> Cutoffs:
@@ -70,16 +91,9 @@ def main(argv: list[str] | None = None) -> None:
              else OnnxTextModel(settings.models_dir / TUNED_DIR))
     model.inputs.context_tokens = args.context_tokens
     analyzer = ModelAnalyzer(model, ComplaintLexicon.load(settings.lexicon_file), args.cutoffs)
-    masker = load_masker(settings)
-    transcripts = [
-        customer_transcript(masker.mask(item.text, item.lang).text if masker and item.text
-                            else item.text, item.lang)
-        for item in items
-    ]
     contexts = [() if args.no_context else item.context for item in items]
-    analyses = analyzer.analyze(transcripts, [FIRST_READING] * len(items), contexts)
-    policy = Policy.load(settings.policy_file)
-    evaluation = score(items, [Prediction(a, suggested_action(policy, a)) for a in analyses])
+    evaluation = score_analyzer(items, masked_texts(items, load_masker(settings)), contexts,
+                                analyzer, Policy.load(settings.policy_file))
     print(evaluation.report())
     print(json.dumps(evaluation.summary(), ensure_ascii=False))
 

@@ -1,18 +1,17 @@
 """Utterance analysis by the fine-tuned text model, with the lexicon adding categories (issue 23).
 
 The model (`text_model.py`) proposes the sentiment, whether the customer complains and the
-customer categories. The complaint lexicon stays the contact centre's own: every category its
-own file's patterns find is added to the model's, and one the bundled patterns find is added
-unless the model all but rules it out (`Cutoffs.lexicon_floor`: the bundled phrases fire on
-sarcastic «спасибо», a pleased «офигеть», trigger words in a neutral sentence); negation and
-veto rules work as for `UtteranceAnalyzer`. A category the lexicon found only negated or
-dismissed ("переходити до іншого оператора я не збираюся") is taken from the model's too, and
-the operator's words are
-read by the lexicon alone and not by the model (the model knows only the customer's categories,
-and no view or rule reads an operator's sentiment). When the model
-reads a complaint that neither it nor the lexicon names a category for (and the lexicon denied
-none), its most likely complaint category is added, since the escalation policy sees a
-complaint only through its categories.
+customer categories; it reads only the customer's utterances (the policy and every view read
+the customer's sentiment). The complaint lexicon stays the contact centre's own: every
+category its own file's patterns find is added to the model's, and one the bundled patterns
+find is added unless the model all but rules it out (`Cutoffs.lexicon_floor`: the bundled
+phrases fire on sarcastic «спасибо», a pleased «офигеть», trigger words in a neutral
+sentence); negation and veto rules work as for `UtteranceAnalyzer`. A category the lexicon
+found only negated or dismissed ("переходити до іншого оператора я не збираюся") is taken from
+the model's too. The operator's words are read by the lexicon alone. When the model reads a
+complaint that neither it nor the lexicon names a category for (and the lexicon denied none),
+its most likely complaint category is added, since the escalation policy sees a complaint only
+through its categories.
 
 Same interface as `analyzer.UtteranceAnalyzer`, plus optional call context per utterance
 (its earlier turns, ``C: …``/``O: …``, oldest first).
@@ -35,7 +34,7 @@ from sentiment_svc.frames import Channel, Sentiment, Transcript, UtteranceAnalys
 @dataclass(frozen=True)
 class Cutoffs:
     """How sure the model must be: of a category, of a complaint; and the least probability it
-    must give a category the lexicon found for the lexicon's finding to stand (0: always)."""
+    must give a category the bundled lexicon found for that finding to stand (0: always)."""
 
     # Chosen by `tools.calibrate_cutoffs` on the corpus v2 dev split, which the committed
     # model never saw (BENCHMARKS.md "Fine-tuned model v3"): action accuracy 0.80 -> 0.84 there.
