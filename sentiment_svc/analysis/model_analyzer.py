@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from sentiment_svc.analysis.analyzer import CHANNEL_CATEGORIES, NEUTRAL
 from sentiment_svc.analysis.corpus import COMPLAINT_CATEGORIES
-from sentiment_svc.analysis.lexicon import ComplaintLexicon
+from sentiment_svc.analysis.lexicon import CategoryMatch, ComplaintLexicon
 from sentiment_svc.analysis.prosody import LoudnessReading
 from sentiment_svc.analysis.text_model import TextModel, TextReading
 from sentiment_svc.domain.vocabulary import Category
@@ -120,19 +120,22 @@ class ModelAnalyzer:
             ))
         return out
 
-    def _operator_categories(self, transcript: Transcript) -> tuple[Category, ...]:
+    def _lexicon(self, transcript: Transcript) -> tuple[list[CategoryMatch], list[CategoryMatch]]:
+        """The lexicon's matches in the utterance: those that stand (not negated, a category of
+        the speaker's channel), and all of them."""
         wanted = CHANNEL_CATEGORIES[transcript.segment.channel]
         matches = self.lexicon.match(transcript.text, transcript.lang)
-        return tuple(Category(c) for c in sorted(
-            {m.category for m in matches if not m.negated and m.category in wanted}))
+        return [m for m in matches if not m.negated and m.category in wanted], matches
+
+    def _operator_categories(self, transcript: Transcript) -> tuple[Category, ...]:
+        heard, _ = self._lexicon(transcript)
+        return tuple(Category(c) for c in sorted({m.category for m in heard}))
 
     def _customer_categories(
         self, transcript: Transcript, reading: TextReading
     ) -> tuple[tuple[Category, ...], bool]:
         """The utterance's categories, and whether the customer complains."""
-        wanted = CHANNEL_CATEGORIES[Channel.CUSTOMER]
-        matches = self.lexicon.match(transcript.text, transcript.lang)
-        heard = [m for m in matches if not m.negated and m.category in wanted]
+        heard, matches = self._lexicon(transcript)
         lexicon = sorted({m.category for m in heard})
         denied = sorted({m.category for m in matches if m.negated} - set(lexicon))
         own = sorted({m.category for m in heard if m.own})
