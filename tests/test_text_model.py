@@ -83,9 +83,13 @@ def test_a_file_with_other_categories_is_refused(tmp_path: Path) -> None:
         load_arrays(tmp_path / "m.npz")
 
 
-def _reading(complaint: float, **categories: float) -> TextReading:
+NEGATIVE, PLEASED = np.array([0.8, 0.1, 0.1]), np.array([0.1, 0.1, 0.8])
+
+
+def _reading(complaint: float, sentiment: np.ndarray = NEGATIVE, **categories: float
+             ) -> TextReading:
     probabilities = dict.fromkeys(CATEGORY_NAMES, 0.01) | categories
-    return TextReading(np.array([0.8, 0.1, 0.1]), complaint, probabilities)
+    return TextReading(sentiment, complaint, probabilities)
 
 
 def test_a_complaint_without_a_category_gets_the_models_likeliest_one() -> None:
@@ -98,8 +102,16 @@ def test_the_lexicons_categories_are_added_to_the_models() -> None:
     first, second = [c for c in CATEGORY_NAMES if c != "gratitude"][:2]
     found = customer_categories(_reading(0.9, **{first: 0.7, second: 0.35}), [second])
     assert found == tuple(sorted((first, second)))
-    # one the model all but rules out is the bundled phrase misfiring: dropped
-    assert customer_categories(_reading(0.9, **{first: 0.7, second: 0.05}), [second]) == (first,)
+    # in an utterance the model reads as not negative, one it all but rules out is the
+    # bundled phrase misfiring (a trigger word in a neutral sentence): dropped
+    neutral = np.array([0.1, 0.8, 0.1])
+    assert customer_categories(_reading(0.1, neutral, **{first: 0.7, second: 0.05}),
+                               [second]) == (first,)
+    # read as negative, the customer's complaint phrase stands («...самый настоящий, бля»)
+    assert customer_categories(_reading(0.9, **{first: 0.7, second: 0.05}),
+                               [second]) == tuple(sorted((first, second)))
+    # sarcastic thanks: the bundled «спасибо» is dropped from a negative reading all the same
+    assert "gratitude" not in customer_categories(_reading(0.9, gratitude=0.05), ["gratitude"])
 
 
 def test_a_category_the_lexicon_found_only_negated_is_taken_from_the_models() -> None:
@@ -120,7 +132,7 @@ def test_the_customer_complains_by_the_models_reading_or_a_complaint_category() 
 
 def test_cutoffs_set_how_sure_the_model_must_be_and_when_it_overrules_the_lexicon() -> None:
     strict = Cutoffs(category=0.8, complaint=0.95, lexicon_floor=0.1)
-    reading = _reading(0.9, money=0.7, profanity=0.05, waiting=0.3)
+    reading = _reading(0.9, PLEASED, money=0.7, profanity=0.05, waiting=0.3)
     assert customer_categories(reading, ["waiting"]) == ("money", "waiting")
     # "офигеть, уже подключили": the lexicon's profanity, which the model all but rules out
     assert customer_categories(reading, ["profanity"], cutoffs=strict) == ()

@@ -2,16 +2,18 @@
 
 The model (`text_model.py`) proposes the sentiment, whether the customer complains and the
 customer categories; it reads only the customer's utterances (the policy and every view read
-the customer's sentiment). The complaint lexicon stays the contact centre's own: every
-category its own file's patterns find is added to the model's, and one the bundled patterns
-find is added unless the model all but rules it out (`Cutoffs.lexicon_floor`: the bundled
-phrases fire on sarcastic «спасибо», a pleased «офигеть», trigger words in a neutral
-sentence); negation and veto rules work as for `UtteranceAnalyzer`. A category the lexicon
-found only negated or dismissed ("переходити до іншого оператора я не збираюся") is taken from
-the model's too. The operator's words are read by the lexicon alone. When the model reads a
-complaint that neither it nor the lexicon names a category for (and the lexicon denied none),
-its most likely complaint category is added, since the escalation policy sees a complaint only
-through its categories.
+the customer's sentiment). The complaint lexicon stays the contact centre's own: every category
+its own file's patterns find is added to the model's, and one the bundled patterns find is
+added unless the model all but rules it out (`Cutoffs.lexicon_floor`: the bundled phrases fire
+on sarcastic «спасибо», a pleased «офигеть», trigger words in a neutral sentence). A bundled
+complaint phrase in an utterance the model reads as negative always stands: those misfires are
+in neutral or pleased speech, and a swear word the model misses in an angry outburst must still
+reach the policy; negation and veto rules work as for `UtteranceAnalyzer`. A category the
+lexicon found only negated or dismissed ("переходити до іншого оператора я не збираюся") is
+taken from the model's too. The operator's words are read by the lexicon alone. When the model
+reads a complaint that neither it nor the lexicon names a category for (and the lexicon denied
+none), its most likely complaint category is added, since the escalation policy sees a
+complaint only through its categories.
 
 Same interface as `analyzer.UtteranceAnalyzer`, plus optional call context per utterance
 (its earlier turns, ``C: …``/``O: …``, oldest first).
@@ -23,12 +25,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sentiment_svc.analysis.analyzer import CHANNEL_CATEGORIES, NEUTRAL
-from sentiment_svc.analysis.corpus import COMPLAINT_CATEGORIES
+from sentiment_svc.analysis.corpus import COMPLAINT_CATEGORIES, SENTIMENTS
 from sentiment_svc.analysis.lexicon import CategoryMatch, ComplaintLexicon
 from sentiment_svc.analysis.prosody import LoudnessReading
 from sentiment_svc.analysis.text_model import TextModel, TextReading
 from sentiment_svc.domain.vocabulary import Category
 from sentiment_svc.frames import Channel, Sentiment, Transcript, UtteranceAnalysis
+
+NEGATIVE = SENTIMENTS.index("neg")
 
 
 @dataclass(frozen=True)
@@ -59,11 +63,14 @@ def customer_categories(
     cutoffs: Cutoffs = Cutoffs(), own_found: Sequence[str] = (),
 ) -> tuple[str, ...]:
     """The model's categories (less those the lexicon found negated) and the lexicon's: those
-    the model gives at least `cutoffs.lexicon_floor`, and every one the contact centre's own
-    patterns found (`own_found`); a complaint category if the model reads a complaint that
-    none of them names."""
+    the model gives at least `cutoffs.lexicon_floor`, every complaint category when the model
+    reads the utterance as negative, and every one the contact centre's own patterns found
+    (`own_found`); a complaint category if the model reads a complaint that none of them
+    names."""
+    negative = int(reading.sentiment.argmax()) == NEGATIVE
     lexicon = {name for name in lexicon_found
-               if reading.categories.get(name, 1.0) >= cutoffs.lexicon_floor} | set(own_found)
+               if (negative and name in COMPLAINT_CATEGORIES)
+               or reading.categories.get(name, 1.0) >= cutoffs.lexicon_floor} | set(own_found)
     found = (set(reading.found_categories(cutoffs.category)) - set(lexicon_denied)) | lexicon
     # A complaint read with no category named: its likeliest category, unless the lexicon
     # denied one (then the complaint the model read is most likely that negated phrase).
